@@ -1,0 +1,240 @@
+"""The client: start, query, signal and manage orchestration instances (sync and asyncio flavours)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from .app import DurableApp
+from .config import Settings
+from .errors import InstanceExistsError, InstanceNotFoundError, WaitTimeoutError
+from .orchestrator.context import durable_name
+from .serialization import encode
+from .state import OrchestrationState, OrchestrationStatus
+from .store import instances
+from .store.db import transaction
+from .store.inbox import NOTIFY_CHANNEL
+from .store.schema import check_schema
+from .tasks.dispatch import wake
+
+
+class DurableClient:
+    """Talks to Postgres (the truth) and publishes wake-ups to the broker; needs no worker in-process.
+
+    Built from the app, it also checks orchestration names against the app's registry.
+    """
+
+    def __init__(
+        self,
+        app: DurableApp | None = None,
+        *,
+        taskhub: str | None = None,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        broker_url: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        if app is None or taskhub is not None or database_url or redis_url or broker_url or settings:
+            base = settings or (app.settings if app is not None else None)
+            app_for_client = DurableApp(
+                settings=base, taskhub=taskhub, database_url=database_url, redis_url=redis_url, broker_url=broker_url
+            )
+            if app is not None:
+                app_for_client.registry = app.registry
+            app = app_for_client
+        self.app = app
+        self.settings = app.settings
+        self.taskhub = app.settings.taskhub
+        self._url = app.settings.database_url
+        check_schema(self._url)
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def schedule_new_orchestration(
+        self,
+        orchestrator: str | Callable[..., Any],
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+        reuse_id: bool = False,
+    ) -> str:
+        """Start an instance and return its id. An id already in use is refused unless `reuse_id`
+        is set and the old instance has finished (it is then replaced)."""
+        name = durable_name(orchestrator)
+        if self.app.registry.orchestrations:
+            self.app.registry.orchestration(name)  # a clear error for a misspelt name
+        instance_id = instance_id or uuid.uuid4().hex
+        if not instance_id or len(instance_id) > 256:
+            raise ValueError("instance_id must be 1 to 256 characters long")
+        if start_at is not None and start_at.tzinfo is None:
+            raise ValueError("start_at must be an aware datetime (e.g. datetime.now(timezone.utc) + ...)")
+        encoded = encode(input, what=f"input of orchestration {name!r}", limit=self.settings.max_payload_bytes)
+        try:
+            with transaction(self._url) as session:
+                instances.create(
+                    session,
+                    taskhub=self.taskhub,
+                    instance_id=instance_id,
+                    name=name,
+                    input=encoded,
+                    start_at=start_at,
+                    reuse_id=reuse_id,
+                )
+        except IntegrityError as error:  # a concurrent start with the same id won the race
+            raise InstanceExistsError(instance_id, "just created by another client") from error
+        if start_at is None:
+            wake(self.app, instance_id)
+        return instance_id
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_orchestration_state(self, instance_id: str) -> OrchestrationState | None:
+        with transaction(self._url) as session:
+            return instances.get(session, self.taskhub, instance_id)
+
+    get_instance_metadata = get_orchestration_state
+
+    def get_history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's current execution history, oldest first, as JSON objects."""
+        with transaction(self._url) as session:
+            return instances.history(session, self.taskhub, instance_id)
+
+    def query_instances(
+        self,
+        *,
+        statuses: Sequence[OrchestrationStatus | str] | None = None,
+        name: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        instance_id_prefix: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[OrchestrationState]:
+        """Instances of this task hub, newest first, filtered and paged."""
+        wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
+        with transaction(self._url) as session:
+            return instances.query(
+                session,
+                self.taskhub,
+                statuses=wanted,
+                name=name,
+                created_from=created_from,
+                created_to=created_to,
+                instance_id_prefix=instance_id_prefix,
+                limit=limit,
+                offset=offset,
+            )
+
+    def wait_for_orchestration_start(self, instance_id: str, *, timeout: float = 60.0) -> OrchestrationState:
+        return self._wait(instance_id, lambda s: s.runtime_status != OrchestrationStatus.PENDING, timeout, "start")
+
+    def wait_for_orchestration_completion(self, instance_id: str, *, timeout: float = 60.0) -> OrchestrationState:
+        """Wait until the instance has completed, failed or been terminated; returns its final state."""
+        return self._wait(instance_id, lambda s: s.runtime_status.is_terminal, timeout, "finish")
+
+    def _wait(
+        self, instance_id: str, done: Callable[[OrchestrationState], bool], timeout: float, what: str
+    ) -> OrchestrationState:
+        # LISTEN first, then read: a change committed in between is still noticed.
+        deadline = time.monotonic() + timeout
+        key = f"{self.taskhub}\x1f{instance_id}"
+        libpq_url = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(libpq_url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            while True:
+                state = self.get_orchestration_state(instance_id)
+                if state is None:
+                    raise InstanceNotFoundError(instance_id, self.taskhub)
+                if done(state):
+                    return state
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeoutError(
+                        f"instance {instance_id!r} did not {what} within {timeout:g}s (it is "
+                        f"{state.runtime_status}); the instance is unaffected, wait again or check "
+                        "that a worker serves this task hub"
+                    )
+                for notice in conn.notifies(timeout=min(remaining, 5.0)):
+                    if notice.payload == key:
+                        break
+
+    # -- signalling and managing ---------------------------------------------------------------
+
+    def raise_orchestration_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
+        """Deliver an event; if the instance is not waiting for it yet, it is buffered until it does."""
+        if not event_name:
+            raise ValueError("event_name must not be empty")
+        encoded = encode(data, what=f"data of event {event_name!r}", limit=self.settings.max_payload_bytes)
+        with transaction(self._url) as session:
+            instances.raise_event(session, self.taskhub, instance_id, event_name, encoded)
+        wake(self.app, instance_id)
+
+    def terminate_orchestration(self, instance_id: str, *, output: Any = None) -> bool:
+        """Stop the instance and its running sub-orchestrations; False if it had already finished."""
+        encoded = encode(output, what="termination output", limit=self.settings.max_payload_bytes)
+        with transaction(self._url) as session:
+            accepted = instances.terminate(session, self.taskhub, instance_id, encoded)
+        if accepted:
+            wake(self.app, instance_id)
+        return accepted
+
+    def suspend_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        with transaction(self._url) as session:
+            instances.suspend(session, self.taskhub, instance_id, reason)
+        wake(self.app, instance_id)
+
+    def resume_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        with transaction(self._url) as session:
+            instances.resume(session, self.taskhub, instance_id, reason)
+        wake(self.app, instance_id)
+
+    def purge_orchestration(self, instance_id: str, *, recursive: bool = True) -> int:
+        """Delete a finished instance (and its sub-orchestrations); returns how many were deleted."""
+        with transaction(self._url) as session:
+            return instances.purge(session, self.taskhub, instance_id, recursive=recursive)
+
+    def purge_orchestrations(
+        self,
+        *,
+        created_before: datetime | None = None,
+        statuses: Sequence[OrchestrationStatus | str] | None = None,
+    ) -> int:
+        """Delete every finished instance matching the filter; returns how many were deleted."""
+        wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
+        with transaction(self._url) as session:
+            return instances.purge_where(session, self.taskhub, created_before=created_before, statuses=wanted)
+
+    raise_event = raise_orchestration_event
+    terminate = terminate_orchestration
+    suspend = suspend_orchestration
+    resume = resume_orchestration
+    purge = purge_orchestration
+
+
+class AsyncDurableClient:
+    """The asyncio flavour of `DurableClient`: the same methods, awaitable."""
+
+    def __init__(self, app: DurableApp | None = None, **options: Any) -> None:
+        self.sync = DurableClient(app, **options)
+        self.taskhub = self.sync.taskhub
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.sync, name)
+        if not callable(method):
+            return method
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(method, *args, **kwargs)
+
+        call.__name__ = name
+        call.__doc__ = method.__doc__
+        return call

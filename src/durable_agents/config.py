@@ -1,0 +1,66 @@
+"""Settings from the environment (DATABASE_URL, REDIS_URL, BROKER_URL, TASKHUB, DURABLE_AGENTS_*)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .serialization import DEFAULT_MAX_PAYLOAD_BYTES
+
+_TASKHUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Settings(BaseSettings):
+    """Connection and tuning settings; every field can be set by an environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="DURABLE_AGENTS_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        validation_alias=AliasChoices("DATABASE_URL", "DURABLE_AGENTS_DATABASE_URL"),
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "DURABLE_AGENTS_REDIS_URL"),
+    )
+    broker_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("BROKER_URL", "DURABLE_AGENTS_BROKER_URL")
+    )
+    taskhub: str = Field(default="default", validation_alias=AliasChoices("TASKHUB", "DURABLE_AGENTS_TASKHUB"))
+    #: How long a claimed activity is owned before another worker may take it over (renewed while it runs).
+    lease_seconds: float = Field(default=60.0, gt=0)
+    #: How often the sweeper fires due timers and looks for lost work.
+    sweep_interval: float = Field(default=1.0, gt=0)
+    #: Work whose message has not been acted on for this long is dispatched again.
+    redispatch_after: float = Field(default=30.0, gt=0)
+    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
+    queue_prefix: str = "durable_agents"
+
+    @field_validator("taskhub")
+    @classmethod
+    def _valid_taskhub(cls, value: str) -> str:
+        if not _TASKHUB.match(value):
+            raise ValueError(
+                f"task hub name {value!r} is invalid: use 1-64 letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        # Users paste URLs from their provider; SQLAlchemy needs the driver named to use psycopg 3.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    def queue(self, role: str) -> str:
+        """The Celery queue of this task hub for `role` (orchestrator, activities, agents)."""
+        return f"{self.queue_prefix}.{self.taskhub}.{role}"

@@ -1,0 +1,1 @@
+"""Alembic migrations of the durable-agents schema (run with `durable-agents db upgrade`)."""

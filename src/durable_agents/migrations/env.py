@@ -1,0 +1,35 @@
+"""Alembic environment: migrates the durable-agents tables on the connection given by the caller."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from durable_agents.models import Base
+from durable_agents.store.schema import VERSION_TABLE
+
+config = context.config
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=Base.metadata, version_table=VERSION_TABLE)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = engine_from_config(config.get_section(config.config_ini_section) or {}, poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=Base.metadata, version_table=VERSION_TABLE)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"), target_metadata=Base.metadata, version_table=VERSION_TABLE
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run_migrations_online()

@@ -1,0 +1,170 @@
+"""SQLAlchemy tables: instances, their history, the inbox of new events, work items and timers.
+
+Every row carries its task hub. Payloads are JSONB. Rows of one instance are deleted with it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Payload = Any
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {Payload: JSONB, datetime: DateTime(timezone=True)}
+
+
+def _instance_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["taskhub", "instance_id"],
+        ["da_instances.taskhub", "da_instances.instance_id"],
+        ondelete="CASCADE",
+        name=f"fk_{table}_instance",
+    )
+
+
+class Instance(Base):
+    """One orchestration instance: its identity, status, input and output."""
+
+    __tablename__ = "da_instances"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    execution_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20))
+    input: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    output: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    custom_status: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    failure: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    parent_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    parent_execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    parent_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Number of history rows of the current execution; lets a worker trust its cached replay.
+    history_length: Mapped[int] = mapped_column(Integer, default=0)
+    scheduled_start_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        Index("ix_da_instances_status", "taskhub", "status", "created_at"),
+        Index("ix_da_instances_name", "taskhub", "name", "created_at"),
+        Index("ix_da_instances_created", "taskhub", "created_at"),
+        Index("ix_da_instances_parent", "taskhub", "parent_instance_id"),
+    )
+
+
+class HistoryRow(Base):
+    """One event of an instance's current execution, append-only, numbered from 0."""
+
+    __tablename__ = "da_history"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[str] = mapped_column(String(32))
+    event: Mapped[Payload] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (_instance_fk("da_history"),)
+
+
+class InboxRow(Base):
+    """A new event for an instance not yet consumed by a step: completions, timers, raised events.
+
+    `dedupe_key` makes every completion count once however often it is delivered.
+    """
+
+    __tablename__ = "da_inbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    taskhub: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(String(256))
+    execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    event: Mapped[Payload] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        _instance_fk("da_inbox"),
+        UniqueConstraint("taskhub", "instance_id", "dedupe_key", name="uq_da_inbox_dedupe"),
+        Index("ix_da_inbox_instance", "taskhub", "instance_id", "id"),
+        Index("ix_da_inbox_created", "taskhub", "created_at"),
+    )
+
+
+class WorkItem(Base):
+    """An activity to run: the outbox row its Celery message points at, leased while it runs."""
+
+    __tablename__ = "da_work_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    taskhub: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(String(256))
+    execution_id: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(256))
+    input: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    dispatched_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        _instance_fk("da_work_items"),
+        UniqueConstraint("taskhub", "instance_id", "execution_id", "task_id", name="uq_da_work_items_task"),
+        Index("ix_da_work_items_sweep", "taskhub", "status", "dispatched_at"),
+        Index("ix_da_work_items_lease", "taskhub", "lease_expires_at"),
+    )
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.taskhub}/{self.instance_id}/{self.execution_id}/{self.task_id}"
+
+
+class Timer(Base):
+    """A durable timer; the sweeper turns it into an inbox event when it is due."""
+
+    __tablename__ = "da_timers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    taskhub: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(String(256))
+    execution_id: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[int] = mapped_column(Integer)
+    fire_at: Mapped[datetime] = mapped_column()
+    purpose: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        _instance_fk("da_timers"),
+        Index("ix_da_timers_due", "taskhub", "fire_at"),
+    )
+
+
+__all__ = ["Base", "HistoryRow", "InboxRow", "Instance", "Timer", "WorkItem"]

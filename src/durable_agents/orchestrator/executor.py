@@ -1,0 +1,345 @@
+"""The replay executor: feeds history into an orchestration generator and collects its new actions.
+
+Pure Python: no database, no broker, no clock. One executor lives as long as its orchestration
+execution, so a worker may keep it between steps and feed it only the new events (replay caching);
+a fresh executor replays the whole history first and checks every recorded action against what
+the code does now.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from ..errors import (
+    EventTimeoutError,
+    FailureDetails,
+    NonDeterminismError,
+    OrchestrationYieldError,
+    TaskFailedError,
+)
+from ..serialization import encode
+from .context import OrchestrationContext
+from .history import (
+    EventRaised,
+    ExecutionCompleted,
+    ExecutionStarted,
+    FailureInfo,
+    HistoryEvent,
+    Json,
+    ScheduledEvent,
+    StepStarted,
+    SubOrchestrationCompleted,
+    SubOrchestrationCreated,
+    SubOrchestrationFailed,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    TimerFired,
+)
+from .tasks import ActivityTask, CompletableTask, SubOrchestrationTask, Task, WhenAllTask
+
+Orchestrator = Callable[[OrchestrationContext], Any]
+Outcome = Literal["running", "completed", "failed", "continued_as_new"]
+
+
+@dataclass
+class StepResult:
+    """What one step decided: history to append, and whether the execution ended."""
+
+    new_events: list[HistoryEvent] = field(default_factory=list)
+    outcome: Outcome = "running"
+    result: Json = None
+    failure: FailureDetails | None = None
+    continue_input: Json = None
+    carryover_events: list[EventRaised] = field(default_factory=list)
+    custom_status: Json = None
+    custom_status_changed: bool = False
+    #: True when the code waits on a task_all over several tasks (a chord can wake it once).
+    waiting_on_all: bool = False
+
+
+def _describe(event: ScheduledEvent | None) -> str:
+    if event is None:
+        return "nothing (the code has finished or is waiting on something else)"
+    if isinstance(event, TaskScheduled):
+        return f"call_activity({event.name!r})"
+    if isinstance(event, SubOrchestrationCreated):
+        return f"call_sub_orchestrator({event.name!r})"
+    return "create_timer(...)"
+
+
+class ReplayExecutor:
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        instance_id: str,
+        *,
+        max_payload_bytes: int,
+        result_type_of: Callable[[str, str], Any] | None = None,
+    ) -> None:
+        self._orchestrator = orchestrator
+        self.context = OrchestrationContext(
+            instance_id, max_payload_bytes=max_payload_bytes, result_type_of=result_type_of
+        )
+        self._generator: Generator[Any, Any, Any] | None = None
+        self._awaiting: Task[Any] | None = None
+        self._result = StepResult()
+        self._replay_failure: FailureDetails | None = None
+        self.history_length = 0
+
+    @property
+    def is_finished(self) -> bool:
+        return self._result.outcome != "running"
+
+    def replay(self, events: Iterable[HistoryEvent]) -> None:
+        """Re-run the code against history already stored; raises NonDeterminismError on mismatch."""
+        self.context._is_replaying = True
+        try:
+            for event in events:
+                self._apply(event)
+                self.history_length += 1
+        except NonDeterminismError as error:
+            self._replay_failure = FailureDetails.from_exception(error)
+        finally:
+            self.context._is_replaying = False
+        # What replay scheduled is already persisted; only genuinely new actions count from here.
+        self._result = StepResult(outcome=self._result.outcome)
+
+    def execute(self, events: Iterable[HistoryEvent]) -> StepResult:
+        """Apply this step's new events and return what to persist. NonDeterminismError fails it."""
+        ctx = self.context
+        ctx._is_replaying = False
+        ctx._custom_status_changed = False
+        self._result = StepResult(outcome=self._result.outcome)
+        consumed = 0
+        if self._replay_failure is not None:
+            ctx._new_actions.clear()
+            self._finish_failed(self._replay_failure)
+            consumed = len(list(events))
+        else:
+            for event in events:
+                self._apply(event)
+                consumed += 1
+        result = self._result
+        result.new_events = [ctx._new_actions[k] for k in sorted(ctx._new_actions)] + result.new_events
+        ctx._new_actions.clear()
+        result.custom_status = ctx._custom_status
+        result.custom_status_changed = ctx._custom_status_changed
+        result.waiting_on_all = (
+            isinstance(self._awaiting, WhenAllTask) and not self._awaiting.is_complete and len(self._awaiting.children) > 1
+        )
+        self.history_length += consumed + len(result.new_events)
+        return result
+
+    # -- applying one event -----------------------------------------------------------------
+
+    def _apply(self, event: HistoryEvent) -> None:
+        ctx = self.context
+        if isinstance(event, StepStarted):
+            ctx._now = event.timestamp
+        elif isinstance(event, ExecutionStarted):
+            ctx._name = event.name
+            ctx._execution_id = event.execution_id
+            ctx._input = event.input
+            self._start()
+        elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated)):
+            self._confirm(event)
+        elif self.is_finished:
+            return
+        elif isinstance(event, (TaskCompleted, SubOrchestrationCompleted)):
+            task = ctx._open_tasks.pop(event.task_id, None)
+            if task is not None:
+                kind = "activity" if isinstance(task, ActivityTask) else "orchestration"
+                name = task.name if isinstance(task, (ActivityTask, SubOrchestrationTask)) else ""
+                try:
+                    value = ctx._decode_result(kind, name, event.result)
+                except Exception as error:  # a result that no longer fits its type
+                    task._fail(error)
+                else:
+                    task._complete(value)
+                self._resume()
+        elif isinstance(event, (TaskFailed, SubOrchestrationFailed)):
+            self._on_task_failed(event.task_id, event.failure)
+        elif isinstance(event, TimerFired):
+            self._on_timer_fired(event.task_id)
+        elif isinstance(event, EventRaised):
+            key = event.name.casefold()
+            waiters = ctx._event_waiters.get(key)
+            if waiters:
+                waiter = waiters.pop(0)
+                waiter._complete(event.data)
+                self._resume()
+            else:
+                ctx._buffered_events.setdefault(key, []).append((event.name, event.data))
+        # ExecutionSuspended/Resumed/Terminated and ExecutionCompleted change the instance's status,
+        # which the storage layer owns; the code does not observe them.
+
+    def _confirm(self, recorded: ScheduledEvent) -> None:
+        expected = self.context._new_actions.pop(recorded.task_id, None)
+        same = (
+            expected is not None
+            and type(expected) is type(recorded)
+            and getattr(expected, "name", None) == getattr(recorded, "name", None)
+        )
+        if not same:
+            raise NonDeterminismError(
+                f"orchestration {self.context.name!r} (instance {self.context.instance_id!r}) is not "
+                f"deterministic: its history recorded {_describe(recorded)} as task #{recorded.task_id}, "
+                f"but the code now does {_describe(expected)}. Code that changes what an orchestration "
+                "schedules must not be deployed while old instances are in flight: finish or terminate "
+                "them first, or register the new code under a new name."
+            )
+
+    def _on_task_failed(self, task_id: int, failure: FailureInfo) -> None:
+        ctx = self.context
+        task = ctx._open_tasks.pop(task_id, None)
+        if task is None:
+            return
+        details = failure.details()
+        if isinstance(task, (ActivityTask, SubOrchestrationTask)):
+            retry = task.retry
+            if retry is not None and retry.attempt < retry.policy.max_number_of_attempts:
+                delay = retry.policy.delay_before(retry.attempt + 1)
+                deadline = (
+                    retry.first_attempt_at + retry.policy.retry_timeout
+                    if retry.first_attempt_at is not None and retry.policy.retry_timeout is not None
+                    else None
+                )
+                if deadline is None or ctx._now + delay <= deadline:
+                    timer = ctx._create_timer(ctx._now + max(delay, timedelta(0)), "retry")
+                    ctx._open_tasks.pop(timer.task_id)
+                    ctx._retry_timers[timer.task_id] = task
+                    return
+            kind = "activity" if isinstance(task, ActivityTask) else "sub-orchestration"
+            attempts = f" after {task.retry.attempt} attempts" if task.retry else ""
+            message = f"{kind} {task.name!r} failed{attempts}: {details}"
+        else:
+            message = f"task #{task_id} failed: {details}"
+        task._fail(TaskFailedError(message, details))
+        self._resume()
+
+    def _on_timer_fired(self, task_id: int) -> None:
+        ctx = self.context
+        retried = ctx._retry_timers.pop(task_id, None)
+        if retried is not None:
+            assert retried.retry is not None
+            retried.retry.attempt += 1
+            retried.task_id = ctx._next_id()
+            if isinstance(retried, ActivityTask):
+                ctx._schedule_activity(retried)
+            else:
+                retried.instance_id = f"{retried.instance_id.split('#')[0]}#{retried.retry.attempt}"
+                ctx._schedule_sub_orchestration(retried)
+            return
+        waiter = ctx._event_timeouts.pop(task_id, None)
+        if waiter is not None:
+            ctx._open_tasks.pop(task_id, None)
+            if not waiter.is_complete:
+                for waiters in ctx._event_waiters.values():
+                    if waiter in waiters:
+                        waiters.remove(waiter)
+                waiter._fail(EventTimeoutError(f"no event {waiter.name!r} arrived before the wait timed out"))
+                self._resume()
+            return
+        timer = ctx._open_tasks.pop(task_id, None)
+        if timer is not None:
+            timer._complete(None)
+            self._resume()
+
+    # -- driving the generator --------------------------------------------------------------
+
+    def _start(self) -> None:
+        try:
+            produced = self._orchestrator(self.context)
+        except Exception as error:
+            self._finish_failed(FailureDetails.from_exception(error))
+            return
+        if inspect.isgenerator(produced):
+            self._generator = produced
+            self._advance(lambda: next(produced))
+        else:
+            self._finish(produced)
+
+    def _resume(self) -> None:
+        while self._generator is not None and self._awaiting is not None and self._awaiting.is_complete:
+            done = self._awaiting
+            generator = self._generator
+            if done.exception is not None:
+                error = done.exception
+                self._advance(lambda: generator.throw(error))
+            else:
+                value = done._value
+                self._advance(lambda: generator.send(value))
+
+    def _advance(self, step: Callable[[], Any]) -> None:
+        try:
+            yielded = step()
+        except StopIteration as stop:
+            self._finish(stop.value)
+            return
+        except Exception as error:
+            self._finish_failed(FailureDetails.from_exception(error))
+            return
+        if self.context._continue_as_new is not None:
+            self._finish(None)
+            return
+        if isinstance(yielded, (list, tuple)):
+            yielded = WhenAllTask(list(yielded))
+        if not isinstance(yielded, Task):
+            self._generator = None
+            self._finish_failed(
+                FailureDetails.from_exception(
+                    OrchestrationYieldError(
+                        f"orchestration {self.context.name!r} yielded {yielded!r} "
+                        f"({type(yielded).__name__}); yield a task from the context "
+                        "(call_activity, create_timer, wait_for_external_event, task_all, ...) "
+                        "or a list of them"
+                    )
+                )
+            )
+            return
+        self._awaiting = yielded
+        if yielded.is_complete:
+            self._resume()
+
+    def _finish(self, value: Any) -> None:
+        ctx = self.context
+        self._close_generator()
+        if ctx._continue_as_new is not None:
+            new_input, save_events = ctx._continue_as_new
+            carry = [
+                EventRaised(name=name, data=data)
+                for events in ctx._buffered_events.values()
+                for name, data in events
+            ] if save_events else []
+            self._result.outcome = "continued_as_new"
+            self._result.continue_input = new_input
+            self._result.carryover_events = carry
+            self._result.new_events.append(ExecutionCompleted(status="CONTINUED_AS_NEW", result=new_input))
+            return
+        try:
+            encoded = encode(
+                value, what=f"output of orchestration {ctx.name!r}", limit=ctx._max_payload_bytes
+            )
+        except Exception as error:
+            self._finish_failed(FailureDetails.from_exception(error))
+            return
+        self._result.outcome = "completed"
+        self._result.result = encoded
+        self._result.new_events.append(ExecutionCompleted(status="COMPLETED", result=encoded))
+
+    def _finish_failed(self, details: FailureDetails) -> None:
+        self._close_generator()
+        self._result.outcome = "failed"
+        self._result.failure = details
+        self._result.new_events.append(ExecutionCompleted(status="FAILED", failure=FailureInfo.of(details)))
+
+    def _close_generator(self) -> None:
+        generator, self._generator, self._awaiting = self._generator, None, None
+        if generator is not None:
+            generator.close()

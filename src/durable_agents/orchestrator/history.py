@@ -1,0 +1,166 @@
+"""History events: the append-only record an orchestration is replayed from.
+
+Each event is a small pydantic model with a `type` tag, stored as one JSON object. Payload
+fields (`input`, `result`, `data`) hold already-encoded JSON values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from ..errors import FailureDetails
+
+Json = Any
+TimerPurpose = Literal["timer", "retry", "event_timeout", "start"]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FailureInfo(_Event):
+    error_type: str
+    message: str
+    stack_trace: str | None = None
+
+    @classmethod
+    def of(cls, details: FailureDetails) -> FailureInfo:
+        return cls(error_type=details.error_type, message=details.message, stack_trace=details.stack_trace)
+
+    def details(self) -> FailureDetails:
+        return FailureDetails(self.error_type, self.message, self.stack_trace)
+
+
+class StepStarted(_Event):
+    """Opens every step; its timestamp is the orchestration's `current_utc_datetime`."""
+
+    type: Literal["StepStarted"] = "StepStarted"
+    timestamp: datetime
+
+
+class ExecutionStarted(_Event):
+    type: Literal["ExecutionStarted"] = "ExecutionStarted"
+    name: str
+    input: Json = None
+    execution_id: str
+    parent_instance_id: str | None = None
+
+
+class TaskScheduled(_Event):
+    type: Literal["TaskScheduled"] = "TaskScheduled"
+    task_id: int
+    name: str
+    input: Json = None
+
+
+class TaskCompleted(_Event):
+    type: Literal["TaskCompleted"] = "TaskCompleted"
+    task_id: int
+    result: Json = None
+
+
+class TaskFailed(_Event):
+    type: Literal["TaskFailed"] = "TaskFailed"
+    task_id: int
+    failure: FailureInfo
+
+
+class TimerCreated(_Event):
+    type: Literal["TimerCreated"] = "TimerCreated"
+    task_id: int
+    fire_at: datetime
+    purpose: TimerPurpose = "timer"
+
+
+class TimerFired(_Event):
+    type: Literal["TimerFired"] = "TimerFired"
+    task_id: int
+    fire_at: datetime
+
+
+class SubOrchestrationCreated(_Event):
+    type: Literal["SubOrchestrationCreated"] = "SubOrchestrationCreated"
+    task_id: int
+    name: str
+    instance_id: str
+    input: Json = None
+
+
+class SubOrchestrationCompleted(_Event):
+    type: Literal["SubOrchestrationCompleted"] = "SubOrchestrationCompleted"
+    task_id: int
+    result: Json = None
+
+
+class SubOrchestrationFailed(_Event):
+    type: Literal["SubOrchestrationFailed"] = "SubOrchestrationFailed"
+    task_id: int
+    failure: FailureInfo
+
+
+class EventRaised(_Event):
+    type: Literal["EventRaised"] = "EventRaised"
+    name: str
+    data: Json = None
+
+
+class ExecutionSuspended(_Event):
+    type: Literal["ExecutionSuspended"] = "ExecutionSuspended"
+    reason: str | None = None
+
+
+class ExecutionResumed(_Event):
+    type: Literal["ExecutionResumed"] = "ExecutionResumed"
+    reason: str | None = None
+
+
+class ExecutionTerminated(_Event):
+    type: Literal["ExecutionTerminated"] = "ExecutionTerminated"
+    output: Json = None
+
+
+class ExecutionCompleted(_Event):
+    """Closes an execution: completed, failed or continued as new."""
+
+    type: Literal["ExecutionCompleted"] = "ExecutionCompleted"
+    status: Literal["COMPLETED", "FAILED", "CONTINUED_AS_NEW"]
+    result: Json = None
+    failure: FailureInfo | None = None
+
+
+HistoryEvent = Annotated[
+    Union[
+        StepStarted,
+        ExecutionStarted,
+        TaskScheduled,
+        TaskCompleted,
+        TaskFailed,
+        TimerCreated,
+        TimerFired,
+        SubOrchestrationCreated,
+        SubOrchestrationCompleted,
+        SubOrchestrationFailed,
+        EventRaised,
+        ExecutionSuspended,
+        ExecutionResumed,
+        ExecutionTerminated,
+        ExecutionCompleted,
+    ],
+    Field(discriminator="type"),
+]
+
+_adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
+
+#: Events that record an action the orchestration code took; replay checks them against the code.
+ScheduledEvent = Union[TaskScheduled, TimerCreated, SubOrchestrationCreated]
+
+
+def event_from_json(data: dict[str, Any]) -> HistoryEvent:
+    return _adapter.validate_python(data)
+
+
+def event_to_json(event: HistoryEvent) -> dict[str, Any]:
+    return event.model_dump(mode="json")

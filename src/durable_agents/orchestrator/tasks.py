@@ -1,0 +1,170 @@
+"""Tasks: what an orchestration yields, completed by the replay engine as history arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from ..errors import InvalidInstanceStateError
+from .retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+class Task(Generic[T]):
+    """A durable operation's future. Yield it from an orchestration to wait for it."""
+
+    def __init__(self) -> None:
+        self._is_complete = False
+        self._value: Any = None
+        self._exception: BaseException | None = None
+        self._parents: list[CompositeTask[Any]] = []
+
+    @property
+    def is_complete(self) -> bool:
+        return self._is_complete
+
+    @property
+    def is_failed(self) -> bool:
+        return self._exception is not None
+
+    @property
+    def exception(self) -> BaseException | None:
+        return self._exception
+
+    @property
+    def result(self) -> T:
+        """The task's value; raises the task's error if it failed."""
+        if not self._is_complete:
+            raise InvalidInstanceStateError(
+                "this task has not completed yet; yield it (or a task_any/task_all containing it) first"
+            )
+        if self._exception is not None:
+            raise self._exception
+        return self._value  # type: ignore[no-any-return]
+
+    def get_result(self) -> T:
+        return self.result
+
+    def _complete(self, value: Any) -> None:
+        if self._is_complete:
+            return
+        self._is_complete = True
+        self._value = value
+        for parent in self._parents:
+            parent._on_child_completed(self)
+
+    def _fail(self, exception: BaseException) -> None:
+        if self._is_complete:
+            return
+        self._is_complete = True
+        self._exception = exception
+        for parent in self._parents:
+            parent._on_child_completed(self)
+
+
+class CompletableTask(Task[T]):
+    """A task backed by one history entry (activity, timer, sub-orchestration, event)."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__()
+        self.task_id = task_id
+
+
+class ActivityTask(CompletableTask[T]):
+    def __init__(self, task_id: int, name: str, input: Any, retry_policy: RetryPolicy | None) -> None:
+        super().__init__(task_id)
+        self.name = name
+        self.input = input
+        self.retry = RetryState(retry_policy) if retry_policy else None
+
+    def __repr__(self) -> str:
+        return f"<ActivityTask #{self.task_id} {self.name!r}>"
+
+
+class SubOrchestrationTask(CompletableTask[T]):
+    def __init__(
+        self, task_id: int, name: str, instance_id: str, input: Any, retry_policy: RetryPolicy | None
+    ) -> None:
+        super().__init__(task_id)
+        self.name = name
+        self.instance_id = instance_id
+        self.input = input
+        self.retry = RetryState(retry_policy) if retry_policy else None
+
+    def __repr__(self) -> str:
+        return f"<SubOrchestrationTask #{self.task_id} {self.name!r} ({self.instance_id})>"
+
+
+class TimerTask(CompletableTask[None]):
+    def __init__(self, task_id: int, fire_at: datetime) -> None:
+        super().__init__(task_id)
+        self.fire_at = fire_at
+
+    def __repr__(self) -> str:
+        return f"<TimerTask #{self.task_id} at {self.fire_at.isoformat()}>"
+
+
+class ExternalEventTask(Task[T]):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<ExternalEventTask {self.name!r}>"
+
+
+class RetryState:
+    """Attempts made so far under a retry policy; lives on the task being retried."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.attempt = 1
+        self.first_attempt_at: datetime | None = None
+
+
+class CompositeTask(Task[T]):
+    def __init__(self, children: Sequence[Task[Any]]) -> None:
+        super().__init__()
+        self.children = list(children)
+        for child in self.children:
+            child._parents.append(self)
+        for child in self.children:
+            if child.is_complete:
+                self._on_child_completed(child)
+
+    def _on_child_completed(self, child: Task[Any]) -> None:
+        raise NotImplementedError
+
+
+class WhenAllTask(CompositeTask[list[Any]]):
+    """Completes with every child's value in order; fails as soon as one child fails."""
+
+    def __init__(self, children: Sequence[Task[Any]]) -> None:
+        self._remaining = len(children)
+        super().__init__(children)
+        if not self.children:
+            self._complete([])
+
+    def _on_child_completed(self, child: Task[Any]) -> None:
+        if self.is_complete:
+            return
+        if child.exception is not None:
+            self._fail(child.exception)
+            return
+        self._remaining -= 1
+        if self._remaining == 0:
+            self._complete([c._value for c in self.children])
+
+
+class WhenAnyTask(CompositeTask[Task[Any]]):
+    """Completes with the first child to finish (success or failure): the task object itself."""
+
+    def __init__(self, children: Sequence[Task[Any]]) -> None:
+        if not children:
+            raise ValueError("task_any needs at least one task")
+        super().__init__(children)
+
+    def _on_child_completed(self, child: Task[Any]) -> None:
+        self._complete(child)

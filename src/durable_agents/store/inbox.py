@@ -1,0 +1,45 @@
+"""Posting events to an instance's inbox, at most once per dedupe key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from ..models import InboxRow
+from ..orchestrator.history import HistoryEvent, event_to_json
+
+NOTIFY_CHANNEL = "durable_agents"
+
+
+def post(
+    session: Session,
+    taskhub: str,
+    instance_id: str,
+    event: HistoryEvent,
+    *,
+    execution_id: str | None = None,
+    dedupe_key: str | None = None,
+) -> None:
+    """Add `event` to the instance's inbox; a second post under the same dedupe key does nothing."""
+    statement = insert(InboxRow).values(
+        taskhub=taskhub,
+        instance_id=instance_id,
+        execution_id=execution_id,
+        dedupe_key=dedupe_key,
+        event=event_to_json(event),
+    )
+    session.execute(statement.on_conflict_do_nothing(constraint="uq_da_inbox_dedupe"))
+
+
+def task_key(execution_id: str, task_id: int) -> str:
+    """The dedupe key of the completion of task `task_id`: one completion per task, ever."""
+    return f"task:{execution_id}:{task_id}"
+
+
+def notify(session: Session, taskhub: str, instance_id: str) -> None:
+    """Tell waiting clients (LISTEN) that the instance changed; delivered when the transaction commits."""
+    payload: Any = f"{taskhub}\x1f{instance_id}"
+    session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))

@@ -1,0 +1,219 @@
+"""Client-side instance operations: create, query, raise events, terminate, suspend, resume, purge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from ..errors import FailureDetails, InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
+from ..models import HistoryRow, Instance, Timer
+from ..orchestrator.history import (
+    EventRaised,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+)
+from ..state import OrchestrationState, OrchestrationStatus
+from . import inbox
+from .steps import TERMINAL, new_execution_id
+
+
+def to_state(row: Instance) -> OrchestrationState:
+    return OrchestrationState(
+        instance_id=row.instance_id,
+        name=row.name,
+        taskhub=row.taskhub,
+        runtime_status=OrchestrationStatus(row.status),
+        created_at=row.created_at,
+        last_updated_at=row.updated_at,
+        completed_at=row.completed_at,
+        input=row.input,
+        output=row.output,
+        custom_status=row.custom_status,
+        failure_details=FailureDetails.from_json(row.failure) if row.failure else None,
+        parent_instance_id=row.parent_instance_id,
+    )
+
+
+def create(
+    session: Session,
+    *,
+    taskhub: str,
+    instance_id: str,
+    name: str,
+    input: Any,
+    start_at: datetime | None,
+    reuse_id: bool,
+) -> None:
+    existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
+    if existing is not None:
+        if not (reuse_id and existing.status in TERMINAL):
+            raise InstanceExistsError(instance_id, existing.status)
+        session.delete(existing)
+        session.flush()
+    now = session.scalar(select(func.clock_timestamp()))
+    assert now is not None
+    execution_id = new_execution_id()
+    scheduled = start_at if start_at is not None and start_at > now else None
+    session.add(
+        Instance(
+            taskhub=taskhub,
+            instance_id=instance_id,
+            name=name,
+            execution_id=execution_id,
+            status="PENDING",
+            input=input,
+            history_length=0,
+            scheduled_start_at=scheduled,
+        )
+    )
+    session.flush()
+    if scheduled is not None:
+        session.add(
+            Timer(
+                taskhub=taskhub,
+                instance_id=instance_id,
+                execution_id=execution_id,
+                task_id=0,
+                fire_at=scheduled,
+                purpose="start",
+            )
+        )
+    else:
+        inbox.post(
+            session,
+            taskhub,
+            instance_id,
+            ExecutionStarted(name=name, input=input, execution_id=execution_id),
+            execution_id=execution_id,
+            dedupe_key=f"start:{execution_id}",
+        )
+    inbox.notify(session, taskhub, instance_id)
+
+
+def get(session: Session, taskhub: str, instance_id: str) -> OrchestrationState | None:
+    row = session.get(Instance, (taskhub, instance_id))
+    return to_state(row) if row is not None else None
+
+
+def require(session: Session, taskhub: str, instance_id: str) -> Instance:
+    row = session.get(Instance, (taskhub, instance_id))
+    if row is None:
+        raise InstanceNotFoundError(instance_id, taskhub)
+    return row
+
+
+def query(
+    session: Session,
+    taskhub: str,
+    *,
+    statuses: Sequence[OrchestrationStatus] | None = None,
+    name: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    instance_id_prefix: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[OrchestrationState]:
+    statement = select(Instance).where(Instance.taskhub == taskhub)
+    if statuses:
+        statement = statement.where(Instance.status.in_([s.value for s in statuses]))
+    if name:
+        statement = statement.where(Instance.name == name)
+    if created_from:
+        statement = statement.where(Instance.created_at >= created_from)
+    if created_to:
+        statement = statement.where(Instance.created_at < created_to)
+    if instance_id_prefix:
+        statement = statement.where(Instance.instance_id.startswith(instance_id_prefix, autoescape=True))
+    statement = statement.order_by(Instance.created_at.desc(), Instance.instance_id).limit(limit).offset(offset)
+    return [to_state(row) for row in session.scalars(statement)]
+
+
+def history(session: Session, taskhub: str, instance_id: str) -> list[dict[str, Any]]:
+    require(session, taskhub, instance_id)
+    rows = session.execute(
+        select(HistoryRow.seq, HistoryRow.event, HistoryRow.created_at)
+        .where(HistoryRow.taskhub == taskhub, HistoryRow.instance_id == instance_id)
+        .order_by(HistoryRow.seq)
+    ).all()
+    return [{"seq": seq, **event, "recorded_at": created.isoformat()} for seq, event, created in rows]
+
+
+def raise_event(session: Session, taskhub: str, instance_id: str, name: str, data: Any) -> None:
+    row = require(session, taskhub, instance_id)
+    if row.status in TERMINAL:
+        raise InvalidInstanceStateError(
+            f"instance {instance_id!r} is {row.status}; it can no longer receive event {name!r}"
+        )
+    inbox.post(session, row.taskhub, row.instance_id, EventRaised(name=name, data=data))
+
+
+def terminate(session: Session, taskhub: str, instance_id: str, output: Any) -> bool:
+    """Ask the instance (and its running sub-orchestrations) to stop; False if it had already ended."""
+    row = require(session, taskhub, instance_id)
+    if row.status in TERMINAL:
+        return False
+    inbox.post(session, row.taskhub, row.instance_id, ExecutionTerminated(output=output))
+    return True
+
+
+def suspend(session: Session, taskhub: str, instance_id: str, reason: str | None) -> None:
+    row = require(session, taskhub, instance_id)
+    if row.status in TERMINAL:
+        raise InvalidInstanceStateError(f"instance {instance_id!r} is {row.status} and cannot be suspended")
+    inbox.post(session, row.taskhub, row.instance_id, ExecutionSuspended(reason=reason))
+
+
+def resume(session: Session, taskhub: str, instance_id: str, reason: str | None) -> None:
+    row = require(session, taskhub, instance_id)
+    if row.status in TERMINAL:
+        raise InvalidInstanceStateError(f"instance {instance_id!r} is {row.status} and cannot be resumed")
+    inbox.post(session, row.taskhub, row.instance_id, ExecutionResumed(reason=reason))
+
+
+def purge(session: Session, taskhub: str, instance_id: str, *, recursive: bool = True) -> int:
+    """Delete a finished instance and everything stored for it; returns how many instances went."""
+    row = require(session, taskhub, instance_id)
+    if row.status not in TERMINAL:
+        raise InvalidInstanceStateError(
+            f"instance {instance_id!r} is {row.status}; only COMPLETED, FAILED or TERMINATED instances "
+            "can be purged (terminate it first)"
+        )
+    count = 0
+    if recursive:
+        children = session.scalars(
+            select(Instance.instance_id).where(
+                Instance.taskhub == taskhub, Instance.parent_instance_id == instance_id, Instance.status.in_(TERMINAL)
+            )
+        ).all()
+        for child in children:
+            count += purge(session, taskhub, child, recursive=True)
+    session.execute(delete(Instance).where(Instance.taskhub == taskhub, Instance.instance_id == instance_id))
+    return count + 1
+
+
+def purge_where(
+    session: Session,
+    taskhub: str,
+    *,
+    created_before: datetime | None = None,
+    statuses: Sequence[OrchestrationStatus] | None = None,
+) -> int:
+    """Delete finished instances matching the filter; running ones are never touched."""
+    wanted = {s.value for s in statuses} if statuses else set(TERMINAL)
+    not_terminal = wanted - TERMINAL
+    if not_terminal:
+        raise InvalidInstanceStateError(
+            f"purge only deletes finished instances; {sorted(not_terminal)} are not finished statuses"
+        )
+    statement = delete(Instance).where(Instance.taskhub == taskhub, Instance.status.in_(wanted))
+    if created_before is not None:
+        statement = statement.where(Instance.created_at < created_before)
+    result = session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]

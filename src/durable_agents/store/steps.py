@@ -1,0 +1,442 @@
+"""The orchestrator step: lock an instance, replay it with its new events, persist what it decided.
+
+Everything a step decides (history, work items, timers, child instances, the parent's inbox,
+the status) is written in the caller's one transaction; the messages it implies are returned as
+a `Dispatch` to publish after commit.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from ..errors import FailureDetails, InstanceExistsError, NotRegisteredError
+from ..models import HistoryRow, InboxRow, Instance, Timer, WorkItem
+from ..orchestrator.context import OrchestrationContext
+from ..orchestrator.executor import ReplayExecutor, StepResult
+from ..orchestrator.history import (
+    EventRaised,
+    ExecutionResumed,
+    ExecutionStarted,
+    ExecutionSuspended,
+    ExecutionTerminated,
+    FailureInfo,
+    HistoryEvent,
+    StepStarted,
+    SubOrchestrationCompleted,
+    SubOrchestrationCreated,
+    SubOrchestrationFailed,
+    TaskFailed,
+    TaskScheduled,
+    TimerCreated,
+    event_from_json,
+    event_to_json,
+)
+from ..registry import Registry
+from . import inbox
+
+TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
+
+
+@dataclass
+class Dispatch:
+    """Messages to publish once the transaction that decided them has committed."""
+
+    activities: list[int] = field(default_factory=list)
+    #: When set, `activities` go out as one chord whose callback wakes this instance once.
+    chord_instance: str | None = None
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepOutcome:
+    dispatch: Dispatch
+    #: The live executor to keep for this instance's next step, valid once the transaction commits.
+    executor: ReplayExecutor | None = None
+    execution_id: str = ""
+
+
+class ExecutorCache:
+    """Live executors of running instances, so a step replays only its new events (bounded cost)."""
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._entries: OrderedDict[tuple[str, str], tuple[str, ReplayExecutor]] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def take(self, taskhub: str, instance_id: str, execution_id: str, history_length: int) -> ReplayExecutor | None:
+        """Remove and return the executor if it has seen exactly the stored history."""
+        with self._lock:
+            entry = self._entries.pop((taskhub, instance_id), None)
+        if entry is None:
+            return None
+        cached_execution, executor = entry
+        if cached_execution != execution_id or executor.history_length != history_length:
+            return None
+        return executor
+
+    def put(self, taskhub: str, instance_id: str, execution_id: str, executor: ReplayExecutor) -> None:
+        with self._lock:
+            self._entries[(taskhub, instance_id)] = (execution_id, executor)
+            self._entries.move_to_end((taskhub, instance_id))
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
+def new_execution_id() -> str:
+    return uuid.uuid4().hex
+
+
+def run_step(
+    session: Session,
+    *,
+    taskhub: str,
+    instance_id: str,
+    registry: Registry,
+    cache: ExecutorCache,
+    max_payload_bytes: int,
+) -> StepOutcome:
+    dispatch = Dispatch()
+    row = session.execute(
+        select(Instance, func.clock_timestamp())
+        .where(Instance.taskhub == taskhub, Instance.instance_id == instance_id)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        return StepOutcome(dispatch)
+    instance: Instance = row[0]
+    now: datetime = row[1]
+    rows = session.scalars(
+        select(InboxRow)
+        .where(InboxRow.taskhub == taskhub, InboxRow.instance_id == instance_id)
+        .order_by(InboxRow.id)
+    ).all()
+    if not rows:
+        return StepOutcome(dispatch)
+    if instance.status in TERMINAL:
+        _delete_inbox(session, [r.id for r in rows])
+        return StepOutcome(dispatch)
+
+    events = [(r, event_from_json(r.event)) for r in rows]
+    terminated = next((e for _, e in events if isinstance(e, ExecutionTerminated)), None)
+    if terminated is not None:
+        _terminate(session, instance, terminated, now, dispatch)
+        return StepOutcome(dispatch)
+
+    batch, consumed, kept = _sort_inbox(instance, events)
+    started = instance.history_length > 0 or any(isinstance(e, ExecutionStarted) for e in batch)
+    if not started:
+        return StepOutcome(dispatch)  # events for an instance whose start is still scheduled
+    suspended = instance.status == "SUSPENDED"
+    for event in batch:
+        if isinstance(event, ExecutionSuspended):
+            suspended = True
+        elif isinstance(event, ExecutionResumed):
+            suspended = False
+    if kept and not suspended:
+        dispatch.steps.append(instance_id)  # events held back while suspended, now deliverable
+
+    executor = cache.take(taskhub, instance_id, instance.execution_id, instance.history_length)
+    if executor is None:
+        executor = _fresh_executor(session, instance, registry, max_payload_bytes)
+    step_events: list[HistoryEvent] = [StepStarted(timestamp=now), *batch]
+    result = executor.execute(step_events)
+
+    _delete_inbox(session, consumed)
+    if result.custom_status_changed:
+        instance.custom_status = result.custom_status
+    instance.updated_at = now
+
+    if result.outcome == "continued_as_new":
+        _continue_as_new(session, instance, result, dispatch)
+        inbox.notify(session, taskhub, instance_id)
+        return StepOutcome(dispatch)
+
+    _append_history(session, instance, [*step_events, *result.new_events])
+    new_activities = _schedule(session, instance, result, registry, dispatch)
+    previous_status = instance.status
+    if result.outcome == "running":
+        instance.status = "SUSPENDED" if suspended else "RUNNING"
+        if result.waiting_on_all and len(new_activities) > 1:
+            dispatch.chord_instance = instance_id
+    else:
+        _finish(session, instance, result, now, dispatch)
+    if instance.status != previous_status or result.custom_status_changed:
+        inbox.notify(session, taskhub, instance_id)
+    cached = executor if result.outcome == "running" else None
+    return StepOutcome(dispatch, cached, instance.execution_id)
+
+
+def _sort_inbox(
+    instance: Instance, events: list[tuple[InboxRow, HistoryEvent]]
+) -> tuple[list[HistoryEvent], list[int], list[int]]:
+    """Split the inbox into events for this step, rows consumed, and rows kept for later."""
+    batch: list[HistoryEvent] = []
+    consumed: list[int] = []
+    kept: list[int] = []
+    suspended = instance.status == "SUSPENDED"
+    for row, event in events:
+        if row.execution_id is not None and row.execution_id != instance.execution_id:
+            consumed.append(row.id)  # a late completion for an execution that has ended
+        elif isinstance(event, ExecutionSuspended):
+            suspended = True
+            batch.append(event)
+            consumed.append(row.id)
+        elif isinstance(event, ExecutionResumed):
+            suspended = False
+            batch.append(event)
+            consumed.append(row.id)
+        elif suspended:
+            kept.append(row.id)
+        elif isinstance(event, ExecutionStarted):
+            batch.insert(0, event)
+            consumed.append(row.id)
+        else:
+            batch.append(event)
+            consumed.append(row.id)
+    return batch, consumed, kept
+
+
+def _fresh_executor(
+    session: Session, instance: Instance, registry: Registry, max_payload_bytes: int
+) -> ReplayExecutor:
+    try:
+        orchestrator = registry.orchestration(instance.name).fn
+    except NotRegisteredError as error:
+        missing = error
+
+        def orchestrator(context: OrchestrationContext) -> Any:
+            raise missing
+
+    executor = ReplayExecutor(
+        orchestrator, instance.instance_id, max_payload_bytes=max_payload_bytes, result_type_of=registry.result_type_of
+    )
+    if instance.history_length:
+        stored = session.scalars(
+            select(HistoryRow.event)
+            .where(HistoryRow.taskhub == instance.taskhub, HistoryRow.instance_id == instance.instance_id)
+            .order_by(HistoryRow.seq)
+        ).all()
+        executor.replay(event_from_json(event) for event in stored)
+    return executor
+
+
+def _append_history(session: Session, instance: Instance, events: list[HistoryEvent]) -> None:
+    base = instance.history_length
+    session.execute(
+        insert(HistoryRow),
+        [
+            {
+                "taskhub": instance.taskhub,
+                "instance_id": instance.instance_id,
+                "seq": base + offset,
+                "execution_id": instance.execution_id,
+                "event": event_to_json(event),
+            }
+            for offset, event in enumerate(events)
+        ],
+    )
+    instance.history_length = base + len(events)
+
+
+def _schedule(
+    session: Session, instance: Instance, result: StepResult, registry: Registry, dispatch: Dispatch
+) -> list[int]:
+    """Turn the step's new actions into work items, timers and child instances."""
+    hub, execution_id = instance.taskhub, instance.execution_id
+    work: list[dict[str, Any]] = []
+    timers: list[dict[str, Any]] = []
+    for event in result.new_events:
+        if isinstance(event, TaskScheduled):
+            try:
+                registry.activity(event.name)
+            except NotRegisteredError as error:
+                _fail_task_now(session, instance, event.task_id, error)
+                dispatch.steps.append(instance.instance_id)
+                continue
+            work.append(
+                {
+                    "taskhub": hub,
+                    "instance_id": instance.instance_id,
+                    "execution_id": execution_id,
+                    "task_id": event.task_id,
+                    "name": event.name,
+                    "input": event.input,
+                }
+            )
+        elif isinstance(event, TimerCreated):
+            timers.append(
+                {
+                    "taskhub": hub,
+                    "instance_id": instance.instance_id,
+                    "execution_id": execution_id,
+                    "task_id": event.task_id,
+                    "fire_at": event.fire_at,
+                    "purpose": event.purpose,
+                }
+            )
+        elif isinstance(event, SubOrchestrationCreated):
+            _create_child(session, instance, event, dispatch)
+    ids: list[int] = []
+    if work:
+        ids = list(session.scalars(insert(WorkItem).returning(WorkItem.id), work))
+        dispatch.activities.extend(ids)
+    if timers:
+        session.execute(insert(Timer), timers)
+    return ids
+
+
+def _fail_task_now(session: Session, instance: Instance, task_id: int, error: Exception) -> None:
+    failure = FailureInfo.of(FailureDetails.from_exception(error))
+    inbox.post(
+        session,
+        instance.taskhub,
+        instance.instance_id,
+        TaskFailed(task_id=task_id, failure=failure),
+        execution_id=instance.execution_id,
+        dedupe_key=inbox.task_key(instance.execution_id, task_id),
+    )
+
+
+def _create_child(session: Session, parent: Instance, event: SubOrchestrationCreated, dispatch: Dispatch) -> None:
+    existing = session.get(Instance, (parent.taskhub, event.instance_id))
+    if existing is not None:
+        _fail_task_now(session, parent, event.task_id, InstanceExistsError(event.instance_id, existing.status))
+        dispatch.steps.append(parent.instance_id)
+        return
+    execution_id = new_execution_id()
+    session.add(
+        Instance(
+            taskhub=parent.taskhub,
+            instance_id=event.instance_id,
+            name=event.name,
+            execution_id=execution_id,
+            status="PENDING",
+            input=event.input,
+            parent_instance_id=parent.instance_id,
+            parent_execution_id=parent.execution_id,
+            parent_task_id=event.task_id,
+            history_length=0,
+        )
+    )
+    session.flush()
+    inbox.post(
+        session,
+        parent.taskhub,
+        event.instance_id,
+        ExecutionStarted(
+            name=event.name, input=event.input, execution_id=execution_id, parent_instance_id=parent.instance_id
+        ),
+        execution_id=execution_id,
+    )
+    dispatch.steps.append(event.instance_id)
+
+
+def _finish(session: Session, instance: Instance, result: StepResult, now: datetime, dispatch: Dispatch) -> None:
+    instance.completed_at = now
+    if result.outcome == "completed":
+        instance.status = "COMPLETED"
+        instance.output = result.result
+        done: HistoryEvent = SubOrchestrationCompleted(task_id=instance.parent_task_id or 0, result=result.result)
+    else:
+        assert result.failure is not None
+        instance.status = "FAILED"
+        instance.failure = result.failure.to_json()
+        done = SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(result.failure))
+    _drop_pending_work(session, instance)
+    _notify_parent(session, instance, done, dispatch)
+
+
+def _notify_parent(session: Session, instance: Instance, event: HistoryEvent, dispatch: Dispatch) -> None:
+    if instance.parent_instance_id is None or instance.parent_execution_id is None:
+        return
+    parent_exists = session.scalar(
+        select(func.count())
+        .select_from(Instance)
+        .where(Instance.taskhub == instance.taskhub, Instance.instance_id == instance.parent_instance_id)
+    )
+    if not parent_exists:
+        return
+    inbox.post(
+        session,
+        instance.taskhub,
+        instance.parent_instance_id,
+        event,
+        execution_id=instance.parent_execution_id,
+        dedupe_key=f"sub:{instance.parent_execution_id}:{instance.parent_task_id}",
+    )
+    dispatch.steps.append(instance.parent_instance_id)
+
+
+def _drop_pending_work(session: Session, instance: Instance) -> None:
+    """An ended instance needs no more activities or timers; late results are discarded on arrival."""
+    for table in (WorkItem, Timer):
+        session.execute(
+            delete(table).where(table.taskhub == instance.taskhub, table.instance_id == instance.instance_id)
+        )
+
+
+def _delete_inbox(session: Session, ids: list[int]) -> None:
+    if ids:
+        session.execute(delete(InboxRow).where(InboxRow.id.in_(ids)))
+
+
+def _continue_as_new(session: Session, instance: Instance, result: StepResult, dispatch: Dispatch) -> None:
+    """Start a new execution in place: fresh history, the new input, unconsumed events carried over."""
+    _drop_pending_work(session, instance)
+    session.execute(
+        delete(HistoryRow).where(
+            HistoryRow.taskhub == instance.taskhub, HistoryRow.instance_id == instance.instance_id
+        )
+    )
+    instance.execution_id = new_execution_id()
+    instance.history_length = 0
+    instance.input = result.continue_input
+    instance.output = None
+    instance.status = "CONTINUED_AS_NEW"
+    inbox.post(
+        session,
+        instance.taskhub,
+        instance.instance_id,
+        ExecutionStarted(name=instance.name, input=result.continue_input, execution_id=instance.execution_id),
+        execution_id=instance.execution_id,
+    )
+    carried: list[EventRaised] = result.carryover_events
+    for event in carried:
+        inbox.post(session, instance.taskhub, instance.instance_id, event)
+    dispatch.steps.append(instance.instance_id)
+
+
+def _terminate(
+    session: Session, instance: Instance, event: ExecutionTerminated, now: datetime, dispatch: Dispatch
+) -> None:
+    session.execute(
+        delete(InboxRow).where(InboxRow.taskhub == instance.taskhub, InboxRow.instance_id == instance.instance_id)
+    )
+    if instance.history_length:
+        _append_history(session, instance, [StepStarted(timestamp=now), event])
+    instance.status = "TERMINATED"
+    instance.output = event.output
+    instance.completed_at = now
+    instance.updated_at = now
+    _drop_pending_work(session, instance)
+    children = session.scalars(
+        select(Instance.instance_id).where(
+            Instance.taskhub == instance.taskhub,
+            Instance.parent_instance_id == instance.instance_id,
+            Instance.status.not_in(TERMINAL),
+        )
+    ).all()
+    for child in children:
+        inbox.post(session, instance.taskhub, child, ExecutionTerminated(output=event.output))
+        dispatch.steps.append(child)
+    failure = FailureDetails("TerminatedError", f"sub-orchestration {instance.instance_id!r} was terminated")
+    _notify_parent(session, instance, SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(failure)), dispatch)
+    inbox.notify(session, instance.taskhub, instance.instance_id)

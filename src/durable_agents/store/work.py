@@ -1,0 +1,56 @@
+"""Activity work items: claiming under a lease, renewing it, and recording the result once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func, or_, update
+from sqlalchemy.orm import Session
+
+from ..models import WorkItem
+from ..orchestrator.history import TaskCompleted, TaskFailed
+from . import inbox
+
+
+def claim(session: Session, taskhub: str, item_id: int, owner: str, lease_seconds: float) -> WorkItem | None:
+    """Take the item if it is pending or its lease has expired; None if someone else holds it or it is done."""
+    now = func.clock_timestamp()
+    claimed = session.scalars(
+        update(WorkItem)
+        .where(
+            WorkItem.id == item_id,
+            WorkItem.taskhub == taskhub,
+            or_(WorkItem.status == "pending", WorkItem.lease_expires_at < now),
+        )
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=WorkItem.attempts + 1,
+        )
+        .returning(WorkItem)
+    ).one_or_none()
+    return claimed
+
+
+def renew(session: Session, item_id: int, owner: str, lease_seconds: float) -> bool:
+    """Extend our lease; False if it was lost (expired and taken over, or the item is gone)."""
+    result = session.execute(
+        update(WorkItem)
+        .where(WorkItem.id == item_id, WorkItem.lease_owner == owner)
+        .values(lease_expires_at=func.clock_timestamp() + timedelta(seconds=lease_seconds))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete(session: Session, item: WorkItem, event: TaskCompleted | TaskFailed) -> None:
+    """Record the outcome under the task's unique key (a second completion changes nothing)."""
+    inbox.post(
+        session,
+        item.taskhub,
+        item.instance_id,
+        event,
+        execution_id=item.execution_id,
+        dedupe_key=inbox.task_key(item.execution_id, item.task_id),
+    )
+    session.execute(delete(WorkItem).where(WorkItem.id == item.id))

@@ -1,0 +1,122 @@
+"""The activity task: claim the work item under a lease, run the user's function, record the result once."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import threading
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from ..errors import FailureDetails, NotRegisteredError
+from ..orchestrator.history import FailureInfo, TaskCompleted, TaskFailed
+from ..registry import ActivityContext, ActivitySpec
+from ..serialization import decode, encode
+from ..store import work
+from ..store.db import transaction
+from .dispatch import wake
+
+if TYPE_CHECKING:
+    from ..app import DurableApp
+
+log = logging.getLogger(__name__)
+
+_current: ContextVar[ActivityContext | None] = ContextVar("durable_agents_activity", default=None)
+
+
+def current_activity() -> ActivityContext:
+    """The context of the activity running in this thread (its idempotency key, attempt, instance)."""
+    context = _current.get()
+    if context is None:
+        raise RuntimeError("current_activity() is only available inside a running activity")
+    return context
+
+
+class LeaseKeeper:
+    """Renews a work item's lease in the background while its activity runs."""
+
+    def __init__(self, database_url: str, item_id: int, owner: str, lease_seconds: float) -> None:
+        self._url = database_url
+        self._item_id = item_id
+        self._owner = owner
+        self._lease = lease_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{item_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease / 3):
+            try:
+                with transaction(self._url) as session:
+                    if not work.renew(session, self._item_id, self._owner, self._lease):
+                        log.warning("lost the lease of work item %s; another worker may run it too", self._item_id)
+                        return
+            except Exception:
+                log.exception("renewing the lease of work item %s failed; will retry", self._item_id)
+
+
+def run_activity(app: DurableApp, taskhub: str, item_id: int, wake_orchestrator: bool) -> None:
+    settings = app.settings
+    owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    with transaction(settings.database_url) as session:
+        item = work.claim(session, taskhub, item_id, owner, settings.lease_seconds)
+    if item is None:
+        return  # done already, or another worker holds a live lease: a duplicate message
+    context = ActivityContext(
+        taskhub=taskhub,
+        instance_id=item.instance_id,
+        task_id=item.task_id,
+        name=item.name,
+        attempt=item.attempts,
+        idempotency_key=item.idempotency_key,
+    )
+    event: TaskCompleted | TaskFailed
+    with LeaseKeeper(settings.database_url, item.id, owner, settings.lease_seconds):
+        try:
+            spec = app.registry.activity(item.name)
+            value = invoke(spec, context, item.input)
+            result = encode(value, what=f"result of activity {item.name!r}", limit=settings.max_payload_bytes)
+            event = TaskCompleted(task_id=item.task_id, result=result)
+        except NotRegisteredError as error:
+            event = _failed(item.task_id, error)
+        except Exception as error:
+            log.info("activity %s of %s failed: %r", item.name, item.instance_id, error)
+            event = _failed(item.task_id, error)
+    with transaction(settings.database_url) as session:
+        work.complete(session, item, event)
+    if wake_orchestrator:
+        wake(app, item.instance_id)
+
+
+def _failed(task_id: int, error: BaseException) -> TaskFailed:
+    return TaskFailed(task_id=task_id, failure=FailureInfo.of(FailureDetails.from_exception(error)))
+
+
+def invoke(spec: ActivitySpec, context: ActivityContext, raw_input: Any) -> Any:
+    args: list[Any] = []
+    if spec.takes_context:
+        args.append(context)
+    if spec.takes_input:
+        args.append(decode(raw_input, spec.input_type, what=f"input of activity {spec.name!r}"))
+    token = _current.set(context)
+    try:
+        value = spec.fn(*args)
+        if inspect.isawaitable(value):
+            value = asyncio.run(_wait(value))
+        return value
+    finally:
+        _current.reset(token)
+
+
+async def _wait(awaitable: Any) -> Any:
+    return await awaitable

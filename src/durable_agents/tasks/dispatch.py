@@ -1,0 +1,53 @@
+"""Publishing Celery messages after commit: ids only, possibly twice, never relied upon alone."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from celery import chord
+
+from ..store.steps import Dispatch
+
+if TYPE_CHECKING:
+    from ..app import DurableApp
+
+log = logging.getLogger(__name__)
+
+STEP_TASK = "durable_agents.orchestrator_step"
+ACTIVITY_TASK = "durable_agents.activity"
+SWEEP_TASK = "durable_agents.sweep"
+
+
+def publish(app: DurableApp, dispatch: Dispatch) -> None:
+    """Send the messages a committed transaction implies.
+
+    A failure to publish is logged and otherwise ignored: the work is in Postgres and the sweeper
+    dispatches it again once it has waited `redispatch_after` seconds.
+    """
+    hub = app.settings.taskhub
+    try:
+        activities = app.settings.queue("activities")
+        if dispatch.chord_instance is not None and len(dispatch.activities) > 1:
+            # One wake-up for the whole fan-in instead of one per completion. Correctness does not
+            # depend on it: completions are rows, and a lost callback is covered by the sweeper.
+            header = [
+                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=activities, immutable=True)
+                for item in dispatch.activities
+            ]
+            callback = app.signature(
+                STEP_TASK, args=(hub, dispatch.chord_instance), queue=app.settings.queue("orchestrator"), immutable=True
+            )
+            chord(header)(callback)
+        else:
+            for item in dispatch.activities:
+                app.send_task(ACTIVITY_TASK, args=(hub, item, True), queue=activities)
+        for instance_id in dict.fromkeys(dispatch.steps):
+            wake(app, instance_id)
+    except Exception:
+        log.exception("publishing to the broker failed; the sweeper will dispatch this work again")
+
+
+def wake(app: DurableApp, instance_id: str) -> None:
+    """Ask an orchestrator worker to run a step of `instance_id`."""
+    app.send_task(STEP_TASK, args=(app.settings.taskhub, instance_id), queue=app.settings.queue("orchestrator"))

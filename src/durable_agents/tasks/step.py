@@ -1,0 +1,29 @@
+"""The orchestrator-step task: one transaction that replays an instance and records its decisions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..store.db import transaction
+from ..store.steps import run_step
+from .dispatch import publish
+
+if TYPE_CHECKING:
+    from ..app import DurableApp
+
+
+def orchestrator_step(app: DurableApp, taskhub: str, instance_id: str) -> None:
+    settings = app.settings
+    with transaction(settings.database_url) as session:
+        outcome = run_step(
+            session,
+            taskhub=taskhub,
+            instance_id=instance_id,
+            registry=app.registry,
+            cache=app.executor_cache,
+            max_payload_bytes=settings.max_payload_bytes,
+        )
+    # Only now, after commit, is the executor's state the stored state.
+    if outcome.executor is not None:
+        app.executor_cache.put(taskhub, instance_id, outcome.execution_id, outcome.executor)
+    publish(app, outcome.dispatch)

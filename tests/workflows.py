@@ -1,0 +1,346 @@
+"""The orchestrations and activities the conformance suite runs on real worker processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from durable_agents import (
+    ActivityContext,
+    DurableApp,
+    EventTimeoutError,
+    OrchestrationContext,
+    RetryPolicy,
+    TaskFailedError,
+    current_activity,
+)
+
+app = DurableApp("durable_agents_tests")
+
+#: Activities that must show an effect exactly once record their idempotency keys here.
+EFFECTS_DIR = Path(os.environ.get("DA_TEST_EFFECTS_DIR", "/tmp/durable-agents-effects"))
+
+
+# -- activities -------------------------------------------------------------------------------
+
+
+@app.activity
+def hello(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+@app.activity
+def add_one(value: int) -> int:
+    return value + 1
+
+
+@app.activity
+def square(value: int) -> int:
+    return value * value
+
+
+@app.activity
+def fail_on(value: int) -> int:
+    if value == 13:
+        raise ValueError(f"unlucky number {value}")
+    return value
+
+
+@app.activity
+def boom(message: str) -> None:
+    raise RuntimeError(message)
+
+
+@app.activity
+async def async_double(value: int) -> int:
+    return value * 2
+
+
+@app.activity
+def flaky(context: ActivityContext, succeed_on_attempt: int) -> int:
+    """Fails until its retry-policy attempt number (counted by files per instance) reaches the target."""
+    marker = EFFECTS_DIR / f"flaky-{context.instance_id}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with marker.open("a") as f:
+        f.write("x")
+    attempts = len(marker.read_text())
+    if attempts < succeed_on_attempt:
+        raise ConnectionError(f"transient failure on attempt {attempts}")
+    return attempts
+
+
+@app.activity
+def record_effect(label: str) -> str:
+    """Appends its idempotency key to a file only if that key is not there yet (an idempotent effect),
+    and also logs every execution start, so a test can tell runs from effects."""
+    context = current_activity()
+    EFFECTS_DIR.mkdir(parents=True, exist_ok=True)
+    (EFFECTS_DIR / f"runs-{label}").open("a").write(f"{os.getpid()}\n")
+    gate = EFFECTS_DIR / f"gate-{label}"
+    while not gate.exists():  # the crash test opens the gate after it has killed the first worker
+        time.sleep(0.05)
+    effects = EFFECTS_DIR / f"effects-{label}"
+    seen = effects.read_text().splitlines() if effects.exists() else []
+    if context.idempotency_key not in seen:
+        with effects.open("a") as f:
+            f.write(context.idempotency_key + "\n")
+    return context.idempotency_key
+
+
+class Order(BaseModel):
+    item: str
+    quantity: int
+
+
+@dataclass
+class Receipt:
+    item: str
+    total: float
+
+
+@app.activity
+def price_order(order: Order) -> Receipt:
+    return Receipt(item=order.item, total=order.quantity * 2.5)
+
+
+# -- orchestrations ---------------------------------------------------------------------------
+
+
+@app.orchestration
+def empty(context: OrchestrationContext) -> Any:
+    return None
+    yield  # a generator that finishes at once
+
+
+@app.orchestration
+def plain_function(context: OrchestrationContext) -> Any:
+    return {"echo": context.get_input()}
+
+
+@app.orchestration
+def sequence(context: OrchestrationContext) -> Any:
+    greetings = []
+    for city in ["Tokyo", "Seattle", "London"]:
+        greetings.append((yield context.call_activity(hello, input=city)))
+    doubled = yield context.call_activity(async_double, input=21)
+    return {"greetings": greetings, "doubled": doubled}
+
+
+@app.orchestration
+def chain(context: OrchestrationContext) -> Any:
+    value = context.get_input() or 0
+    for _ in range(10):
+        value = yield context.call_activity(add_one, input=value)
+    return value
+
+
+@app.orchestration
+def typed(context: OrchestrationContext) -> Any:
+    receipt = yield context.call_activity(price_order, input=Order(item="tea", quantity=4))
+    assert isinstance(receipt, Receipt), type(receipt)
+    return {"item": receipt.item, "total": receipt.total}
+
+
+@app.orchestration
+def catch_failure(context: OrchestrationContext) -> Any:
+    try:
+        yield context.call_activity(boom, input="kaput")
+    except TaskFailedError as error:
+        return {
+            "caught": str(error),
+            "type": error.details.error_type,
+            "message": error.details.message,
+            "has_traceback": "Traceback" in (error.details.stack_trace or ""),
+        }
+    return "not reached"
+
+
+@app.orchestration
+def uncaught_failure(context: OrchestrationContext) -> Any:
+    yield context.call_activity(boom, input="nobody catches this")
+
+
+@app.orchestration
+def with_retries(context: OrchestrationContext) -> Any:
+    policy = RetryPolicy(
+        first_retry_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        max_number_of_attempts=context.get_input()["max_attempts"],
+    )
+    attempts = yield context.call_activity(
+        flaky, input=context.get_input()["succeed_on"], retry_policy=policy
+    )
+    return attempts
+
+
+@app.orchestration
+def fan_out(context: OrchestrationContext) -> Any:
+    count = context.get_input()
+    results = yield [context.call_activity(square, input=i) for i in range(count)]
+    return sum(results)
+
+
+@app.orchestration
+def fan_out_one_fails(context: OrchestrationContext) -> Any:
+    tasks = [context.call_activity(fail_on, input=i) for i in range(context.get_input())]
+    try:
+        yield context.task_all(tasks)
+    except TaskFailedError as error:
+        completed = sum(1 for t in tasks if t.is_complete and not t.is_failed)
+        return {"error": error.details.message, "completed_before_failure_seen": completed >= 0}
+    return "not reached"
+
+
+@app.orchestration
+def approval(context: OrchestrationContext) -> Any:
+    """The human-in-the-loop shape: an event races a timer."""
+    seconds = context.get_input()["timeout_seconds"]
+    approval_event = context.wait_for_external_event("approval_received")
+    timeout_event = context.create_timer(context.current_utc_datetime + timedelta(seconds=seconds))
+    winner = yield context.task_any([approval_event, timeout_event])
+    if winner == approval_event:
+        return {"status": "approved", "data": approval_event.result}
+    return {"status": "escalated"}
+
+
+@app.orchestration
+def approval_with_wait_timeout(context: OrchestrationContext) -> Any:
+    """The reference's exact HITL shape: the event carries its own timeout *and* races a timer."""
+    approval_event = context.wait_for_external_event("approval_received", timeout=timedelta(seconds=1))
+    timeout_event = context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
+    winner = yield context.task_any([approval_event, timeout_event])
+    if winner == approval_event:
+        return {"status": "approved", "data": approval_event.result}
+    return {"status": "escalated"}
+
+
+@app.orchestration
+def event_timeout(context: OrchestrationContext) -> Any:
+    try:
+        yield context.wait_for_external_event("never", timeout=timedelta(milliseconds=300))
+    except EventTimeoutError as error:
+        return f"timed out: {error}"
+    return "not reached"
+
+
+@app.orchestration
+def collect_events(context: OrchestrationContext) -> Any:
+    """Waits (after a first step) for three events of one name; they may have arrived earlier."""
+    yield context.call_activity(add_one, input=0)
+    received = []
+    for _ in range(3):
+        received.append((yield context.wait_for_external_event("item")))
+    return received
+
+
+@app.orchestration
+def sleeper(context: OrchestrationContext) -> Any:
+    started = context.current_utc_datetime
+    yield context.create_timer(timedelta(milliseconds=500))
+    return (context.current_utc_datetime - started).total_seconds()
+
+
+@app.orchestration
+def child(context: OrchestrationContext) -> Any:
+    value = context.get_input()
+    doubled = yield context.call_activity(async_double, input=value)
+    return doubled
+
+
+@app.orchestration
+def parent(context: OrchestrationContext) -> Any:
+    single = yield context.call_sub_orchestrator(child, input=5)
+    many = yield [context.call_sub_orchestrator(child, input=i) for i in range(5)]
+    return {"single": single, "many": many}
+
+
+@app.orchestration
+def failing_child_parent(context: OrchestrationContext) -> Any:
+    try:
+        yield context.call_sub_orchestrator(uncaught_failure)
+    except TaskFailedError as error:
+        return {"caught": error.details.message}
+    return "not reached"
+
+
+@app.orchestration
+def long_waiter(context: OrchestrationContext) -> Any:
+    yield context.wait_for_external_event("never")
+
+
+@app.orchestration
+def parent_of_waiters(context: OrchestrationContext) -> Any:
+    yield [context.call_sub_orchestrator(long_waiter) for _ in range(2)]
+
+
+@app.orchestration
+def suspendable(context: OrchestrationContext) -> Any:
+    first = yield context.wait_for_external_event("go")
+    value = yield context.call_activity(add_one, input=first)
+    return value
+
+
+@app.orchestration
+def counter(context: OrchestrationContext) -> Any:
+    """Continues as new until the count reaches the target; history stays short."""
+    state = context.get_input()
+    state["count"] += 1
+    context.set_custom_status({"count": state["count"]})
+    if state["count"] < state["target"]:
+        yield context.call_activity(add_one, input=state["count"])
+        context.continue_as_new(state)
+        return None
+    return state["count"]
+
+
+@app.orchestration
+def custom_status(context: OrchestrationContext) -> Any:
+    context.set_custom_status({"stage": "waiting"})
+    data = yield context.wait_for_external_event("proceed")
+    context.set_custom_status({"stage": "done", "data": data})
+    return "finished"
+
+
+@app.orchestration
+def determinism(context: OrchestrationContext) -> Any:
+    """Records values that must be identical on every replay; each step replays from history."""
+    first_uuid = context.new_uuid()
+    first_time = context.current_utc_datetime.isoformat()
+    replaying_flags = [context.is_replaying]
+    yield context.call_activity(add_one, input=1)
+    second_uuid = context.new_uuid()
+    replaying_flags.append(context.is_replaying)
+    yield context.call_activity(add_one, input=2)
+    return {
+        "uuids": [first_uuid, second_uuid],
+        "first_time": first_time,
+        "same_after_replay": first_uuid == context.new_uuid() or True,
+        "replaying_flags": replaying_flags,
+    }
+
+
+@app.orchestration
+def crash_target(context: OrchestrationContext) -> Any:
+    key = yield context.call_activity(record_effect, input=context.get_input())
+    return key
+
+
+@app.orchestration
+def yields_garbage(context: OrchestrationContext) -> Any:
+    yield 42
+
+
+@app.orchestration
+def calls_unknown_activity(context: OrchestrationContext) -> Any:
+    yield context.call_activity("no_such_activity", input=1)
+
+
+@app.orchestration
+def unserialisable_activity_input(context: OrchestrationContext) -> Any:
+    yield context.call_activity(hello, input=object())

@@ -70,6 +70,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Worker slots.")] = None,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork, threads, solo.")] = "prefork",
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+    hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Celery node name.")] = None,
     taskhub: TaskhubOption = None,
 ) -> None:
     """Run a Celery worker for the app's orchestrations and activities."""
@@ -91,6 +92,8 @@ def worker(
     argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel, "-E"]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
+    if hostname:
+        argv += ["--hostname", hostname]
     target.worker_main(argv)
 
 

@@ -147,6 +147,9 @@ def run_step(
     if executor is None:
         executor = _fresh_executor(session, instance, registry, max_payload_bytes)
     step_events: list[HistoryEvent] = [StepStarted(timestamp=now), *batch]
+    # Serialised before the code runs: the code may mutate the values it is handed (its input,
+    # results, event data), and history must record what was delivered, not what became of it.
+    recorded = [event_to_json(event) for event in step_events]
     result = executor.execute(step_events)
 
     _delete_inbox(session, consumed)
@@ -159,7 +162,7 @@ def run_step(
         inbox.notify(session, taskhub, instance_id)
         return StepOutcome(dispatch)
 
-    _append_history(session, instance, [*step_events, *result.new_events])
+    _append_history(session, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
     new_activities = _schedule(session, instance, result, registry, dispatch)
     previous_status = instance.status
     if result.outcome == "running":
@@ -228,7 +231,7 @@ def _fresh_executor(
     return executor
 
 
-def _append_history(session: Session, instance: Instance, events: list[HistoryEvent]) -> None:
+def _append_history(session: Session, instance: Instance, events: list[dict[str, Any]]) -> None:
     base = instance.history_length
     session.execute(
         insert(HistoryRow),
@@ -238,7 +241,7 @@ def _append_history(session: Session, instance: Instance, events: list[HistoryEv
                 "instance_id": instance.instance_id,
                 "seq": base + offset,
                 "execution_id": instance.execution_id,
-                "event": event_to_json(event),
+                "event": event,
             }
             for offset, event in enumerate(events)
         ],
@@ -421,7 +424,7 @@ def _terminate(
         delete(InboxRow).where(InboxRow.taskhub == instance.taskhub, InboxRow.instance_id == instance.instance_id)
     )
     if instance.history_length:
-        _append_history(session, instance, [StepStarted(timestamp=now), event])
+        _append_history(session, instance, [event_to_json(StepStarted(timestamp=now)), event_to_json(event)])
     instance.status = "TERMINATED"
     instance.output = event.output
     instance.completed_at = now

@@ -1,0 +1,202 @@
+"""Shared fixtures: real Postgres, real Redis, and real worker processes started once per session.
+
+Locally a missing service skips the tests that need it; under CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ARTIFACTS = TESTS_DIR.parent / "artifacts"
+
+
+def _unavailable(what: str, error: BaseException) -> None:
+    message = f"{what} is not reachable ({error}); start it or set the URL in the environment"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str
+    redis_url: str
+
+
+def reset_database(url: str) -> None:
+    """Drop every durable-agents table and migrate from scratch."""
+    from sqlalchemy import text
+
+    from durable_agents.models import Base
+    from durable_agents.store.db import get_engine
+    from durable_agents.store.schema import VERSION_TABLE, upgrade
+
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
+    upgrade(url)
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    import redis
+    from sqlalchemy import text
+
+    from durable_agents.config import Settings
+    from durable_agents.store.db import get_engine
+
+    url = Settings(database_url=DATABASE_URL).database_url
+    try:
+        with get_engine(url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as error:
+        _unavailable(f"PostgreSQL at {DATABASE_URL}", error)
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except Exception as error:
+        _unavailable(f"Redis at {REDIS_URL}", error)
+    reset_database(url)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return Services(url, REDIS_URL)
+
+
+@pytest.fixture(scope="session")
+def effects_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("effects")
+
+
+class WorkerProcess:
+    """A real `durable-agents worker` process in its own process group."""
+
+    def __init__(
+        self,
+        services: Services,
+        effects_dir: Path,
+        taskhub: str,
+        *,
+        concurrency: int = 8,
+        lease_seconds: float = 2.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.taskhub = taskhub
+        self.name = f"{taskhub}-{uuid.uuid4().hex[:6]}"
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"worker-{self.name}.log"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": services.database_url,
+            "REDIS_URL": services.redis_url,
+            "TASKHUB": taskhub,
+            "DURABLE_AGENTS_LEASE_SECONDS": str(lease_seconds),
+            "DURABLE_AGENTS_SWEEP_INTERVAL": "0.2",
+            "DURABLE_AGENTS_REDISPATCH_AFTER": "2",
+            "DA_TEST_EFFECTS_DIR": str(effects_dir),
+            "PYTHONPATH": str(TESTS_DIR),
+            **(extra_env or {}),
+        }
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        command = [
+            sys.executable, "-m", "durable_agents", "worker", "workflows:app",
+            "--pool", "threads", "--concurrency", str(self.concurrency), "--loglevel", "INFO",
+            "--hostname", f"{self.name}@%h",
+        ]  # fmt: skip
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            command, env=self.env, cwd=TESTS_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and any children): a crash, not a shutdown."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def new_taskhub(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def worker(services: Services, effects_dir: Path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(services, effects_dir, new_taskhub("t")).start()
+    yield process
+    process.stop()
+
+
+def make_client(services: Services, taskhub: str):  # type: ignore[no-untyped-def]
+    import workflows
+
+    from durable_agents import DurableClient
+
+    return DurableClient(workflows.app, taskhub=taskhub, database_url=services.database_url, redis_url=services.redis_url)
+
+
+@pytest.fixture(scope="session")
+def client(services: Services, worker: WorkerProcess):  # type: ignore[no-untyped-def]
+    return make_client(services, worker.taskhub)
+
+
+@pytest.fixture
+def start_worker(services: Services, effects_dir: Path) -> Iterator[object]:
+    """Start extra workers (on their own task hub) inside one test; all are stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def start(taskhub: str, **options: object) -> WorkerProcess:
+        process = WorkerProcess(services, effects_dir, taskhub, **options).start()  # type: ignore[arg-type]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def wait_until(condition, timeout: float = 30.0, message: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll an observable condition with a deadline (a test's synchronisation, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

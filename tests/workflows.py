@@ -344,3 +344,14 @@ def calls_unknown_activity(context: OrchestrationContext) -> Any:
 @app.orchestration
 def unserialisable_activity_input(context: OrchestrationContext) -> Any:
     yield context.call_activity(hello, input=object())
+
+
+@app.orchestration
+def deploy_sensitive(context: OrchestrationContext) -> Any:
+    """Version 2 of this code (a worker started with DA_TEST_CODE_VERSION=2) schedules another activity."""
+    if os.environ.get("DA_TEST_CODE_VERSION") == "2":
+        yield context.call_activity(square, input=3)
+    else:
+        yield context.call_activity(add_one, input=3)
+    yield context.wait_for_external_event("continue")
+    return "done"

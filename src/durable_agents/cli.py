@@ -19,7 +19,7 @@ app = typer.Typer(help="Durable, crash-proof agent workflows on Celery, Postgres
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")]
 TaskhubOption = Annotated[

@@ -1,0 +1,46 @@
+"""The public API is what `durable_agents.__all__` says; changing it is a deliberate act."""
+
+import durable_agents
+
+
+def test_public_api() -> None:
+    assert sorted(durable_agents.__all__) == [
+        "ActivityContext",
+        "ActivityNotRegisteredError",
+        "AsyncDurableClient",
+        "ConfigurationError",
+        "DurableAgentsError",
+        "DurableApp",
+        "DurableClient",
+        "EventTimeoutError",
+        "FailureDetails",
+        "InstanceExistsError",
+        "InstanceNotFoundError",
+        "InvalidInstanceStateError",
+        "NonDeterminismError",
+        "NotRegisteredError",
+        "OrchestrationContext",
+        "OrchestrationNotRegisteredError",
+        "OrchestrationState",
+        "OrchestrationStatus",
+        "OrchestrationYieldError",
+        "PayloadTooLargeError",
+        "RetryPolicy",
+        "SchemaMismatchError",
+        "SerializationError",
+        "Settings",
+        "Task",
+        "TaskFailedError",
+        "WaitTimeoutError",
+        "__version__",
+        "current_activity",
+    ]
+    for name in durable_agents.__all__:
+        assert hasattr(durable_agents, name), name
+
+
+def test_every_error_is_a_durable_agents_error() -> None:
+    for name in durable_agents.__all__:
+        value = getattr(durable_agents, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, durable_agents.DurableAgentsError), name

@@ -1,0 +1,57 @@
+"""Crash and broker-loss recovery: SIGKILL a worker mid-activity; flush every message from Redis."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+from conftest import Services, make_client, new_taskhub, wait_until
+
+from durable_agents import OrchestrationStatus
+
+
+def test_sigkill_mid_activity_another_worker_finishes_with_one_effect(
+    services: Services, effects_dir: Path, start_worker: Any
+) -> None:
+    hub = new_taskhub("crash")
+    first = start_worker(hub, lease_seconds=1.0)
+    client = make_client(services, hub)
+    label = uuid.uuid4().hex
+    instance_id = client.schedule_new_orchestration("crash_target", input=label)
+    runs = effects_dir / f"runs-{label}"
+    wait_until(lambda: runs.exists() and runs.read_text().count("\n") == 1, message="the activity to start")
+
+    first.kill()  # SIGKILL while the activity is inside the user's function
+    (effects_dir / f"gate-{label}").touch()
+    start_worker(hub, lease_seconds=1.0)
+
+    state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    run_pids = runs.read_text().split()
+    assert len(run_pids) == 2 and run_pids[0] != run_pids[1]  # ran on the killed worker, then on the new one
+    effects = (effects_dir / f"effects-{label}").read_text().splitlines()
+    assert effects == [state.output]  # one effect, under the stable idempotency key
+    assert state.output == f"{hub}/{instance_id}/" + state.output.split("/")[2] + "/1"
+
+
+def test_losing_every_broker_message_loses_no_work(services: Services, start_worker: Any) -> None:
+    hub = new_taskhub("flush")
+    worker = start_worker(hub)
+    client = make_client(services, hub)
+    instance_ids = [client.schedule_new_orchestration("chain", input=i * 100) for i in range(20)]
+    wait_until(
+        lambda: any(len(client.get_history(i)) > 3 for i in instance_ids), message="instances to make progress"
+    )
+    worker.pause()  # freeze mid-flight so the broker holds messages we are about to destroy
+    broker = redis.Redis.from_url(services.redis_url)
+    queued = sum(broker.llen(client.settings.queue(role)) for role in ("orchestrator", "activities"))
+    unfinished = [i for i in instance_ids if not client.get_orchestration_state(i).runtime_status.is_terminal]
+    assert queued > 0 and len(unfinished) >= 10
+    broker.flushdb()  # every queued message, binding and chord counter is gone
+    worker.resume()
+    for n, instance_id in enumerate(instance_ids):
+        state = client.wait_for_orchestration_completion(instance_id, timeout=90)
+        assert state.runtime_status == OrchestrationStatus.COMPLETED
+        assert state.output == n * 100 + 10

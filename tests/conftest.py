@@ -173,11 +173,13 @@ def worker(services: Services, effects_dir: Path) -> Iterator[WorkerProcess]:
 
 
 def make_client(services: Services, taskhub: str):  # type: ignore[no-untyped-def]
-    import workflows
-
     from durable_agents import DurableClient
 
-    return DurableClient(workflows.app, taskhub=taskhub, database_url=services.database_url, redis_url=services.redis_url)
+    import workflows
+
+    return DurableClient(
+        workflows.app, taskhub=taskhub, database_url=services.database_url, redis_url=services.redis_url
+    )
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import Services
 from sqlalchemy import func, select
 
 from durable_agents import (
@@ -23,6 +22,8 @@ from durable_agents import (
 from durable_agents.models import InboxRow, Instance
 from durable_agents.store.db import transaction
 
+from conftest import Services
+
 
 def rows_for(services: Services, instance_id: str) -> tuple[int, int]:
     with transaction(services.database_url) as session:
@@ -31,9 +32,7 @@ def rows_for(services: Services, instance_id: str) -> tuple[int, int]:
     return int(instances or 0), int(inbox or 0)
 
 
-def test_unknown_orchestration_name_is_refused_by_a_client_that_knows_the_app(
-    services: Services, client: Any
-) -> None:
+def test_unknown_orchestration_name_is_refused_by_a_client_that_knows_the_app(services: Services, client: Any) -> None:
     instance_id = f"bad-{uuid.uuid4().hex}"
     with pytest.raises(OrchestrationNotRegisteredError, match=r"no orchestration named 'sequense'.*sequence"):
         client.schedule_new_orchestration("sequense", instance_id=instance_id)
@@ -66,9 +65,7 @@ def test_input_that_is_not_json_is_refused(services: Services, client: Any) -> N
 
 
 def test_activity_input_that_is_not_json_fails_at_the_call_site(client: Any) -> None:
-    state = client.wait_for_orchestration_completion(
-        client.schedule_new_orchestration("unserialisable_activity_input")
-    )
+    state = client.wait_for_orchestration_completion(client.schedule_new_orchestration("unserialisable_activity_input"))
     assert state.failure_details.error_type == "SerializationError"
     assert "input of activity 'hello'" in state.failure_details.message
 

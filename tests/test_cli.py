@@ -20,7 +20,12 @@ def cli(services: Services, taskhub: str, *args: str) -> subprocess.CompletedPro
         "COLUMNS": "200",
     }
     return subprocess.run(
-        [sys.executable, "-m", "durable_agents", *args], env=env, cwd=TESTS_DIR, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "durable_agents", *args],
+        env=env,
+        cwd=TESTS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -30,7 +35,9 @@ def test_start_raise_event_and_inspect(services: Services, client: Any) -> None:
     instance_id = started.stdout.strip()
     client.wait_for_orchestration_start(instance_id)
 
-    raised = cli(services, client.taskhub, "raise-event", instance_id, "approval_received", "--data", '{"approved": true}')
+    raised = cli(
+        services, client.taskhub, "raise-event", instance_id, "approval_received", "--data", '{"approved": true}'
+    )
     assert raised.returncode == 0, raised.stderr
     client.wait_for_orchestration_completion(instance_id)
 

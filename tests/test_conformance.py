@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import wait_until
 
 from durable_agents import InvalidInstanceStateError, OrchestrationStatus
+
+from conftest import wait_until
 
 COMPLETED = OrchestrationStatus.COMPLETED
 FAILED = OrchestrationStatus.FAILED
@@ -153,7 +154,7 @@ def test_durable_timer(client: Any) -> None:
 
 
 def test_scheduled_start(client: Any) -> None:
-    start_at = datetime.now(timezone.utc) + timedelta(seconds=1)
+    start_at = datetime.now(UTC) + timedelta(seconds=1)
     instance_id = client.schedule_new_orchestration("plain_function", input=1, start_at=start_at)
     assert client.get_orchestration_state(instance_id).runtime_status == OrchestrationStatus.PENDING
     state = client.wait_for_orchestration_completion(instance_id, timeout=30)
@@ -253,7 +254,7 @@ def test_purge_by_id_and_by_filter(client: Any) -> None:
 
     old = run(client, "plain_function", "old")
     purged = client.purge_orchestrations(
-        created_before=datetime.now(timezone.utc) + timedelta(seconds=1), statuses=["COMPLETED"]
+        created_before=datetime.now(UTC) + timedelta(seconds=1), statuses=["COMPLETED"]
     )
     assert purged >= 1
     assert client.get_orchestration_state(old.instance_id) is None

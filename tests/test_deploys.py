@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Services, make_client, new_taskhub, wait_until
-
 from durable_agents import OrchestrationStatus
+
+from conftest import Services, make_client, new_taskhub, wait_until
 
 
 def test_changed_code_fails_the_instance_with_a_clear_nondeterminism_error(

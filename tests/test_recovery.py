@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from conftest import Services, make_client, new_taskhub, wait_until
 
 from durable_agents import OrchestrationStatus
+
+from conftest import Services, make_client, new_taskhub, wait_until
 
 
 def test_sigkill_mid_activity_another_worker_finishes_with_one_effect(
@@ -41,9 +42,7 @@ def test_losing_every_broker_message_loses_no_work(services: Services, start_wor
     worker = start_worker(hub)
     client = make_client(services, hub)
     instance_ids = [client.schedule_new_orchestration("chain", input=i * 100) for i in range(20)]
-    wait_until(
-        lambda: any(len(client.get_history(i)) > 3 for i in instance_ids), message="instances to make progress"
-    )
+    wait_until(lambda: any(len(client.get_history(i)) > 3 for i in instance_ids), message="instances to make progress")
     worker.pause()  # freeze mid-flight so the broker holds messages we are about to destroy
     broker = redis.Redis.from_url(services.redis_url)
     queued = sum(broker.llen(client.settings.queue(role)) for role in ("orchestrator", "activities"))

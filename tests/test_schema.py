@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import TESTS_DIR, Services
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from durable_agents import DurableClient, SchemaMismatchError
 from durable_agents.store.db import get_engine
 from durable_agents.store.schema import VERSION_TABLE, head_revision
+
+from conftest import TESTS_DIR, Services
 
 
 @pytest.fixture
@@ -34,7 +35,12 @@ def blank_database(services: Services) -> Iterator[str]:
 def cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(TESTS_DIR)}
     return subprocess.run(
-        [sys.executable, "-m", "durable_agents", *args], env=env, cwd=TESTS_DIR, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "durable_agents", *args],
+        env=env,
+        cwd=TESTS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Services, make_client, new_taskhub
 
 from durable_agents import InstanceNotFoundError, OrchestrationStatus
+
+from conftest import Services, make_client, new_taskhub
 
 
 def test_instances_of_one_hub_are_invisible_to_another(services: Services, client: Any) -> None:

@@ -173,9 +173,7 @@ def with_retries(context: OrchestrationContext) -> Any:
         backoff_coefficient=2.0,
         max_number_of_attempts=context.get_input()["max_attempts"],
     )
-    attempts = yield context.call_activity(
-        flaky, input=context.get_input()["succeed_on"], retry_policy=policy
-    )
+    attempts = yield context.call_activity(flaky, input=context.get_input()["succeed_on"], retry_policy=policy)
     return attempts
 
 

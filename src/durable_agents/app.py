@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from celery import Celery, bootsteps
-from kombu import Queue
+from kombu.entity import Queue
 
 from .config import Settings
 from .errors import ConfigurationError
@@ -42,7 +42,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         sweeper: bool = True,
         **celery_options: Any,
     ) -> None:
-        overrides = {
+        overrides: dict[str, Any] = {
             key: value
             for key, value in {
                 "taskhub": taskhub,
@@ -103,7 +103,7 @@ class DurableApp(Celery):  # type: ignore[misc]
 
     def _configure_celery(self) -> None:
         settings = self.settings
-        queues = [Queue(settings.queue(role)) for role in ("orchestrator", "activities")]
+        queues = [Queue(settings.queue(role)) for role in ("orchestrator", "activities")]  # type: ignore[no-untyped-call]
         self.conf.update(
             task_serializer="json",
             result_serializer="json",
@@ -132,20 +132,21 @@ class DurableApp(Celery):  # type: ignore[misc]
                     "give each task hub its own queues (the default) or its own broker"
                 )
 
-        @self.task(name=STEP_TASK, shared=False, ignore_result=True)
-        def _step(taskhub: str, instance_id: str) -> None:
+        def step(taskhub: str, instance_id: str) -> None:
             check_hub(taskhub)
             orchestrator_step(self, taskhub, instance_id)
 
-        # Not ignoring results: chords count their members' results in the backend.
-        @self.task(name=ACTIVITY_TASK, shared=False, ignore_result=False)
-        def _activity(taskhub: str, item_id: int, wake: bool = True) -> None:
+        def activity(taskhub: str, item_id: int, wake: bool = True) -> None:
             check_hub(taskhub)
             run_activity(self, taskhub, item_id, wake)
 
-        @self.task(name=SWEEP_TASK, shared=False, ignore_result=True)
-        def _sweep() -> int:
+        def sweep() -> int:
             return sweep_once(self)
+
+        self.task(name=STEP_TASK, shared=False, ignore_result=True)(step)
+        # Not ignoring results: chords count their members' results in the backend.
+        self.task(name=ACTIVITY_TASK, shared=False, ignore_result=False)(activity)
+        self.task(name=SWEEP_TASK, shared=False, ignore_result=True)(sweep)
 
 
 class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]

@@ -133,7 +133,11 @@ def start(
 ) -> None:
     """Start an orchestration by name and print its instance id."""
     try:
-        console.print(_client(taskhub).schedule_new_orchestration(name, input=_parse_json(input, "--input"), instance_id=instance_id))
+        console.print(
+            _client(taskhub).schedule_new_orchestration(
+                name, input=_parse_json(input, "--input"), instance_id=instance_id
+            )
+        )
     except DurableAgentsError as error:
         _fail(str(error))
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from .errors import FailureDetails
 
 
-class OrchestrationStatus(str, Enum):
+class OrchestrationStatus(StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
@@ -23,9 +23,6 @@ class OrchestrationStatus(str, Enum):
     @property
     def is_terminal(self) -> bool:
         return self in (OrchestrationStatus.COMPLETED, OrchestrationStatus.FAILED, OrchestrationStatus.TERMINATED)
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _dumps(value: Any) -> str | None:

@@ -34,7 +34,7 @@ Payload = Any
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {Payload: JSONB, datetime: DateTime(timezone=True)}
+    type_annotation_map = {Payload: JSONB, datetime: DateTime(timezone=True)}  # noqa: RUF012
 
 
 def _instance_fk(table: str) -> ForeignKeyConstraint:

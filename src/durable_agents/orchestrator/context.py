@@ -188,9 +188,7 @@ class OrchestrationContext:
         if isinstance(fire_at, timedelta):
             return self._now + fire_at
         if fire_at.tzinfo is None:
-            raise ValueError(
-                "create_timer needs an aware datetime; use context.current_utc_datetime + timedelta(...)"
-            )
+            raise ValueError("create_timer needs an aware datetime; use context.current_utc_datetime + timedelta(...)")
         return fire_at
 
     def _create_timer(self, fire_at: datetime, purpose: TimerPurpose) -> TimerTask:

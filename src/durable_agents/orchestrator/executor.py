@@ -41,7 +41,7 @@ from .history import (
     TimerCreated,
     TimerFired,
 )
-from .tasks import ActivityTask, CompletableTask, SubOrchestrationTask, Task, WhenAllTask
+from .tasks import ActivityTask, SubOrchestrationTask, Task, WhenAllTask, not_a_task
 
 Orchestrator = Callable[[OrchestrationContext], Any]
 Outcome = Literal["running", "completed", "failed", "continued_as_new"]
@@ -131,7 +131,9 @@ class ReplayExecutor:
         result.custom_status = ctx._custom_status
         result.custom_status_changed = ctx._custom_status_changed
         result.waiting_on_all = (
-            isinstance(self._awaiting, WhenAllTask) and not self._awaiting.is_complete and len(self._awaiting.children) > 1
+            isinstance(self._awaiting, WhenAllTask)
+            and not self._awaiting.is_complete
+            and len(self._awaiting.children) > 1
         )
         self.history_length += consumed + len(result.new_events)
         return result
@@ -261,7 +263,7 @@ class ReplayExecutor:
             return
         if inspect.isgenerator(produced):
             self._generator = produced
-            self._advance(lambda: next(produced))
+            self._advance(produced.send, None)
         else:
             self._finish(produced)
 
@@ -270,15 +272,14 @@ class ReplayExecutor:
             done = self._awaiting
             generator = self._generator
             if done.exception is not None:
-                error = done.exception
-                self._advance(lambda: generator.throw(error))
+                self._advance(generator.throw, done.exception)
             else:
-                value = done._value
-                self._advance(lambda: generator.send(value))
+                self._advance(generator.send, done._value)
 
-    def _advance(self, step: Callable[[], Any]) -> None:
+    def _advance(self, step: Callable[[Any], Any], argument: Any) -> None:
+        """Run the code up to its next yield, feeding it `argument` through `step` (send or throw)."""
         try:
-            yielded = step()
+            yielded = step(argument)
         except StopIteration as stop:
             self._finish(stop.value)
             return
@@ -289,18 +290,11 @@ class ReplayExecutor:
             self._finish(None)
             return
         if isinstance(yielded, (list, tuple)):
-            yielded = WhenAllTask(list(yielded))
+            stray = next((item for item in yielded if not isinstance(item, Task)), None)
+            yielded = WhenAllTask(list(yielded)) if stray is None else stray
         if not isinstance(yielded, Task):
-            self._generator = None
             self._finish_failed(
-                FailureDetails.from_exception(
-                    OrchestrationYieldError(
-                        f"orchestration {self.context.name!r} yielded {yielded!r} "
-                        f"({type(yielded).__name__}); yield a task from the context "
-                        "(call_activity, create_timer, wait_for_external_event, task_all, ...) "
-                        "or a list of them"
-                    )
-                )
+                FailureDetails.from_exception(OrchestrationYieldError(not_a_task(self.context.name, yielded)))
             )
             return
         self._awaiting = yielded
@@ -312,20 +306,18 @@ class ReplayExecutor:
         self._close_generator()
         if ctx._continue_as_new is not None:
             new_input, save_events = ctx._continue_as_new
-            carry = [
-                EventRaised(name=name, data=data)
-                for events in ctx._buffered_events.values()
-                for name, data in events
-            ] if save_events else []
+            carry = (
+                [EventRaised(name=name, data=data) for events in ctx._buffered_events.values() for name, data in events]
+                if save_events
+                else []
+            )
             self._result.outcome = "continued_as_new"
             self._result.continue_input = new_input
             self._result.carryover_events = carry
             self._result.new_events.append(ExecutionCompleted(status="CONTINUED_AS_NEW", result=new_input))
             return
         try:
-            encoded = encode(
-                value, what=f"output of orchestration {ctx.name!r}", limit=ctx._max_payload_bytes
-            )
+            encoded = encode(value, what=f"output of orchestration {ctx.name!r}", limit=ctx._max_payload_bytes)
         except Exception as error:
             self._finish_failed(FailureDetails.from_exception(error))
             return

@@ -7,7 +7,7 @@ fields (`input`, `result`, `data`) hold already-encoded JSON values.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -132,30 +132,28 @@ class ExecutionCompleted(_Event):
 
 
 HistoryEvent = Annotated[
-    Union[
-        StepStarted,
-        ExecutionStarted,
-        TaskScheduled,
-        TaskCompleted,
-        TaskFailed,
-        TimerCreated,
-        TimerFired,
-        SubOrchestrationCreated,
-        SubOrchestrationCompleted,
-        SubOrchestrationFailed,
-        EventRaised,
-        ExecutionSuspended,
-        ExecutionResumed,
-        ExecutionTerminated,
-        ExecutionCompleted,
-    ],
+    StepStarted
+    | ExecutionStarted
+    | TaskScheduled
+    | TaskCompleted
+    | TaskFailed
+    | TimerCreated
+    | TimerFired
+    | SubOrchestrationCreated
+    | SubOrchestrationCompleted
+    | SubOrchestrationFailed
+    | EventRaised
+    | ExecutionSuspended
+    | ExecutionResumed
+    | ExecutionTerminated
+    | ExecutionCompleted,
     Field(discriminator="type"),
 ]
 
 _adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
 
 #: Events that record an action the orchestration code took; replay checks them against the code.
-ScheduledEvent = Union[TaskScheduled, TimerCreated, SubOrchestrationCreated]
+ScheduledEvent = TaskScheduled | TimerCreated | SubOrchestrationCreated
 
 
 def event_from_json(data: dict[str, Any]) -> HistoryEvent:

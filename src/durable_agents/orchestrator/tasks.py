@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from ..errors import InvalidInstanceStateError
+from ..errors import InvalidInstanceStateError, OrchestrationYieldError
 from .retry import RetryPolicy
 
 T = TypeVar("T")
@@ -84,9 +84,7 @@ class ActivityTask(CompletableTask[T]):
 
 
 class SubOrchestrationTask(CompletableTask[T]):
-    def __init__(
-        self, task_id: int, name: str, instance_id: str, input: Any, retry_policy: RetryPolicy | None
-    ) -> None:
+    def __init__(self, task_id: int, name: str, instance_id: str, input: Any, retry_policy: RetryPolicy | None) -> None:
         super().__init__(task_id)
         self.name = name
         self.instance_id = instance_id
@@ -124,9 +122,21 @@ class RetryState:
         self.first_attempt_at: datetime | None = None
 
 
+def not_a_task(orchestration: str, value: object) -> str:
+    return (
+        f"orchestration {orchestration!r} yielded {value!r} ({type(value).__name__}); yield a task from "
+        "the context (call_activity, create_timer, wait_for_external_event, task_all, ...) or a list of them"
+    )
+
+
 class CompositeTask(Task[T]):
     def __init__(self, children: Sequence[Task[Any]]) -> None:
         super().__init__()
+        for child in children:
+            if not isinstance(child, Task):
+                raise OrchestrationYieldError(
+                    f"task_all and task_any take tasks from the context, got {child!r} ({type(child).__name__})"
+                )
         self.children = list(children)
         for child in self.children:
             child._parents.append(self)

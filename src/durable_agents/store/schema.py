@@ -54,8 +54,7 @@ def check_schema(url: str) -> None:
         return
     if current is None:
         raise SchemaMismatchError(
-            f"the database at {_safe(url)} has no durable-agents schema. "
-            "Run `durable-agents db upgrade` first."
+            f"the database at {_safe(url)} has no durable-agents schema. Run `durable-agents db upgrade` first."
         )
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
     if current not in known:

@@ -114,9 +114,7 @@ def run_step(
     instance: Instance = row[0]
     now: datetime = row[1]
     rows = session.scalars(
-        select(InboxRow)
-        .where(InboxRow.taskhub == taskhub, InboxRow.instance_id == instance_id)
-        .order_by(InboxRow.id)
+        select(InboxRow).where(InboxRow.taskhub == taskhub, InboxRow.instance_id == instance_id).order_by(InboxRow.id)
     ).all()
     if not rows:
         return StepOutcome(dispatch)
@@ -207,9 +205,7 @@ def _sort_inbox(
     return batch, consumed, kept
 
 
-def _fresh_executor(
-    session: Session, instance: Instance, registry: Registry, max_payload_bytes: int
-) -> ReplayExecutor:
+def _fresh_executor(session: Session, instance: Instance, registry: Registry, max_payload_bytes: int) -> ReplayExecutor:
     try:
         orchestrator = registry.orchestration(instance.name).fn
     except NotRegisteredError as error:
@@ -395,9 +391,7 @@ def _continue_as_new(session: Session, instance: Instance, result: StepResult, d
     """Start a new execution in place: fresh history, the new input, unconsumed events carried over."""
     _drop_pending_work(session, instance)
     session.execute(
-        delete(HistoryRow).where(
-            HistoryRow.taskhub == instance.taskhub, HistoryRow.instance_id == instance.instance_id
-        )
+        delete(HistoryRow).where(HistoryRow.taskhub == instance.taskhub, HistoryRow.instance_id == instance.instance_id)
     )
     instance.execution_id = new_execution_id()
     instance.history_length = 0
@@ -441,5 +435,10 @@ def _terminate(
         inbox.post(session, instance.taskhub, child, ExecutionTerminated(output=event.output))
         dispatch.steps.append(child)
     failure = FailureDetails("TerminatedError", f"sub-orchestration {instance.instance_id!r} was terminated")
-    _notify_parent(session, instance, SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(failure)), dispatch)
+    _notify_parent(
+        session,
+        instance,
+        SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(failure)),
+        dispatch,
+    )
     inbox.notify(session, instance.taskhub, instance.instance_id)

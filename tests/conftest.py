@@ -52,6 +52,21 @@ def reset_database(url: str) -> None:
     upgrade(url)
 
 
+def create_database_if_missing(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database})
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def services() -> Services:
     import redis
@@ -62,6 +77,7 @@ def services() -> Services:
 
     url = Settings(database_url=DATABASE_URL).database_url
     try:
+        create_database_if_missing(url)
         with get_engine(url).connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as error:
@@ -92,8 +108,10 @@ class WorkerProcess:
         concurrency: int = 8,
         lease_seconds: float = 2.0,
         extra_env: dict[str, str] | None = None,
+        module: str = "workflows:app",
     ) -> None:
         self.taskhub = taskhub
+        self.module = module
         self.name = f"{taskhub}-{uuid.uuid4().hex[:6]}"
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"worker-{self.name}.log"
@@ -106,15 +124,15 @@ class WorkerProcess:
             "DURABLE_AGENTS_SWEEP_INTERVAL": "0.2",
             "DURABLE_AGENTS_REDISPATCH_AFTER": "2",
             "DA_TEST_EFFECTS_DIR": str(effects_dir),
-            "PYTHONPATH": str(TESTS_DIR),
             **(extra_env or {}),
         }
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [(extra_env or {}).get("PYTHONPATH"), str(TESTS_DIR)]))
         self.concurrency = concurrency
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         command = [
-            sys.executable, "-m", "durable_agents", "worker", "workflows:app",
+            sys.executable, "-m", "durable_agents", "worker", self.module,
             "--pool", "threads", "--concurrency", str(self.concurrency), "--loglevel", "INFO",
             "--hostname", f"{self.name}@%h",
         ]  # fmt: skip

@@ -190,6 +190,16 @@ def worker(services: Services, effects_dir: Path) -> Iterator[WorkerProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def cold_replay_worker(services: Services, effects_dir: Path) -> Iterator[WorkerProcess]:
+    """A worker that keeps no live executors: every step replays the whole stored history."""
+    process = WorkerProcess(
+        services, effects_dir, new_taskhub("cold"), extra_env={"DURABLE_AGENTS_REPLAY_CACHE_SIZE": "0"}
+    ).start()
+    yield process
+    process.stop()
+
+
 def make_client(services: Services, taskhub: str):  # type: ignore[no-untyped-def]
     from durable_agents import DurableClient
 

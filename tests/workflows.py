@@ -41,6 +41,11 @@ def add_one(value: int) -> int:
 
 
 @app.activity
+def echo(value: Any) -> Any:
+    return value
+
+
+@app.activity
 def square(value: int) -> int:
     return value * value
 
@@ -190,8 +195,7 @@ def fan_out_one_fails(context: OrchestrationContext) -> Any:
     try:
         yield context.task_all(tasks)
     except TaskFailedError as error:
-        completed = sum(1 for t in tasks if t.is_complete and not t.is_failed)
-        return {"error": error.details.message, "completed_before_failure_seen": completed >= 0}
+        return {"error": error.details.message, "failed": [t.task_id for t in tasks if t.is_failed]}
     return "not reached"
 
 
@@ -307,20 +311,16 @@ def custom_status(context: OrchestrationContext) -> Any:
 
 @app.orchestration
 def determinism(context: OrchestrationContext) -> Any:
-    """Records values that must be identical on every replay; each step replays from history."""
+    """Hands its uuid and time to activities (so history records them) and returns them at the end,
+    after any number of replays."""
     first_uuid = context.new_uuid()
     first_time = context.current_utc_datetime.isoformat()
     replaying_flags = [context.is_replaying]
-    yield context.call_activity(add_one, input=1)
-    second_uuid = context.new_uuid()
+    yield context.call_activity(echo, input={"uuid": first_uuid, "time": first_time})
     replaying_flags.append(context.is_replaying)
-    yield context.call_activity(add_one, input=2)
-    return {
-        "uuids": [first_uuid, second_uuid],
-        "first_time": first_time,
-        "same_after_replay": first_uuid == context.new_uuid() or True,
-        "replaying_flags": replaying_flags,
-    }
+    second_uuid = context.new_uuid()
+    yield context.call_activity(echo, input={"uuid": second_uuid})
+    return {"uuids": [first_uuid, second_uuid], "first_time": first_time, "replaying_flags": replaying_flags}
 
 
 @app.orchestration
@@ -353,3 +353,9 @@ def deploy_sensitive(context: OrchestrationContext) -> Any:
         yield context.call_activity(add_one, input=3)
     yield context.wait_for_external_event("continue")
     return "done"
+
+
+@app.orchestration
+def long_timer(context: OrchestrationContext) -> Any:
+    yield context.create_timer(timedelta(days=3))
+    return context.current_utc_datetime.isoformat()

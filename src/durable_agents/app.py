@@ -54,7 +54,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         }
         self.settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
         self.registry = Registry()
-        self.executor_cache = ExecutorCache()
+        self.executor_cache = ExecutorCache(self.settings.replay_cache_size)
         self.run_sweeper = sweeper
         super().__init__(
             main, broker=self.settings.effective_broker_url, backend=self.settings.redis_url, **celery_options

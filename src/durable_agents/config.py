@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     #: Work whose message has not been acted on for this long is dispatched again.
     redispatch_after: float = Field(default=30.0, gt=0)
     max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
+    #: Live executors kept per worker process so a step replays only its new events; 0 replays
+    #: every step from the stored history (slower, but exercises the cold path).
+    replay_cache_size: int = Field(default=512, ge=0)
     queue_prefix: str = "durable_agents"
 
     @field_validator("taskhub")

@@ -83,6 +83,8 @@ class ExecutorCache:
         return executor
 
     def put(self, taskhub: str, instance_id: str, execution_id: str, executor: ReplayExecutor) -> None:
+        if self._capacity == 0:
+            return
         with self._lock:
             self._entries[(taskhub, instance_id)] = (execution_id, executor)
             self._entries.move_to_end((taskhub, instance_id))

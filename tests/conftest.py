@@ -109,6 +109,7 @@ class WorkerProcess:
         lease_seconds: float = 2.0,
         extra_env: dict[str, str] | None = None,
         module: str = "workflows:app",
+        command: list[str] | None = None,
     ) -> None:
         self.taskhub = taskhub
         self.module = module
@@ -128,10 +129,11 @@ class WorkerProcess:
         }
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [(extra_env or {}).get("PYTHONPATH"), str(TESTS_DIR)]))
         self.concurrency = concurrency
+        self.command = command
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        command = [
+        command = self.command or [
             sys.executable, "-m", "durable_agents", "worker", self.module,
             "--pool", "threads", "--concurrency", str(self.concurrency), "--loglevel", "INFO",
             "--hostname", f"{self.name}@%h",

@@ -1,0 +1,44 @@
+"""Other ways in: plain `celery -A` with the prefork pool, and the asyncio client."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from durable_agents import AsyncDurableClient, OrchestrationStatus
+
+import workflows
+from conftest import Services, make_client, new_taskhub
+
+
+def test_plain_celery_worker_on_the_prefork_pool(services: Services, start_worker: Any) -> None:
+    hub = new_taskhub("celery")
+    command = [sys.executable, "-m", "celery", "-A", "workflows", "worker"]
+    command += ["--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO", "--hostname", f"{hub}@%h"]
+    start_worker(hub, command=command)
+    client = make_client(services, hub)
+    state = client.wait_for_orchestration_completion(client.schedule_new_orchestration("parent"), timeout=60)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    assert state.output == {"single": 10, "many": [0, 2, 4, 6, 8]}
+    timed = client.wait_for_orchestration_completion(client.schedule_new_orchestration("sleeper"), timeout=60)
+    assert timed.output >= 0.5  # the sweeper runs in the prefork parent and fires timers
+
+
+def test_async_client(services: Services, worker: Any) -> None:
+    async def scenario() -> tuple[Any, Any, list[Any]]:
+        client = AsyncDurableClient(
+            workflows.app, taskhub=worker.taskhub, database_url=services.database_url, redis_url=services.redis_url
+        )
+        instance_id = await client.schedule_new_orchestration("collect_events")
+        for item in ["a", "b", "c"]:
+            await client.raise_event(instance_id, "item", data=item)
+        state = await client.wait_for_orchestration_completion(instance_id, timeout=30)
+        metadata = await client.get_instance_metadata(instance_id)
+        return state, metadata, await client.get_history(instance_id)
+
+    state, metadata, history = asyncio.run(scenario())
+    assert state.output == ["a", "b", "c"]
+    assert metadata.runtime_status == OrchestrationStatus.COMPLETED
+    assert metadata.serialized_output == '["a", "b", "c"]'
+    assert [e["data"] for e in history if e["type"] == "EventRaised"] == ["a", "b", "c"]

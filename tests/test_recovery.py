@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,45 @@ def test_losing_every_broker_message_loses_no_work(services: Services, start_wor
         state = client.wait_for_orchestration_completion(instance_id, timeout=90)
         assert state.runtime_status == OrchestrationStatus.COMPLETED
         assert state.output == n * 100 + 10
+
+
+def test_a_late_duplicate_execution_records_one_completion(
+    services: Services, effects_dir: Path, worker: Any, client: Any
+) -> None:
+    from sqlalchemy import func, update
+
+    from durable_agents.models import WorkItem
+    from durable_agents.store.db import transaction
+
+    label = uuid.uuid4().hex
+    instance_id = client.schedule_new_orchestration("crash_target", input=label)
+    runs = effects_dir / f"runs-{label}"
+    wait_until(lambda: runs.exists() and runs.read_text().count("\n") == 1, message="the first execution")
+    with transaction(services.database_url) as session:  # the lease is lost, as after a long network stall
+        session.execute(
+            update(WorkItem)
+            .where(WorkItem.instance_id == instance_id)
+            .values(lease_owner="a-worker-that-stalled", lease_expires_at=func.now() - timedelta(seconds=1))
+        )
+    wait_until(lambda: runs.read_text().count("\n") == 2, message="the sweeper to start a second execution")
+    (effects_dir / f"gate-{label}").touch()  # both executions finish and both try to record a result
+
+    state = client.wait_for_orchestration_completion(instance_id, timeout=30)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    assert sum(1 for e in client.get_history(instance_id) if e["type"] == "TaskCompleted") == 1
+    assert (effects_dir / f"effects-{label}").read_text().splitlines() == [state.output]
+
+
+def test_pickled_messages_are_refused(services: Services, worker: Any, client: Any) -> None:
+    from kombu import Connection
+
+    with Connection(services.redis_url) as connection:
+        connection.Producer(serializer="pickle").publish(
+            {"args": [client.taskhub, "whatever"]},
+            routing_key=client.settings.queue("orchestrator"),
+            headers={"task": "durable_agents.orchestrator_step", "id": uuid.uuid4().hex},
+        )
+    wait_until(
+        lambda: b"untrusted content of type pickle" in worker.log_path.read_bytes(),
+        message="the worker to refuse the pickled message",
+    )

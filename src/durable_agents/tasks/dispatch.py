@@ -41,7 +41,8 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
             chord(header)(callback)
         else:
             for item in dispatch.activities:
-                app.send_task(ACTIVITY_TASK, args=(hub, item, True), queue=activities)
+                # Outside a chord nobody reads the result: keep it out of the backend.
+                app.send_task(ACTIVITY_TASK, args=(hub, item, True), queue=activities, ignore_result=True)
         for instance_id in dict.fromkeys(dispatch.steps):
             wake(app, instance_id)
     except Exception:

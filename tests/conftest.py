@@ -241,3 +241,15 @@ def wait_until(condition, timeout: float = 30.0, message: str = "condition"):  #
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `python -m durable_agents ARGS` from the tests folder with `env` over the current environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "durable_agents", *args],
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR), "COLUMNS": "200", **env},
+        cwd=TESTS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

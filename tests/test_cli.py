@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
-from conftest import TESTS_DIR, Services
+from conftest import Services, run_cli
 
 
 def cli(services: Services, taskhub: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "TASKHUB": taskhub,
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "durable_agents", *args],
-        env=env,
-        cwd=TESTS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "TASKHUB": taskhub}
+    return run_cli(*args, env=env)
 
 
 def test_start_raise_event_and_inspect(services: Services, client: Any) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +13,7 @@ from durable_agents import DurableClient, SchemaMismatchError
 from durable_agents.store.db import get_engine
 from durable_agents.store.schema import VERSION_TABLE, head_revision
 
-from conftest import TESTS_DIR, Services
+from conftest import Services, run_cli
 
 
 @pytest.fixture
@@ -33,15 +31,7 @@ def blank_database(services: Services) -> Iterator[str]:
 
 
 def cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(TESTS_DIR)}
-    return subprocess.run(
-        [sys.executable, "-m", "durable_agents", *args],
-        env=env,
-        cwd=TESTS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli(*args, env={"DATABASE_URL": database_url})
 
 
 def test_unmigrated_database_is_refused_then_upgraded(services: Services, blank_database: str) -> None:

@@ -97,7 +97,11 @@ class ReplayExecutor:
         return self._result.outcome != "running"
 
     def replay(self, events: Iterable[HistoryEvent]) -> None:
-        """Re-run the code against history already stored; raises NonDeterminismError on mismatch."""
+        """Re-run the code against history already stored.
+
+        A mismatch between the history and what the code now does is kept, and the next `execute`
+        fails the execution with that NonDeterminismError.
+        """
         self.context._is_replaying = True
         try:
             for event in events:
@@ -111,7 +115,7 @@ class ReplayExecutor:
         self._result = StepResult(outcome=self._result.outcome)
 
     def execute(self, events: Iterable[HistoryEvent]) -> StepResult:
-        """Apply this step's new events and return what to persist. NonDeterminismError fails it."""
+        """Apply this step's new events and return what to persist."""
         ctx = self.context
         ctx._is_replaying = False
         ctx._custom_status_changed = False

@@ -130,17 +130,15 @@ def run_step(
         _terminate(session, instance, terminated, now, dispatch)
         return StepOutcome(dispatch)
 
-    batch, consumed, kept = _sort_inbox(instance, events)
+    inbox_split = _sort_inbox(instance, events)
+    batch, suspended = inbox_split.batch, inbox_split.suspended
     started = instance.history_length > 0 or any(isinstance(e, ExecutionStarted) for e in batch)
     if not started:
         return StepOutcome(dispatch)  # events for an instance whose start is still scheduled
-    suspended = instance.status == "SUSPENDED"
-    for event in batch:
-        if isinstance(event, ExecutionSuspended):
-            suspended = True
-        elif isinstance(event, ExecutionResumed):
-            suspended = False
-    if kept and not suspended:
+    if not batch:  # only stale completions, or events held while suspended: no step to record
+        _delete_inbox(session, inbox_split.consumed)
+        return StepOutcome(dispatch)
+    if inbox_split.kept and not suspended:
         dispatch.steps.append(instance_id)  # events held back while suspended, now deliverable
 
     executor = cache.take(taskhub, instance_id, instance.execution_id, instance.history_length)
@@ -152,7 +150,7 @@ def run_step(
     recorded = [event_to_json(event) for event in step_events]
     result = executor.execute(step_events)
 
-    _delete_inbox(session, consumed)
+    _delete_inbox(session, inbox_split.consumed)
     if result.custom_status_changed:
         instance.custom_status = result.custom_status
     instance.updated_at = now
@@ -177,34 +175,31 @@ def run_step(
     return StepOutcome(dispatch, cached, instance.execution_id)
 
 
-def _sort_inbox(
-    instance: Instance, events: list[tuple[InboxRow, HistoryEvent]]
-) -> tuple[list[HistoryEvent], list[int], list[int]]:
-    """Split the inbox into events for this step, rows consumed, and rows kept for later."""
-    batch: list[HistoryEvent] = []
-    consumed: list[int] = []
-    kept: list[int] = []
-    suspended = instance.status == "SUSPENDED"
+@dataclass
+class InboxSplit:
+    batch: list[HistoryEvent] = field(default_factory=list)  # events this step applies, in order
+    consumed: list[int] = field(default_factory=list)  # inbox rows to delete
+    kept: list[int] = field(default_factory=list)  # rows left for later (arrived while suspended)
+    suspended: bool = False  # the suspension state once the batch is applied
+
+
+def _sort_inbox(instance: Instance, events: list[tuple[InboxRow, HistoryEvent]]) -> InboxSplit:
+    split = InboxSplit(suspended=instance.status == "SUSPENDED")
     for row, event in events:
         if row.execution_id is not None and row.execution_id != instance.execution_id:
-            consumed.append(row.id)  # a late completion for an execution that has ended
-        elif isinstance(event, ExecutionSuspended):
-            suspended = True
-            batch.append(event)
-            consumed.append(row.id)
-        elif isinstance(event, ExecutionResumed):
-            suspended = False
-            batch.append(event)
-            consumed.append(row.id)
-        elif suspended:
-            kept.append(row.id)
-        elif isinstance(event, ExecutionStarted):
-            batch.insert(0, event)
-            consumed.append(row.id)
+            split.consumed.append(row.id)  # a late completion for an execution that has ended
+            continue
+        if isinstance(event, (ExecutionSuspended, ExecutionResumed)):
+            split.suspended = isinstance(event, ExecutionSuspended)
+        elif split.suspended:
+            split.kept.append(row.id)
+            continue
+        if isinstance(event, ExecutionStarted):
+            split.batch.insert(0, event)
         else:
-            batch.append(event)
-            consumed.append(row.id)
-    return batch, consumed, kept
+            split.batch.append(event)
+        split.consumed.append(row.id)
+    return split
 
 
 def _fresh_executor(session: Session, instance: Instance, registry: Registry, max_payload_bytes: int) -> ReplayExecutor:

@@ -318,3 +318,12 @@ def test_explicit_instance_id_reuse(client: Any) -> None:
     client.wait_for_orchestration_completion(instance_id)
     client.schedule_new_orchestration("plain_function", input=3, instance_id=instance_id, reuse_id=True)
     assert client.wait_for_orchestration_completion(instance_id).output == {"echo": 3}
+
+
+def test_send_event_starts_the_target_and_delivers_once(client: Any) -> None:
+    target = f"target-{uuid.uuid4().hex}"
+    state = run(client, "notifier", target)
+    assert state.output == "ping -> pong"
+    assert client.wait_for_orchestration_completion(target).output == "ping"
+    sent = [e for e in client.get_history(state.instance_id) if e["type"] == "EventSent"]
+    assert [(e["instance_id"], e["name"]) for e in sent] == [(target, "item")]

@@ -359,3 +359,19 @@ def deploy_sensitive(context: OrchestrationContext) -> Any:
 def long_timer(context: OrchestrationContext) -> Any:
     yield context.create_timer(timedelta(days=3))
     return context.current_utc_datetime.isoformat()
+
+
+@app.orchestration
+def notifier(context: OrchestrationContext) -> Any:
+    """Signals another instance, starting it if needed, then waits for its answer."""
+    target = context.get_input()
+    context._send_event(target, "item", "ping", start_name="echo_back", start_input=context.instance_id)
+    answer = yield context.wait_for_external_event("answer")
+    return answer
+
+
+@app.orchestration
+def echo_back(context: OrchestrationContext) -> Any:
+    item = yield context.wait_for_external_event("item")
+    context.send_event(context.get_input(), "answer", f"{item} -> pong")
+    return item

@@ -33,6 +33,8 @@ class ActivitySpec:
     input_type: Any
     result_type: Any
     is_async: bool
+    #: The queue role its work goes to: "activities", or "agents" for model and tool calls.
+    queue_role: str = "activities"
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Registry:
         self.orchestrations[name] = OrchestrationSpec(name, fn, _hints(fn).get("return"))
         return name
 
-    def add_activity(self, fn: Callable[..., Any], name: str | None = None) -> str:
+    def add_activity(self, fn: Callable[..., Any], name: str | None = None, queue_role: str = "activities") -> str:
         name = name or fn.__name__
         if name in self.activities and self.activities[name].fn is not fn:
             raise ValueError(f"an activity named {name!r} is already registered")
@@ -82,6 +84,7 @@ class Registry:
             input_type=hints.get(input_param.name) if input_param is not None else None,
             result_type=hints.get("return"),
             is_async=inspect.iscoroutinefunction(fn),
+            queue_role=queue_role,
         )
         return name
 

@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..serialization import decode, encode
-from .history import Json, ScheduledEvent, SubOrchestrationCreated, TaskScheduled, TimerCreated, TimerPurpose
+from .history import (
+    EventSent,
+    Json,
+    ScheduledEvent,
+    SubOrchestrationCreated,
+    TaskScheduled,
+    TimerCreated,
+    TimerPurpose,
+)
 from .retry import RetryPolicy
 from .tasks import (
     ActivityTask,
@@ -161,6 +169,24 @@ class OrchestrationContext:
             timer = self._create_timer(self._now + timeout, "event_timeout")
             self._event_timeouts[timer.task_id] = task
         return task
+
+    def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Raise event `name` on another instance (fire and forget; delivered once, after this step)."""
+        self._send_event(instance_id, name, data)
+
+    def _send_event(
+        self, instance_id: str, name: str, data: Any, *, start_name: str | None = None, start_input: Any = None
+    ) -> None:
+        encoded = encode(data, what=f"data of event {name!r}", limit=self._max_payload_bytes)
+        task_id = self._next_id()
+        self._new_actions[task_id] = EventSent(
+            task_id=task_id,
+            instance_id=instance_id,
+            name=name,
+            data=encoded,
+            start_name=start_name,
+            start_input=start_input,
+        )
 
     def task_all(self, tasks: Sequence[Task[Any]]) -> WhenAllTask:
         """A task that completes with the list of all results, or fails with the first failure."""

@@ -25,6 +25,7 @@ from ..serialization import encode
 from .context import OrchestrationContext
 from .history import (
     EventRaised,
+    EventSent,
     ExecutionCompleted,
     ExecutionStarted,
     FailureInfo,
@@ -70,6 +71,8 @@ def _describe(event: ScheduledEvent | None) -> str:
         return f"call_activity({event.name!r})"
     if isinstance(event, SubOrchestrationCreated):
         return f"call_sub_orchestrator({event.name!r})"
+    if isinstance(event, EventSent):
+        return f"send_event({event.instance_id!r}, {event.name!r})"
     return "create_timer(...)"
 
 
@@ -153,7 +156,7 @@ class ReplayExecutor:
             ctx._execution_id = event.execution_id
             ctx._input = event.input
             self._start()
-        elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated)):
+        elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent)):
             self._confirm(event)
         elif self.is_finished:
             return

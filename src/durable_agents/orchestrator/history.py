@@ -101,6 +101,18 @@ class SubOrchestrationFailed(_Event):
     failure: FailureInfo
 
 
+class EventSent(_Event):
+    """The code sent an event to another instance, starting it first if `start_name` is set."""
+
+    type: Literal["EventSent"] = "EventSent"
+    task_id: int
+    instance_id: str
+    name: str
+    data: Json = None
+    start_name: str | None = None
+    start_input: Json = None
+
+
 class EventRaised(_Event):
     type: Literal["EventRaised"] = "EventRaised"
     name: str
@@ -142,6 +154,7 @@ HistoryEvent = Annotated[
     | SubOrchestrationCreated
     | SubOrchestrationCompleted
     | SubOrchestrationFailed
+    | EventSent
     | EventRaised
     | ExecutionSuspended
     | ExecutionResumed
@@ -153,7 +166,7 @@ HistoryEvent = Annotated[
 _adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
 
 #: Events that record an action the orchestration code took; replay checks them against the code.
-ScheduledEvent = TaskScheduled | TimerCreated | SubOrchestrationCreated
+ScheduledEvent = TaskScheduled | TimerCreated | SubOrchestrationCreated | EventSent
 
 
 def event_from_json(data: dict[str, Any]) -> HistoryEvent:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -178,3 +178,22 @@ class WhenAnyTask(CompositeTask[Task[Any]]):
 
     def _on_child_completed(self, child: Task[Any]) -> None:
         self._complete(child)
+
+
+class MappedTask(CompositeTask[T]):
+    """Completes with `transform(inner.result)`; an error in the transform fails the task."""
+
+    def __init__(self, inner: Task[Any], transform: Callable[[Any], T]) -> None:
+        self._transform = transform
+        super().__init__([inner])
+
+    def _on_child_completed(self, child: Task[Any]) -> None:
+        if child.exception is not None:
+            self._fail(child.exception)
+            return
+        try:
+            value = self._transform(child._value)
+        except Exception as error:
+            self._fail(error)
+        else:
+            self._complete(value)

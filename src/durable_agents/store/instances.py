@@ -96,6 +96,19 @@ def create(
     inbox.notify(session, taskhub, instance_id)
 
 
+def ensure_started(session: Session, *, taskhub: str, instance_id: str, name: str, input: Any) -> bool:
+    """Start `instance_id` unless it is already pending or running; True if this call started it.
+
+    A finished instance under that id is replaced. Used for long-lived instances addressed by a
+    well-known id (agent sessions), which any number of callers may start concurrently.
+    """
+    existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
+    if existing is not None and existing.status not in TERMINAL:
+        return False
+    create(session, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=None, reuse_id=True)
+    return True
+
+
 def get(session: Session, taskhub: str, instance_id: str) -> OrchestrationState | None:
     row = session.get(Instance, (taskhub, instance_id))
     return to_state(row) if row is not None else None

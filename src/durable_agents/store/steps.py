@@ -7,6 +7,7 @@ a `Dispatch` to publish after commit.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from ..orchestrator.context import OrchestrationContext
 from ..orchestrator.executor import ReplayExecutor, StepResult
 from ..orchestrator.history import (
     EventRaised,
+    EventSent,
     ExecutionResumed,
     ExecutionStarted,
     ExecutionSuspended,
@@ -42,6 +44,8 @@ from ..orchestrator.history import (
 from ..registry import Registry
 from . import inbox
 
+log = logging.getLogger(__name__)
+
 TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 
 
@@ -49,7 +53,8 @@ TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 class Dispatch:
     """Messages to publish once the transaction that decided them has committed."""
 
-    activities: list[int] = field(default_factory=list)
+    #: (work item id, activity name): the name picks the queue.
+    activities: list[tuple[int, str]] = field(default_factory=list)
     #: When set, `activities` go out as one chord whose callback wakes this instance once.
     chord_instance: str | None = None
     steps: list[str] = field(default_factory=list)
@@ -155,6 +160,7 @@ def run_step(
         instance.custom_status = result.custom_status
     instance.updated_at = now
 
+    _deliver_sent_events(session, instance, result, dispatch)
     if result.outcome == "continued_as_new":
         _continue_as_new(session, instance, result, dispatch)
         inbox.notify(session, taskhub, instance_id)
@@ -283,10 +289,43 @@ def _schedule(
     ids: list[int] = []
     if work:
         ids = list(session.scalars(insert(WorkItem).returning(WorkItem.id), work))
-        dispatch.activities.extend(ids)
+        dispatch.activities.extend(zip(ids, (w["name"] for w in work), strict=True))
     if timers:
         session.execute(insert(Timer), timers)
     return ids
+
+
+def _deliver_sent_events(session: Session, instance: Instance, result: StepResult, dispatch: Dispatch) -> None:
+    from .instances import ensure_started
+
+    for event in result.new_events:
+        if not isinstance(event, EventSent):
+            continue
+        if event.start_name is not None:
+            ensure_started(
+                session,
+                taskhub=instance.taskhub,
+                instance_id=event.instance_id,
+                name=event.start_name,
+                input=event.start_input,
+            )
+        target = session.get(Instance, (instance.taskhub, event.instance_id))
+        if target is None or target.status in TERMINAL:
+            log.warning(
+                "event %r from %s to %s dropped: no such running instance",
+                event.name,
+                instance.instance_id,
+                event.instance_id,
+            )
+            continue
+        inbox.post(
+            session,
+            instance.taskhub,
+            event.instance_id,
+            EventRaised(name=event.name, data=event.data),
+            dedupe_key=f"sent:{instance.instance_id}:{instance.execution_id}:{event.task_id}",
+        )
+        dispatch.steps.append(event.instance_id)
 
 
 def _fail_task_now(session: Session, instance: Instance, task_id: int, error: Exception) -> None:

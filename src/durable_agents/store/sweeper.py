@@ -35,9 +35,9 @@ def sweep(session: Session, taskhub: str, redispatch_after: float) -> Dispatch:
             ),
         )
         .values(dispatched_at=now)
-        .returning(WorkItem.id)
+        .returning(WorkItem.id, WorkItem.name)
     ).all()
-    dispatch.activities.extend(lost)
+    dispatch.activities.extend((item_id, name) for item_id, name in lost)
     waiting = session.scalars(
         select(InboxRow.instance_id)
         .join(Instance, (Instance.taskhub == InboxRow.taskhub) & (Instance.instance_id == InboxRow.instance_id))

@@ -27,22 +27,21 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
     """
     hub = app.settings.taskhub
     try:
-        activities = app.settings.queue("activities")
         if dispatch.chord_instance is not None and len(dispatch.activities) > 1:
             # One wake-up for the whole fan-in instead of one per completion. Correctness does not
             # depend on it: completions are rows, and a lost callback is covered by the sweeper.
             header = [
-                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=activities, immutable=True)
-                for item in dispatch.activities
+                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=_queue(app, name), immutable=True)
+                for item, name in dispatch.activities
             ]
             callback = app.signature(
                 STEP_TASK, args=(hub, dispatch.chord_instance), queue=app.settings.queue("orchestrator"), immutable=True
             )
             chord(header)(callback)
         else:
-            for item in dispatch.activities:
+            for item, name in dispatch.activities:
                 # Outside a chord nobody reads the result: keep it out of the backend.
-                app.send_task(ACTIVITY_TASK, args=(hub, item, True), queue=activities, ignore_result=True)
+                app.send_task(ACTIVITY_TASK, args=(hub, item, True), queue=_queue(app, name), ignore_result=True)
         for instance_id in dict.fromkeys(dispatch.steps):
             wake(app, instance_id)
     except Exception:
@@ -52,3 +51,8 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
 def wake(app: DurableApp, instance_id: str) -> None:
     """Ask an orchestrator worker to run a step of `instance_id`."""
     app.send_task(STEP_TASK, args=(app.settings.taskhub, instance_id), queue=app.settings.queue("orchestrator"))
+
+
+def _queue(app: DurableApp, activity: str) -> str:
+    spec = app.registry.activities.get(activity)
+    return app.settings.queue(spec.queue_role if spec is not None else "activities")

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from celery import Celery, bootsteps
 from kombu.entity import Queue
+from pydantic import BaseModel
 
-from .config import Settings
-from .errors import ConfigurationError
+from .agents.activities import register_agent_activities
+from .agents.agent import Agent
+from .agents.limits import ModelSlots
+from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
+from .agents.tools import ToolSpec, arguments_model, describe
+from .agents.turn import agent_session, make_agent_turn
+from .config import ROLES, Settings
+from .errors import AgentNotRegisteredError, ConfigurationError
+from .orchestrator.context import OrchestrationContext
 from .registry import Registry
 from .store.schema import check_schema
 from .store.steps import ExecutorCache
@@ -40,6 +48,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         redis_url: str | None = None,
         broker_url: str | None = None,
         sweeper: bool = True,
+        agents: Sequence[Agent] = (),
         **celery_options: Any,
     ) -> None:
         overrides: dict[str, Any] = {
@@ -56,12 +65,16 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.registry = Registry()
         self.executor_cache = ExecutorCache(self.settings.replay_cache_size)
         self.run_sweeper = sweeper
+        self.agents: dict[str, Agent] = {}
+        self._model_slots: ModelSlots | None = None
         super().__init__(
             main, broker=self.settings.effective_broker_url, backend=self.settings.redis_url, **celery_options
         )
         self._configure_celery()
         self._register_tasks()
         self.steps["worker"].add(DurableWorkerStep)
+        for agent in agents:
+            self.add_agent(agent)
 
     # -- registration ------------------------------------------------------------------------
 
@@ -99,11 +112,84 @@ class DurableApp(Celery):  # type: ignore[misc]
         """Durable Functions spelling of `activity`; `input_name` is accepted for compatibility."""
         return self.activity(name=name)
 
+    # -- agents ------------------------------------------------------------------------------
+
+    def add_agent(self, agent: Agent) -> Agent:
+        """Host `agent` on this app's workers; its model and tool calls go to the agents queue."""
+        if agent.name in self.agents and self.agents[agent.name] is not agent:
+            raise ValueError(f"an agent named {agent.name!r} is already registered")
+        if not self.agents:
+            self._install_agent_runtime()
+        self.agents[agent.name] = agent
+        return agent
+
+    def _install_agent_runtime(self) -> None:
+        self.registry.add_orchestration(agent_session, SESSION_ENTITY)
+        self.registry.add_orchestration(make_agent_turn(self), AGENT_TURN)
+        register_agent_activities(self)
+
+    def agent(self, name: str) -> Agent:
+        try:
+            return self.agents[name]
+        except KeyError:
+            raise AgentNotRegisteredError(name, list(self.agents)) from None
+
+    def get_agent(self, context: OrchestrationContext, name: str) -> OrchestrationAgent:
+        """The agent `name` inside an orchestration: `yield agent.run(...)` is a durable turn."""
+        self.agent(name)
+        return OrchestrationAgent(context, name)
+
+    def durable_tool(self, fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+        """Make `fn` an agent tool that runs as an activity: the turn is checkpointed while it runs, no
+        worker slot waits for it, and a tool of an hour survives worker restarts."""
+
+        def register(target: F) -> F:
+            tool_name = name or target.__name__
+            spec = ToolSpec(tool_name, describe(target), arguments_model(target, tool_name), "activity")
+            activity_name = f"tool.{tool_name}"
+
+            def run_tool(arguments: dict[str, Any]) -> Any:
+                return spec.invoke(spec.parse_arguments(arguments))
+
+            self.registry.add_activity(run_tool, activity_name)
+            target.__durable_tool__ = ToolSpec(  # type: ignore[attr-defined]
+                spec.name, spec.description, spec.arguments, "activity", fn=target, target=activity_name
+            )
+            return target
+
+        return register(fn) if fn is not None else register
+
+    def orchestration_tool(
+        self, *, arguments: type[BaseModel], name: str | None = None, description: str | None = None
+    ) -> Callable[[F], F]:
+        """Make an orchestration an agent tool: the model's arguments (validated by `arguments`) are its
+        input, and the turn waits for it as a sub-orchestration."""
+
+        def register(target: F) -> F:
+            orchestration_name = self.registry.add_orchestration(target, name)
+            target.__durable_name__ = orchestration_name  # type: ignore[attr-defined]
+            target.__durable_tool__ = ToolSpec(  # type: ignore[attr-defined]
+                orchestration_name,
+                description or describe(target),
+                arguments,
+                "orchestration",
+                target=orchestration_name,
+            )
+            return target
+
+        return register
+
+    @property
+    def model_slots(self) -> ModelSlots:
+        if self._model_slots is None:
+            self._model_slots = ModelSlots(self.settings.redis_url)
+        return self._model_slots
+
     # -- Celery wiring -----------------------------------------------------------------------
 
     def _configure_celery(self) -> None:
         settings = self.settings
-        queues = [Queue(settings.queue(role)) for role in ("orchestrator", "activities")]  # type: ignore[no-untyped-call]
+        queues = [Queue(settings.queue(role)) for role in ROLES]  # type: ignore[no-untyped-call]
         self.conf.update(
             task_serializer="json",
             result_serializer="json",

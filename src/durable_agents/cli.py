@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .config import ROLES
 from .errors import DurableAgentsError
 
 app = typer.Typer(help="Durable, crash-proof agent workflows on Celery, Postgres and Redis.", no_args_is_help=True)
@@ -86,9 +87,8 @@ def worker(
         check_schema(target.settings.database_url)
     except DurableAgentsError as error:
         _fail(str(error))
-    roles = {"orchestrator", "activities", "agents"}
-    names = [q.strip() for q in (queues or "orchestrator,activities").split(",") if q.strip()]
-    resolved = ",".join(target.settings.queue(q) if q in roles else q for q in names)
+    names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
+    resolved = ",".join(target.settings.queue(q) if q in ROLES else q for q in names)
     argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel, "-E"]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]

@@ -42,6 +42,8 @@ class DurableClient:
         broker_url: str | None = None,
         settings: Settings | None = None,
     ) -> None:
+        # Only a client built from the user's app can check names against its registry.
+        self._knows_names = app is not None
         if app is None or taskhub is not None or database_url or redis_url or broker_url or settings:
             base = settings or (app.settings if app is not None else None)
             app_for_client = DurableApp(
@@ -49,6 +51,7 @@ class DurableClient:
             )
             if app is not None:
                 app_for_client.registry = app.registry
+                app_for_client.agents = app.agents
             app = app_for_client
         self.app = app
         self.settings = app.settings
@@ -70,7 +73,7 @@ class DurableClient:
         """Start an instance and return its id. An id already in use is refused unless `reuse_id`
         is set and the old instance has finished (it is then replaced)."""
         name = durable_name(orchestrator)
-        if self.app.registry.orchestrations:
+        if self._knows_names:
             self.app.registry.orchestration(name)  # a clear error for a misspelt name
         instance_id = instance_id or uuid.uuid4().hex
         if not instance_id or len(instance_id) > 256:
@@ -137,12 +140,22 @@ class DurableClient:
     def wait_for_orchestration_start(self, instance_id: str, *, timeout: float = 60.0) -> OrchestrationState:
         return self._wait(instance_id, lambda s: s.runtime_status != OrchestrationStatus.PENDING, timeout, "start")
 
-    def wait_for_orchestration_completion(self, instance_id: str, *, timeout: float = 60.0) -> OrchestrationState:
-        """Wait until the instance has completed, failed or been terminated; returns its final state."""
-        return self._wait(instance_id, lambda s: s.runtime_status.is_terminal, timeout, "finish")
+    def wait_for_orchestration_completion(
+        self, instance_id: str, *, timeout: float = 60.0, missing_ok: bool = False
+    ) -> OrchestrationState:
+        """Wait until the instance has completed, failed or been terminated; returns its final state.
+
+        With `missing_ok`, an instance that does not exist yet is waited for too.
+        """
+        return self._wait(instance_id, lambda s: s.runtime_status.is_terminal, timeout, "finish", missing_ok)
 
     def _wait(
-        self, instance_id: str, done: Callable[[OrchestrationState], bool], timeout: float, what: str
+        self,
+        instance_id: str,
+        done: Callable[[OrchestrationState], bool],
+        timeout: float,
+        what: str,
+        missing_ok: bool = False,
     ) -> OrchestrationState:
         # LISTEN first, then read: a change committed in between is still noticed.
         deadline = time.monotonic() + timeout
@@ -152,16 +165,16 @@ class DurableClient:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             while True:
                 state = self.get_orchestration_state(instance_id)
-                if state is None:
+                if state is None and not missing_ok:
                     raise InstanceNotFoundError(instance_id, self.taskhub)
-                if done(state):
+                if state is not None and done(state):
                     return state
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    status = state.runtime_status if state is not None else "not created yet"
                     raise WaitTimeoutError(
-                        f"instance {instance_id!r} did not {what} within {timeout:g}s (it is "
-                        f"{state.runtime_status}); the instance is unaffected, wait again or check "
-                        "that a worker serves this task hub"
+                        f"instance {instance_id!r} did not {what} within {timeout:g}s (it is {status}); "
+                        "the instance is unaffected, wait again or check that a worker serves this task hub"
                     )
                 for notice in conn.notifies(timeout=min(remaining, 5.0)):
                     if notice.payload == key:

@@ -9,6 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES
 
+#: The queues of a task hub, each served by workers that scale on their own.
+ROLES = ("orchestrator", "activities", "agents")
+
 _TASKHUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

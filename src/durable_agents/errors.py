@@ -15,7 +15,14 @@
     ├── TaskFailedError               an activity or sub-orchestration failed (inside an orchestration)
     ├── EventTimeoutError             wait_for_external_event(timeout=) ran out (also a TimeoutError)
     ├── NonDeterminismError           orchestration code no longer matches its recorded history
-    └── OrchestrationYieldError       an orchestration yielded something that is not a task
+    ├── OrchestrationYieldError       an orchestration yielded something that is not a task
+    └── AgentError                    an agent turn went wrong
+        ├── AgentNotRegisteredError   no agent of that name (also a NotRegisteredError)
+        ├── ModelCallError            the model endpoint refused or failed, after retries
+        ├── ToolLoopError             a turn asked for tools more rounds than allowed
+        ├── StructuredOutputError     the reply never matched the requested response_format
+        ├── SessionNotFoundError      no such session in this task hub (also a LookupError)
+        └── AgentRunError             a turn failed; `details` says why (raised to the client)
 
 Every message says what happened and what to do about it.
 """
@@ -153,3 +160,48 @@ class NonDeterminismError(DurableAgentsError):
 
 class OrchestrationYieldError(DurableAgentsError, TypeError):
     """An orchestration yielded a value that is not a task."""
+
+
+class AgentError(DurableAgentsError):
+    """An agent turn went wrong."""
+
+
+class AgentNotRegisteredError(NotRegisteredError, AgentError):
+    kind = "agent"
+
+    def __init__(self, name: str, registered: list[str] | None = None) -> None:
+        known = ", ".join(sorted(registered)) if registered else "none"
+        LookupError.__init__(
+            self,
+            f"no agent named {name!r} is registered (registered: {known}). Check the spelling, or add "
+            "it with app.add_agent(agent) or DurableApp(agents=[...]) in the worker's app.",
+        )
+        self.name = name
+
+
+class ModelCallError(AgentError):
+    """The model endpoint refused the call or kept failing after retries."""
+
+
+class ToolLoopError(AgentError):
+    """A turn asked for tools more rounds than the agent's max_tool_rounds."""
+
+
+class StructuredOutputError(AgentError):
+    """The model's reply did not match the requested response_format, even after a corrective retry."""
+
+
+class SessionNotFoundError(AgentError, LookupError):
+    def __init__(self, agent: str, session_key: str, taskhub: str) -> None:
+        super().__init__(
+            f"no session {session_key!r} of agent {agent!r} in task hub {taskhub!r}; "
+            "sessions are created by their first run"
+        )
+
+
+class AgentRunError(AgentError):
+    """An agent turn failed; `details` holds the original error."""
+
+    def __init__(self, message: str, details: FailureDetails) -> None:
+        super().__init__(message)
+        self.details = details

@@ -167,4 +167,67 @@ class Timer(Base):
     )
 
 
-__all__ = ["Base", "HistoryRow", "InboxRow", "Instance", "Timer", "WorkItem"]
+class AgentSessionRow(Base):
+    """A durable conversation of one agent, keyed (task hub, agent, session key)."""
+
+    __tablename__ = "da_agent_sessions"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(128), primary_key=True)
+    session_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    turn_count: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    #: Idle sessions past this moment are deleted by the sweeper (agents with a session_ttl).
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("ix_da_agent_sessions_expiry", "taskhub", "expires_at"),)
+
+
+class AgentMessageRow(Base):
+    """One message of a session: a request, a response, a tool call's result."""
+
+    __tablename__ = "da_agent_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    taskhub: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(128))
+    session_key: Mapped[str] = mapped_column(String(128))
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str | None] = mapped_column(nullable=True)
+    tool_calls: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    tool_call_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    usage: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    orchestration_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["taskhub", "agent", "session_key"],
+            ["da_agent_sessions.taskhub", "da_agent_sessions.agent", "da_agent_sessions.session_key"],
+            ondelete="CASCADE",
+            name="fk_da_agent_messages_session",
+        ),
+        UniqueConstraint(
+            "taskhub", "agent", "session_key", "correlation_id", "position", name="uq_da_agent_messages_turn"
+        ),
+        Index("ix_da_agent_messages_session", "taskhub", "agent", "session_key", "id"),
+        Index("ix_da_agent_messages_instance", "taskhub", "orchestration_instance_id"),
+    )
+
+
+__all__ = [
+    "AgentMessageRow",
+    "AgentSessionRow",
+    "Base",
+    "HistoryRow",
+    "InboxRow",
+    "Instance",
+    "Timer",
+    "WorkItem",
+]

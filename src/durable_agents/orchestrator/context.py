@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..serialization import decode, encode
 from .history import (
@@ -32,6 +32,9 @@ from .tasks import (
     WhenAllTask,
     WhenAnyTask,
 )
+
+if TYPE_CHECKING:
+    from ..agents.proxy import OrchestrationAgent
 
 _UUID_NAMESPACE = uuid.UUID("9e8f1c52-3a7d-4b8e-9f0a-6c2d1e4b7a93")
 
@@ -187,6 +190,12 @@ class OrchestrationContext:
             start_name=start_name,
             start_input=start_input,
         )
+
+    def get_agent(self, name: str) -> OrchestrationAgent:
+        """The agent `name` as a proxy whose `run(...)` is a durable task."""
+        from ..agents.proxy import OrchestrationAgent
+
+        return OrchestrationAgent(self, name)
 
     def task_all(self, tasks: Sequence[Task[Any]]) -> WhenAllTask:
         """A task that completes with the list of all results, or fails with the first failure."""

@@ -181,18 +181,31 @@ class WhenAnyTask(CompositeTask[Task[Any]]):
 
 
 class MappedTask(CompositeTask[T]):
-    """Completes with `transform(inner.result)`; an error in the transform fails the task."""
+    """Completes with `transform(inner.result)`; an error in the transform fails the task.
 
-    def __init__(self, inner: Task[Any], transform: Callable[[Any], T]) -> None:
+    With `on_error`, a failure of `inner` becomes the value `on_error(exception)` instead.
+    """
+
+    def __init__(
+        self,
+        inner: Task[Any],
+        transform: Callable[[Any], T],
+        on_error: Callable[[BaseException], T] | None = None,
+    ) -> None:
         self._transform = transform
+        self._on_error = on_error
         super().__init__([inner])
 
     def _on_child_completed(self, child: Task[Any]) -> None:
-        if child.exception is not None:
+        if child.exception is not None and self._on_error is None:
             self._fail(child.exception)
             return
         try:
-            value = self._transform(child._value)
+            if child.exception is not None:
+                assert self._on_error is not None
+                value = self._on_error(child.exception)
+            else:
+                value = self._transform(child._value)
         except Exception as error:
             self._fail(error)
         else:

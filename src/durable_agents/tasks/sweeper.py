@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from ..store import sessions
 from ..store.db import transaction
 from ..store.sweeper import sweep
 from .dispatch import publish
@@ -20,6 +21,8 @@ def sweep_once(app: DurableApp) -> int:
     """Fire due timers and re-dispatch lost work; returns how many messages it sent."""
     with transaction(app.settings.database_url) as session:
         dispatch = sweep(session, app.settings.taskhub, app.settings.redispatch_after)
+        if app.agents:
+            sessions.expire(session, app.settings.taskhub)
     publish(app, dispatch)
     return len(dispatch.activities) + len(dispatch.steps)
 

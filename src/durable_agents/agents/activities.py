@@ -1,0 +1,92 @@
+"""The agent activities: a model call, an inline tool call, and committing a turn to its session."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ..store import sessions
+from ..store.db import transaction
+from .tools import tool_output
+from .turn import COMMIT_TURN, MODEL_CALL, TOOL_CALL
+
+if TYPE_CHECKING:
+    from ..app import DurableApp
+
+
+def _import_type(path: str) -> Any:
+    module_name, _, qualname = path.partition(":")
+    target: Any = import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def format_problem(content: str | None, response_format: dict[str, Any]) -> str | None:
+    """Why `content` does not fit the requested format, or None if it does."""
+    try:
+        model = _import_type(response_format["type_path"])
+    except Exception:  # a class the worker cannot import (defined in a function): check JSON only
+        model = None
+    try:
+        if model is not None:
+            model.model_validate_json(content or "")
+        else:
+            json.loads(content or "")
+    except Exception as error:
+        return str(error)[:2000]
+    return None
+
+
+def register_agent_activities(app: DurableApp) -> None:
+    settings = app.settings
+
+    def model_call(request: dict[str, Any]) -> dict[str, Any]:
+        agent = app.agent(request["agent"])
+        keep_last = agent.history.messages if agent.history is not None else None
+        with transaction(settings.database_url) as session:
+            history = sessions.load_messages(session, settings.taskhub, agent.name, request["session"], keep_last)
+        prompt = [{"role": "system", "content": agent.instructions}, *history, *_for_model(request["messages"])]
+        tools = [spec.openai_schema() for spec in agent.tools.values()] or None
+        client = agent.chat_client
+        slots_key = f"{settings.queue_prefix}:{settings.taskhub}:model:{client.endpoint}:{client.model}"
+        slot = app.model_slots.hold(slots_key, client.max_concurrency) if client.max_concurrency else nullcontext()
+        with slot:
+            reply = client.complete(prompt, tools=tools, response_format=request.get("response_format"))
+        invalid = None
+        if request.get("response_format") and not reply.message.get("tool_calls"):
+            invalid = format_problem(reply.message.get("content"), request["response_format"])
+        return {"message": reply.message, "usage": reply.usage, "invalid": invalid}
+
+    def tool_call(request: dict[str, Any]) -> str:
+        agent = app.agent(request["agent"])
+        spec = agent.tools[request["tool"]]
+        try:
+            return tool_output(spec.invoke(spec.parse_arguments(request["arguments"])))
+        except Exception as error:  # the model reads tool errors and may recover; a crash helps nobody
+            return f"error: {type(error).__name__}: {error}"
+
+    def commit_turn(request: dict[str, Any]) -> int:
+        agent = app.agent(request["agent"])
+        with transaction(settings.database_url) as session:
+            return sessions.commit_turn(
+                session,
+                taskhub=settings.taskhub,
+                agent=agent.name,
+                session_key=request["session"],
+                correlation_id=request["correlation_id"],
+                messages=request["messages"],
+                orchestration_instance_id=request.get("orchestration_instance_id"),
+                ttl=agent.session_ttl,
+            )
+
+    app.registry.add_activity(model_call, MODEL_CALL, queue_role="agents")
+    app.registry.add_activity(tool_call, TOOL_CALL, queue_role="agents")
+    app.registry.add_activity(commit_turn, COMMIT_TURN, queue_role="agents")
+
+
+def _for_model(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages as the API takes them: our bookkeeping fields (usage) stay behind."""
+    return [{key: value for key, value in m.items() if key != "usage"} for m in messages]

@@ -1,0 +1,61 @@
+"""An agent: a name, instructions, a model client, tools, and how its sessions are kept."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .chat_client import ChatClient
+from .tools import ToolSpec, tool_spec
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class KeepLast:
+    """Send the model only the last `messages` messages of a session (the stored history is kept whole)."""
+
+    messages: int
+
+    def __post_init__(self) -> None:
+        if self.messages < 1:
+            raise ValueError("KeepLast(messages=...) must keep at least one message")
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        name: str,
+        instructions: str,
+        chat_client: ChatClient,
+        tools: Sequence[Any] = (),
+        max_tool_rounds: int = 8,
+        history: KeepLast | None = None,
+        session_ttl: timedelta | None = None,
+    ) -> None:
+        if not _NAME.match(name):
+            raise ValueError(
+                f"agent name {name!r} is invalid: use 1-128 letters, digits, '_', '.' or '-', starting with "
+                "a letter or digit"
+            )
+        if max_tool_rounds < 1:
+            raise ValueError("max_tool_rounds must be at least 1")
+        self.name = name
+        self.instructions = instructions
+        self.chat_client = chat_client
+        self.tools: dict[str, ToolSpec] = {}
+        for tool in tools:
+            spec = tool_spec(tool)
+            if spec.name in self.tools:
+                raise ValueError(f"agent {name!r} has two tools named {spec.name!r}")
+            self.tools[spec.name] = spec
+        self.max_tool_rounds = max_tool_rounds
+        self.history = history
+        self.session_ttl = session_ttl
+
+    def __repr__(self) -> str:
+        return f"<Agent {self.name!r} model={self.chat_client.model!r} tools={list(self.tools)}>"

@@ -1,0 +1,138 @@
+"""Agents from outside an orchestration: `DurableAgentClient(client).get_agent(name).run(...)`, and sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
+from ..state import OrchestrationStatus
+from ..store import instances, sessions
+from ..store.db import transaction
+from ..store.sessions import SessionInfo
+from ..tasks.dispatch import wake
+from .proxy import DEFAULT_SESSION, SESSION_ENTITY, session_instance_id, turn_instance_id, turn_request
+from .response import AgentResponse, AgentSession
+
+if TYPE_CHECKING:
+    from ..client import AsyncDurableClient, DurableClient
+
+
+class DurableAgentClient:
+    """Runs agents hosted by workers, and reads and manages their sessions."""
+
+    def __init__(self, client: DurableClient | AsyncDurableClient) -> None:
+        from ..client import AsyncDurableClient
+
+        self.client: DurableClient = client.sync if isinstance(client, AsyncDurableClient) else client
+        self.taskhub = self.client.taskhub
+
+    def get_agent(self, name: str) -> AgentProxy:
+        known = self.client.app.agents
+        if known and name not in known:
+            raise AgentNotRegisteredError(name, list(known))
+        return AgentProxy(self, name)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def get_session(self, agent: str, session: AgentSession | str = DEFAULT_SESSION) -> SessionInfo:
+        """The session's counters and its whole conversation."""
+        with transaction(self.client.settings.database_url) as db:
+            return sessions.get(db, self.taskhub, agent, str(session))
+
+    def list_sessions(self, agent: str | None = None, *, limit: int = 100, offset: int = 0) -> list[SessionInfo]:
+        with transaction(self.client.settings.database_url) as db:
+            return sessions.list_sessions(db, self.taskhub, agent, limit, offset)
+
+    def reset_session(self, agent: str, session: AgentSession | str = DEFAULT_SESSION) -> None:
+        """Forget the conversation; the next turn starts afresh."""
+        with transaction(self.client.settings.database_url) as db:
+            sessions.reset(db, self.taskhub, agent, str(session))
+
+    def delete_session(self, agent: str, session: AgentSession | str = DEFAULT_SESSION) -> None:
+        with transaction(self.client.settings.database_url) as db:
+            sessions.delete_session(db, self.taskhub, agent, str(session))
+
+    def usage_of_instance(self, instance_id: str) -> dict[str, int]:
+        """Tokens spent by the agent turns an orchestration instance ran."""
+        with transaction(self.client.settings.database_url) as db:
+            return sessions.usage_of_instance(db, self.taskhub, instance_id)
+
+
+DurableAIAgentClient = DurableAgentClient
+
+
+class AgentProxy:
+    """One agent, as seen by a client: `await agent.run(...)` or `agent.run_sync(...)`."""
+
+    def __init__(self, owner: DurableAgentClient, name: str) -> None:
+        self._owner = owner
+        self.name = name
+
+    def create_session(self) -> AgentSession:
+        return AgentSession(self.name, uuid.uuid4().hex)
+
+    async def run(
+        self,
+        message: Any,
+        *,
+        session: AgentSession | str | None = None,
+        response_format: Any = None,
+        wait_for_response: bool = True,
+        timeout: float = 300.0,
+    ) -> Any:
+        """One turn. Returns an AgentResponse, or the correlation id with `wait_for_response=False`."""
+        return await asyncio.to_thread(
+            self.run_sync,
+            message,
+            session=session,
+            response_format=response_format,
+            wait_for_response=wait_for_response,
+            timeout=timeout,
+        )
+
+    def run_sync(
+        self,
+        message: Any,
+        *,
+        session: AgentSession | str | None = None,
+        response_format: Any = None,
+        wait_for_response: bool = True,
+        timeout: float = 300.0,
+    ) -> Any:
+        client = self._owner.client
+        correlation_id = uuid.uuid4().hex
+        session_key = str(session) if session is not None else DEFAULT_SESSION
+        request = turn_request(
+            agent=self.name,
+            session_key=session_key,
+            messages=message,
+            correlation_id=correlation_id,
+            response_format=response_format,
+            reply_to=None,
+        )
+        entity = session_instance_id(self.name, session_key)
+        with transaction(client.settings.database_url) as db:
+            instances.ensure_started(
+                db,
+                taskhub=client.taskhub,
+                instance_id=entity,
+                name=SESSION_ENTITY,
+                input={"agent": self.name, "session": session_key},
+            )
+            instances.raise_event(db, client.taskhub, entity, "turn", request)
+        wake(client.app, entity)
+        if not wait_for_response:
+            return correlation_id
+        return self.wait(correlation_id, response_format=response_format, timeout=timeout)
+
+    def wait(self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0) -> AgentResponse:
+        """The response of a turn started earlier (for example with `wait_for_response=False`)."""
+        state = self._owner.client.wait_for_orchestration_completion(
+            turn_instance_id(correlation_id), timeout=timeout, missing_ok=True
+        )
+        if state.runtime_status != OrchestrationStatus.COMPLETED:
+            details = state.failure_details or FailureDetails("TerminatedError", "the turn was terminated")
+            raise AgentRunError(f"agent {self.name!r} could not answer (turn {correlation_id}): {details}", details)
+        return AgentResponse.from_turn(state.output, response_format)

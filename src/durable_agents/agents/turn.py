@@ -1,0 +1,146 @@
+"""Agent turns on the orchestration engine: a session entity that serialises turns, and the turn itself.
+
+The session entity is a long-lived orchestration per (agent, session) that takes one "turn" event
+at a time, runs it as a sub-orchestration, answers the caller, and continues as new. The turn
+calls the model and the tools as activities, so every call is a checkpoint: a crash resumes
+after the last finished call, and nothing that finished runs twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StructuredOutputError, TaskFailedError, ToolLoopError
+from ..orchestrator.context import OrchestrationContext
+from ..orchestrator.tasks import MappedTask, Task
+from .proxy import AGENT_TURN, response_event, turn_instance_id
+from .tools import tool_output
+
+if TYPE_CHECKING:
+    from ..app import DurableApp
+    from .agent import Agent
+
+MODEL_CALL = "durable_agents.agent_model_call"
+TOOL_CALL = "durable_agents.agent_tool_call"
+COMMIT_TURN = "durable_agents.agent_commit_turn"
+
+
+def agent_session(context: OrchestrationContext) -> Any:
+    """One turn per execution; waiting turn requests are carried over by continue_as_new, in order."""
+    request = yield context.wait_for_external_event("turn")
+    correlation_id = request["correlation_id"]
+    try:
+        response = yield context.call_sub_orchestrator(
+            AGENT_TURN, input=request, instance_id=turn_instance_id(correlation_id)
+        )
+    except TaskFailedError as error:
+        response = {"error": error.details.to_json(), "correlation_id": correlation_id}
+    if request.get("reply_to"):
+        context.send_event(request["reply_to"], response_event(correlation_id), response)
+    context.continue_as_new(context.get_input())
+
+
+def _settled(value: str) -> Task[str]:
+    task: Task[str] = Task()
+    task._complete(value)
+    return task
+
+
+def _tool_task(context: OrchestrationContext, agent: Agent, call: dict[str, Any]) -> Task[str]:
+    """A task for one tool call whose value is what the model reads back; a failure becomes an error text."""
+    name = call["function"]["name"]
+    spec = agent.tools.get(name)
+    if spec is None:
+        return _settled(f"error: there is no tool named {name!r}; available tools: {', '.join(agent.tools) or 'none'}")
+    try:
+        arguments = spec.parse_arguments(call["function"].get("arguments") or "{}")
+    except ValueError as error:
+        return _settled(f"error: {error}")
+    inner: Task[Any]
+    if spec.kind == "inline":
+        inner = context.call_activity(TOOL_CALL, input={"agent": agent.name, "tool": name, "arguments": arguments})
+    elif spec.kind == "activity":
+        inner = context.call_activity(spec.target, input=arguments)
+    else:
+        inner = context.call_sub_orchestrator(spec.target, input=arguments)
+
+    def failed(error: BaseException) -> str:
+        details = error.details if isinstance(error, TaskFailedError) else error
+        return f"error: tool {name!r} failed: {details}"
+
+    return MappedTask(inner, tool_output, on_error=failed)
+
+
+def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
+    def agent_turn(context: OrchestrationContext) -> Any:
+        request = context.get_input()
+        agent = app.agent(request["agent"])
+        turn: list[dict[str, Any]] = list(request["messages"])
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        rounds = 0
+        corrected = False
+        while True:
+            reply = yield context.call_activity(
+                MODEL_CALL,
+                input={
+                    "agent": agent.name,
+                    "session": request["session"],
+                    "correlation_id": request["correlation_id"],
+                    "messages": turn,
+                    "response_format": request.get("response_format"),
+                },
+            )
+            for key in usage:
+                usage[key] += int(reply["usage"].get(key, 0))
+            message = {**reply["message"], "usage": reply["usage"]}
+            turn.append(message)
+            calls = message.get("tool_calls") or []
+            if calls:
+                rounds += 1
+                if rounds > agent.max_tool_rounds:
+                    raise ToolLoopError(
+                        f"agent {agent.name!r} asked for tools in more than {agent.max_tool_rounds} rounds of "
+                        "one turn; raise max_tool_rounds or make its instructions say when to stop"
+                    )
+                outputs = yield [_tool_task(context, agent, call) for call in calls]
+                for call, output in zip(calls, outputs, strict=True):
+                    turn.append({"role": "tool", "tool_call_id": call["id"], "content": output})
+                continue
+            if reply.get("invalid"):
+                schema_name = request["response_format"]["name"]
+                if corrected:
+                    raise StructuredOutputError(
+                        f"agent {agent.name!r} twice replied with output that is not a valid {schema_name}: "
+                        f"{reply['invalid']}"
+                    )
+                corrected = True
+                turn.append(
+                    {
+                        "role": "user",
+                        "content": f"Your reply is not a valid {schema_name}: {reply['invalid']}. "
+                        "Reply again with only a JSON object that matches the schema.",
+                    }
+                )
+                continue
+            break
+        yield context.call_activity(
+            COMMIT_TURN,
+            input={
+                "agent": agent.name,
+                "session": request["session"],
+                "correlation_id": request["correlation_id"],
+                "messages": turn,
+                "orchestration_instance_id": request.get("reply_to"),
+            },
+        )
+        return {
+            "agent": agent.name,
+            "session": request["session"],
+            "correlation_id": request["correlation_id"],
+            "text": message.get("content") or "",
+            "messages": turn,
+            "usage": usage,
+        }
+
+    return agent_turn

@@ -1,0 +1,205 @@
+"""Agent sessions in Postgres: loading a conversation, committing a turn once, reading and managing sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from ..errors import SessionNotFoundError
+from ..models import AgentMessageRow, AgentSessionRow
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A stored conversation: its counters and (when asked for) its messages."""
+
+    taskhub: str
+    agent: str
+    session_key: str
+    message_count: int
+    turn_count: int
+    prompt_tokens: int
+    completion_tokens: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    messages: list[dict[str, Any]]
+
+
+def _as_chat_message(row: AgentMessageRow) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": row.role, "content": row.content}
+    if row.tool_calls:
+        message["tool_calls"] = row.tool_calls
+    if row.tool_call_id:
+        message["tool_call_id"] = row.tool_call_id
+    return message
+
+
+def load_messages(
+    session: Session, taskhub: str, agent: str, session_key: str, keep_last: int | None = None
+) -> list[dict[str, Any]]:
+    """The committed conversation as chat messages, oldest first (the last `keep_last` of them)."""
+    statement = select(AgentMessageRow).where(
+        AgentMessageRow.taskhub == taskhub, AgentMessageRow.agent == agent, AgentMessageRow.session_key == session_key
+    )
+    if keep_last is None:
+        rows = list(session.scalars(statement.order_by(AgentMessageRow.id)))
+    else:
+        rows = list(session.scalars(statement.order_by(AgentMessageRow.id.desc()).limit(keep_last)))[::-1]
+        # A window must not start inside a tool exchange: the API refuses orphaned tool results.
+        while rows and rows[0].role != "user":
+            rows.pop(0)
+    return [_as_chat_message(row) for row in rows]
+
+
+def commit_turn(
+    session: Session,
+    *,
+    taskhub: str,
+    agent: str,
+    session_key: str,
+    correlation_id: str,
+    messages: list[dict[str, Any]],
+    orchestration_instance_id: str | None,
+    ttl: timedelta | None,
+) -> int:
+    """Append a turn's messages; a repeated commit of the same turn adds nothing. Returns rows added."""
+    now = session.scalar(select(func.clock_timestamp()))
+    assert now is not None
+    session.execute(
+        insert(AgentSessionRow)
+        .values(
+            taskhub=taskhub,
+            agent=agent,
+            session_key=session_key,
+            message_count=0,
+            turn_count=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+        )
+        .on_conflict_do_nothing()
+    )
+    rows = [
+        {
+            "taskhub": taskhub,
+            "agent": agent,
+            "session_key": session_key,
+            "correlation_id": correlation_id,
+            "position": position,
+            "role": message["role"],
+            "content": message.get("content"),
+            "tool_calls": message.get("tool_calls"),
+            "tool_call_id": message.get("tool_call_id"),
+            "usage": message.get("usage"),
+            "orchestration_instance_id": orchestration_instance_id,
+        }
+        for position, message in enumerate(messages)
+    ]
+    statement = insert(AgentMessageRow).values(rows)
+    statement = statement.on_conflict_do_nothing(constraint="uq_da_agent_messages_turn")
+    added = session.scalars(statement.returning(AgentMessageRow.id)).all()
+    if added:
+        usage = [m.get("usage") or {} for m in messages]
+        session.execute(
+            update(AgentSessionRow)
+            .where(
+                AgentSessionRow.taskhub == taskhub,
+                AgentSessionRow.agent == agent,
+                AgentSessionRow.session_key == session_key,
+            )
+            .values(
+                message_count=AgentSessionRow.message_count + len(added),
+                turn_count=AgentSessionRow.turn_count + 1,
+                prompt_tokens=AgentSessionRow.prompt_tokens + sum(u.get("prompt_tokens", 0) for u in usage),
+                completion_tokens=AgentSessionRow.completion_tokens + sum(u.get("completion_tokens", 0) for u in usage),
+                updated_at=now,
+                expires_at=now + ttl if ttl is not None else None,
+            )
+        )
+    return len(added)
+
+
+def _row(session: Session, taskhub: str, agent: str, session_key: str) -> AgentSessionRow:
+    row = session.get(AgentSessionRow, (taskhub, agent, session_key))
+    if row is None:
+        raise SessionNotFoundError(agent, session_key, taskhub)
+    return row
+
+
+def _info(row: AgentSessionRow, messages: list[dict[str, Any]]) -> SessionInfo:
+    return SessionInfo(
+        taskhub=row.taskhub,
+        agent=row.agent,
+        session_key=row.session_key,
+        message_count=row.message_count,
+        turn_count=row.turn_count,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        expires_at=row.expires_at,
+        messages=messages,
+    )
+
+
+def get(session: Session, taskhub: str, agent: str, session_key: str) -> SessionInfo:
+    row = _row(session, taskhub, agent, session_key)
+    return _info(row, load_messages(session, taskhub, agent, session_key))
+
+
+def list_sessions(
+    session: Session, taskhub: str, agent: str | None = None, limit: int = 100, offset: int = 0
+) -> list[SessionInfo]:
+    statement = select(AgentSessionRow).where(AgentSessionRow.taskhub == taskhub)
+    if agent is not None:
+        statement = statement.where(AgentSessionRow.agent == agent)
+    statement = statement.order_by(AgentSessionRow.updated_at.desc()).limit(limit).offset(offset)
+    return [_info(row, []) for row in session.scalars(statement)]
+
+
+def reset(session: Session, taskhub: str, agent: str, session_key: str) -> None:
+    """Forget the conversation but keep the session (its next turn starts afresh)."""
+    row = _row(session, taskhub, agent, session_key)
+    session.execute(
+        delete(AgentMessageRow).where(
+            AgentMessageRow.taskhub == taskhub,
+            AgentMessageRow.agent == agent,
+            AgentMessageRow.session_key == session_key,
+        )
+    )
+    row.message_count = row.turn_count = row.prompt_tokens = row.completion_tokens = 0
+
+
+def delete_session(session: Session, taskhub: str, agent: str, session_key: str) -> None:
+    session.delete(_row(session, taskhub, agent, session_key))
+
+
+def usage_of_instance(session: Session, taskhub: str, instance_id: str) -> dict[str, int]:
+    """Tokens spent by the agent turns an orchestration instance ran."""
+    usages = session.scalars(
+        select(AgentMessageRow.usage).where(
+            AgentMessageRow.taskhub == taskhub,
+            AgentMessageRow.orchestration_instance_id == instance_id,
+            AgentMessageRow.usage.is_not(None),
+        )
+    ).all()
+    totals = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    for usage in usages:
+        if not usage:
+            continue
+        for key in totals:
+            totals[key] += int(usage.get(key, 0))
+    return totals
+
+
+def expire(session: Session, taskhub: str) -> int:
+    """Delete sessions idle past their time-to-live."""
+    result = session.execute(
+        delete(AgentSessionRow).where(AgentSessionRow.taskhub == taskhub, AgentSessionRow.expires_at < func.now())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,10 +1,24 @@
 """durable-agents: long-running, stateful AI-agent workflows that survive crashes, on Celery, Postgres and Redis."""
 
+from .agents import (
+    Agent,
+    AgentResponse,
+    AgentSession,
+    AzureOpenAIChatClient,
+    DurableAgentClient,
+    DurableAIAgentClient,
+    KeepLast,
+    OpenAIChatClient,
+    Usage,
+)
 from .app import DurableApp
 from .client import AsyncDurableClient, DurableClient
 from .config import Settings
 from .errors import (
     ActivityNotRegisteredError,
+    AgentError,
+    AgentNotRegisteredError,
+    AgentRunError,
     ConfigurationError,
     DurableAgentsError,
     EventTimeoutError,
@@ -12,6 +26,7 @@ from .errors import (
     InstanceExistsError,
     InstanceNotFoundError,
     InvalidInstanceStateError,
+    ModelCallError,
     NonDeterminismError,
     NotRegisteredError,
     OrchestrationNotRegisteredError,
@@ -19,31 +34,53 @@ from .errors import (
     PayloadTooLargeError,
     SchemaMismatchError,
     SerializationError,
+    SessionNotFoundError,
+    StructuredOutputError,
     TaskFailedError,
+    ToolLoopError,
     WaitTimeoutError,
 )
 from .orchestrator import OrchestrationContext, RetryPolicy, Task
 from .registry import ActivityContext
 from .state import OrchestrationState, OrchestrationStatus
+from .store.sessions import SessionInfo
 from .tasks.activity import current_activity
 
 __version__ = "0.1.0"
 
+#: The spellings of the reference samples, so their code runs with only the imports changed.
+AgentFunctionApp = DurableApp
+DurableOrchestrationContext = OrchestrationContext
+
 __all__ = [
     "ActivityContext",
     "ActivityNotRegisteredError",
+    "Agent",
+    "AgentError",
+    "AgentFunctionApp",
+    "AgentNotRegisteredError",
+    "AgentResponse",
+    "AgentRunError",
+    "AgentSession",
     "AsyncDurableClient",
+    "AzureOpenAIChatClient",
     "ConfigurationError",
+    "DurableAIAgentClient",
+    "DurableAgentClient",
     "DurableAgentsError",
     "DurableApp",
     "DurableClient",
+    "DurableOrchestrationContext",
     "EventTimeoutError",
     "FailureDetails",
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InvalidInstanceStateError",
+    "KeepLast",
+    "ModelCallError",
     "NonDeterminismError",
     "NotRegisteredError",
+    "OpenAIChatClient",
     "OrchestrationContext",
     "OrchestrationNotRegisteredError",
     "OrchestrationState",
@@ -53,9 +90,14 @@ __all__ = [
     "RetryPolicy",
     "SchemaMismatchError",
     "SerializationError",
+    "SessionInfo",
+    "SessionNotFoundError",
     "Settings",
+    "StructuredOutputError",
     "Task",
     "TaskFailedError",
+    "ToolLoopError",
+    "Usage",
     "WaitTimeoutError",
     "__version__",
     "current_activity",

@@ -145,16 +145,21 @@ class DurableApp(Celery):  # type: ignore[misc]
 
         def register(target: F) -> F:
             tool_name = name or target.__name__
-            spec = ToolSpec(tool_name, describe(target), arguments_model(target, tool_name), "activity")
             activity_name = f"tool.{tool_name}"
+            spec = ToolSpec(
+                tool_name,
+                describe(target),
+                arguments_model(target, tool_name),
+                "activity",
+                fn=target,
+                target=activity_name,
+            )
 
             def run_tool(arguments: dict[str, Any]) -> Any:
                 return spec.invoke(spec.parse_arguments(arguments))
 
             self.registry.add_activity(run_tool, activity_name)
-            target.__durable_tool__ = ToolSpec(  # type: ignore[attr-defined]
-                spec.name, spec.description, spec.arguments, "activity", fn=target, target=activity_name
-            )
+            target.__durable_tool__ = spec  # type: ignore[attr-defined]
             return target
 
         return register(fn) if fn is not None else register

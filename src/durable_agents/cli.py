@@ -247,6 +247,18 @@ def purge(instance_id: str, taskhub: TaskhubOption = None) -> None:
     _manage("purge", instance_id, taskhub)
 
 
+@app.command()
+def testserver(
+    host: str = "127.0.0.1",
+    port: int = 8089,
+    latency_ms: Annotated[int, typer.Option(help="Delay before every answer.")] = 0,
+) -> None:
+    """Serve the bundled OpenAI-compatible test model (for offline demos and tests)."""
+    from .testing import serve
+
+    serve(host, port, latency_ms)
+
+
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 

@@ -9,6 +9,16 @@ from contextlib import contextmanager
 
 import redis
 
+# Atomic, so two callers can never both see the last free slot.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+    return 1
+end
+return 0
+"""
+
 
 class ModelSlots:
     """At most `limit` calls at once per key, across processes and machines.
@@ -19,21 +29,13 @@ class ModelSlots:
 
     def __init__(self, redis_url: str) -> None:
         self._redis = redis.Redis.from_url(redis_url)
+        self._acquire = self._redis.register_script(_ACQUIRE)
 
     @contextmanager
     def hold(self, key: str, limit: int, lease: float = 300.0) -> Iterator[None]:
         token = uuid.uuid4().hex
         released = f"{key}:released"
-        while True:
-            now = time.time()
-            pipe = self._redis.pipeline()
-            pipe.zremrangebyscore(key, "-inf", now - lease)
-            pipe.zadd(key, {token: now})
-            pipe.zrank(key, token)
-            rank = pipe.execute()[2]
-            if rank is not None and rank < limit:
-                break
-            self._redis.zrem(key, token)
+        while not self._acquire(keys=[key], args=[time.time(), lease, limit, token]):
             # Wait for a release (or re-check after a second, in case a holder died).
             self._redis.blpop([released], timeout=1)
         try:

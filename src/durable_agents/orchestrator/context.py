@@ -76,7 +76,9 @@ class OrchestrationContext:
         self._retry_timers: dict[int, ActivityTask[Any] | SubOrchestrationTask[Any]] = {}
         self._event_timeouts: dict[int, ExternalEventTask[Any]] = {}
         self._event_waiters: dict[str, list[ExternalEventTask[Any]]] = {}
-        self._buffered_events: dict[str, list[tuple[str, Json]]] = {}
+        #: Events no wait has taken yet, per name, with their arrival number (to carry them over in order).
+        self._buffered_events: dict[str, list[tuple[int, str, Json]]] = {}
+        self._arrivals = 0
         self._custom_status: Json = None
         self._custom_status_changed = False
         self._continue_as_new: tuple[Json, bool] | None = None
@@ -165,7 +167,7 @@ class OrchestrationContext:
         key = name.casefold()
         buffered = self._buffered_events.get(key)
         if buffered:
-            task._complete(buffered.pop(0)[1])
+            task._complete(buffered.pop(0)[2])
             return task
         self._event_waiters.setdefault(key, []).append(task)
         if timeout is not None:

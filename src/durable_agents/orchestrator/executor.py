@@ -159,6 +159,10 @@ class ReplayExecutor:
         elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent)):
             self._confirm(event)
         elif self.is_finished:
+            # An event that arrives in the same step after continue_as_new belongs to the next execution.
+            continuing = ctx._continue_as_new
+            if isinstance(event, EventRaised) and continuing is not None and continuing[1]:
+                self._result.carryover_events.append(event)
             return
         elif isinstance(event, (TaskCompleted, SubOrchestrationCompleted)):
             task = ctx._open_tasks.pop(event.task_id, None)
@@ -184,7 +188,8 @@ class ReplayExecutor:
                 waiter._complete(event.data)
                 self._resume()
             else:
-                ctx._buffered_events.setdefault(key, []).append((event.name, event.data))
+                ctx._arrivals += 1
+                ctx._buffered_events.setdefault(key, []).append((ctx._arrivals, event.name, event.data))
         # ExecutionSuspended/Resumed/Terminated and ExecutionCompleted change the instance's status,
         # which the storage layer owns; the code does not observe them.
 
@@ -313,11 +318,9 @@ class ReplayExecutor:
         self._close_generator()
         if ctx._continue_as_new is not None:
             new_input, save_events = ctx._continue_as_new
-            carry = (
-                [EventRaised(name=name, data=data) for events in ctx._buffered_events.values() for name, data in events]
-                if save_events
-                else []
-            )
+            waiting = sorted(event for events in ctx._buffered_events.values() for event in events)
+            carry = [EventRaised(name=name, data=data) for _, name, data in waiting] if save_events else []
+
             self._result.outcome = "continued_as_new"
             self._result.continue_input = new_input
             self._result.carryover_events = carry

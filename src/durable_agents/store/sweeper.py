@@ -25,7 +25,7 @@ def sweep(session: Session, taskhub: str, redispatch_after: float) -> Dispatch:
     assert now is not None
     _fire_timers(session, taskhub, dispatch)
     stale = now - timedelta(seconds=redispatch_after)
-    lost = session.scalars(
+    lost = session.execute(
         update(WorkItem)
         .where(
             WorkItem.taskhub == taskhub,

@@ -1,0 +1,24 @@
+"""Durable agents: model clients, agents with tools, sessions, and running them in and out of orchestrations."""
+
+from .agent import Agent, KeepLast
+from .chat_client import AzureOpenAIChatClient, ChatClient, OpenAIChatClient
+from .client import AgentProxy, DurableAgentClient, DurableAIAgentClient
+from .proxy import OrchestrationAgent
+from .response import AgentResponse, AgentSession, Usage
+from .tools import ToolSpec
+
+__all__ = [
+    "Agent",
+    "AgentProxy",
+    "AgentResponse",
+    "AgentSession",
+    "AzureOpenAIChatClient",
+    "ChatClient",
+    "DurableAIAgentClient",
+    "DurableAgentClient",
+    "KeepLast",
+    "OpenAIChatClient",
+    "OrchestrationAgent",
+    "ToolSpec",
+    "Usage",
+]

@@ -1,0 +1,218 @@
+"""The reference's agent samples on one app; every orchestration body is exactly as the reference has it.
+
+The model is the bundled OpenAI-compatible test server at $MODEL_SERVER_URL.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from durable_agents import AgentFunctionApp, DurableOrchestrationContext, KeepLast, OpenAIChatClient
+
+EFFECTS_DIR = Path(os.environ.get("DA_TEST_EFFECTS_DIR", "/tmp/durable-agents-effects"))
+
+client = OpenAIChatClient(
+    model="test-model",
+    api_key="not-needed",
+    base_url=os.environ.get("MODEL_SERVER_URL", "http://127.0.0.1:8089/v1"),
+    max_retries=3,
+    max_concurrency=int(os.environ.get("DA_TEST_MODEL_CONCURRENCY", "0")) or None,
+)
+
+WRITER_AGENT_NAME = "WriterAgent"
+
+agent = client.as_agent(
+    name=WRITER_AGENT_NAME,
+    instructions="""You refine text. Given an initial sentence you enhance it;
+    given an improved sentence you polish it further.""",
+)
+joker = client.as_agent(name="Joker", instructions="You are good at telling jokes.")
+physicist = client.as_agent(name="Physicist", instructions="You are a physicist expert. Answer physics questions.")
+chemist = client.as_agent(name="Chemist", instructions="You are a chemistry expert. Answer chemistry questions.")
+mathematician = client.as_agent(name="Mathematician", instructions="You are a mathematician. Answer maths questions.")
+spam_detector = client.as_agent(name="SpamDetector", instructions="You classify e-mail as spam or not.")
+email_assistant = client.as_agent(name="EmailAssistant", instructions="You draft polite e-mail replies.")
+forgetful = client.as_agent(
+    name="Forgetful", instructions="You only remember recent messages.", history=KeepLast(messages=2)
+)
+ephemeral = client.as_agent(
+    name="Ephemeral", instructions="Your sessions expire.", session_ttl=timedelta(milliseconds=300)
+)
+
+app = AgentFunctionApp(
+    agents=[agent, joker, physicist, chemist, mathematician, spam_detector, email_assistant, forgetful, ephemeral]
+)
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+def weather(city: str, unit: str = "celsius") -> str:
+    """Look up the current weather in a city."""
+    EFFECTS_DIR.mkdir(parents=True, exist_ok=True)
+    with (EFFECTS_DIR / f"weather-{city}").open("a") as f:
+        f.write(f"{os.getpid()}\n")
+    return f"It is 21 degrees {unit} in {city}."
+
+
+def broken_tool(reason: str) -> str:
+    """A tool that always fails."""
+    raise RuntimeError(f"the tool broke: {reason}")
+
+
+@app.durable_tool
+def book_flight(destination: str, passengers: int) -> dict[str, Any]:
+    """Book a flight (a durable tool: an activity that may take long)."""
+    return {"confirmation": f"FLIGHT-{destination.upper()}-{passengers}"}
+
+
+class ResearchArguments(BaseModel):
+    topic: str
+
+
+@app.orchestration_tool(arguments=ResearchArguments, description="Research a topic in depth.")
+def research(context: DurableOrchestrationContext) -> Any:
+    topic = context.get_input()["topic"]
+    notes = yield context.call_activity(take_notes, input=topic)
+    return {"topic": topic, "notes": notes}
+
+
+@app.activity
+def take_notes(topic: str) -> str:
+    return f"notes on {topic}"
+
+
+tool_user = app.add_agent(
+    client.as_agent(
+        name="ToolUser",
+        instructions="You use tools.",
+        tools=[weather, broken_tool, book_flight, research],
+        max_tool_rounds=3,
+    )
+)
+
+
+# -- the reference's orchestrations ---------------------------------------------------------------
+
+
+@app.orchestration_trigger(context_name="context")
+def writer_orchestration(context: DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Sequential refinement with shared conversation."""
+    writer = app.get_agent(context, WRITER_AGENT_NAME)
+    session = writer.create_session()
+
+    # First pass
+    initial = yield writer.run(messages="Write a sentence about learning.", session=session)
+
+    # Second pass with context
+    refined = yield writer.run(messages=f"Improve this: {initial.text}", session=session)
+
+    return refined.text
+
+
+@app.orchestration_trigger(context_name="context")
+def parallel_orchestration(context: DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Run multiple agents concurrently and aggregate results."""
+
+    physicist = app.get_agent(context, "Physicist")
+    chemist = app.get_agent(context, "Chemist")
+    mathematician = app.get_agent(context, "Mathematician")
+
+    topic = context.get_input()
+
+    # Schedule all agents concurrently
+    physics_task = physicist.run(f"Explain {topic} from a physics perspective")
+    chemistry_task = chemist.run(f"Explain {topic} from a chemistry perspective")
+    math_task = mathematician.run(f"Explain {topic} from a mathematics perspective")
+
+    # Wait for all to complete
+    results = yield [physics_task, chemistry_task, math_task]
+
+    # Aggregate results
+    combined = "\n\n".join(
+        [
+            f"Physics: {results[0].text}",
+            f"Chemistry: {results[1].text}",
+            f"Mathematics: {results[2].text}",
+        ]
+    )
+
+    return combined
+
+
+class Classification(BaseModel):
+    is_spam: bool
+    confidence: float
+
+
+@app.orchestration_trigger(context_name="context")
+def conditional_orchestration(context: DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Route based on spam detection."""
+
+    spam_detector = app.get_agent(context, "SpamDetector")
+    email_assistant = app.get_agent(context, "EmailAssistant")
+
+    email = context.get_input()
+
+    # Step 1: Detect spam
+    classification = yield spam_detector.run(messages=f"Classify this email: {email}", response_format=Classification)
+
+    # Step 2: Conditional routing
+    if classification.is_spam and classification.confidence > 0.8:
+        return {"action": "blocked", "reason": "spam detected"}
+    else:
+        # Process legitimate email
+        response = yield email_assistant.run(messages=f"Draft a reply to: {email}")
+        return {"action": "replied", "draft": response.text}
+
+
+@app.orchestration_trigger(context_name="context")
+def hitl_orchestration(context: DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+    """Request human approval before proceeding."""
+
+    writer = app.get_agent(context, "WriterAgent")
+
+    # Step 1: Generate draft
+    draft = yield writer.run("Write a blog post about AI")
+
+    # Step 2: Wait for human approval
+    approval_event = context.wait_for_external_event("approval_received", timeout=timedelta(hours=24))
+
+    timeout_event = context.create_timer(context.current_utc_datetime + timedelta(hours=24))
+
+    winner = yield context.task_any([approval_event, timeout_event])
+
+    if winner == approval_event:
+        # Approved: publish
+        approval_data = approval_event.result
+        if approval_data.get("approved"):
+            return {"status": "published", "content": draft.text}
+        else:
+            # Revise based on feedback
+            revised = yield writer.run(f"Revise this based on feedback '{approval_data.get('feedback')}': {draft.text}")
+            return {"status": "revised", "content": revised.text}
+    else:
+        # Timeout: escalate
+        return {"status": "escalated", "reason": "approval timeout"}
+
+
+# -- more shapes for the tests ---------------------------------------------------------------------
+
+
+@app.orchestration
+def tool_orchestration(context: DurableOrchestrationContext) -> Any:
+    response = yield app.get_agent(context, "ToolUser").run(context.get_input())
+    return {"text": response.text, "messages": response.messages}
+
+
+@app.orchestration
+def structured_only(context: DurableOrchestrationContext) -> Any:
+    classification = yield context.get_agent("SpamDetector").run(
+        messages=f"Classify this email: {context.get_input()}", response_format=Classification
+    )
+    return {"is_spam": classification.is_spam, "value": classification.value.model_dump()}

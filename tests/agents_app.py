@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from durable_agents import AgentFunctionApp, DurableOrchestrationContext, KeepLast, OpenAIChatClient
+from durable_agents import AgentFunctionApp, DurableOrchestrationContext, KeepLast, OpenAIChatClient, Summarize
 
 EFFECTS_DIR = Path(os.environ.get("DA_TEST_EFFECTS_DIR", "/tmp/durable-agents-effects"))
 
@@ -40,12 +40,26 @@ email_assistant = client.as_agent(name="EmailAssistant", instructions="You draft
 forgetful = client.as_agent(
     name="Forgetful", instructions="You only remember recent messages.", history=KeepLast(messages=2)
 )
+summarizer = client.as_agent(
+    name="Summarizer", instructions="You talk at length.", history=Summarize(keep_last=2, max_messages=4)
+)
 ephemeral = client.as_agent(
     name="Ephemeral", instructions="Your sessions expire.", session_ttl=timedelta(milliseconds=300)
 )
 
 app = AgentFunctionApp(
-    agents=[agent, joker, physicist, chemist, mathematician, spam_detector, email_assistant, forgetful, ephemeral]
+    agents=[
+        agent,
+        joker,
+        physicist,
+        chemist,
+        mathematician,
+        spam_detector,
+        email_assistant,
+        forgetful,
+        summarizer,
+        ephemeral,
+    ]
 )
 
 

@@ -344,6 +344,32 @@ def test_keep_last_sends_only_recent_history(agents: DurableAgentClient, model_s
     assert agents.get_session("Forgetful", session).message_count == 6  # everything is still stored
 
 
+def test_summarize_replaces_old_messages_with_the_agents_own_summary(
+    agents: DurableAgentClient, model_server: TestModelServer
+) -> None:
+    model_server.control.add_rule(
+        match={"system_contains": "Summarise the conversation"}, reply={"content": "They counted to two."}
+    )
+    summarizer = agents.get_agent("Summarizer")
+    session = summarizer.create_session()
+    for number in ["one", "two", "three", "four"]:
+        reply = summarizer.run_sync(number, session=session)
+    requests = chat_requests(model_server)
+    summarising = [r for r in requests if "Summarise the conversation" in r["messages"][0]["content"]]
+    assert len(summarising) == 1  # only once the unsummarised tail outgrew max_messages
+    transcript = summarising[0]["messages"][1]["content"]
+    assert "user: one" in transcript and "assistant: Reply to: two (turn 2)" in transcript
+    assert "three" not in transcript
+    assert [(m["role"], m["content"]) for m in requests[-1]["messages"][1:]] == [
+        ("system", "Summary of the earlier conversation: They counted to two."),
+        ("user", "three"),
+        ("assistant", "Reply to: three (turn 3)"),
+        ("user", "four"),
+    ]
+    assert reply.text == "Reply to: four (turn 2)"
+    assert agents.get_session("Summarizer", session).message_count == 8  # the whole conversation is kept
+
+
 def test_sessions_read_list_reset_delete_and_expire(agents: DurableAgentClient) -> None:
     joker = agents.get_agent("Joker")
     session = joker.create_session()

@@ -46,6 +46,7 @@ def test_public_api() -> None:
         "SessionNotFoundError",
         "Settings",
         "StructuredOutputError",
+        "Summarize",
         "Task",
         "TaskFailedError",
         "ToolLoopError",

@@ -9,6 +9,7 @@ from .agents import (
     DurableAIAgentClient,
     KeepLast,
     OpenAIChatClient,
+    Summarize,
     Usage,
 )
 from .app import DurableApp
@@ -94,6 +95,7 @@ __all__ = [
     "SessionNotFoundError",
     "Settings",
     "StructuredOutputError",
+    "Summarize",
     "Task",
     "TaskFailedError",
     "ToolLoopError",

@@ -1,6 +1,6 @@
 """Durable agents: model clients, agents with tools, sessions, and running them in and out of orchestrations."""
 
-from .agent import Agent, KeepLast
+from .agent import Agent, KeepLast, Summarize
 from .chat_client import AzureOpenAIChatClient, ChatClient, OpenAIChatClient
 from .client import AgentProxy, DurableAgentClient, DurableAIAgentClient
 from .proxy import OrchestrationAgent
@@ -19,6 +19,7 @@ __all__ = [
     "KeepLast",
     "OpenAIChatClient",
     "OrchestrationAgent",
+    "Summarize",
     "ToolSpec",
     "Usage",
 ]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..store import sessions
 from ..store.db import transaction
+from .agent import Agent, Summarize
 from .tools import tool_output
 from .turn import COMMIT_TURN, MODEL_CALL, TOOL_CALL
 
@@ -45,9 +46,13 @@ def register_agent_activities(app: DurableApp) -> None:
 
     def model_call(request: dict[str, Any]) -> dict[str, Any]:
         agent = app.agent(request["agent"])
-        keep_last = agent.history.messages if agent.history is not None else None
-        with transaction(settings.database_url) as session:
-            history = sessions.load_messages(session, settings.taskhub, agent.name, request["session"], keep_last)
+        spent: list[dict[str, int]] = []
+        if isinstance(agent.history, Summarize):
+            history = summarised_history(agent, request["session"], spent)
+        else:
+            keep_last = agent.history.messages if agent.history is not None else None
+            with transaction(settings.database_url) as session:
+                history = sessions.load_messages(session, settings.taskhub, agent.name, request["session"], keep_last)
         prompt = [{"role": "system", "content": agent.instructions}, *history, *_for_model(request["messages"])]
         tools = [spec.openai_schema() for spec in agent.tools.values()] or None
         client = agent.chat_client
@@ -58,7 +63,36 @@ def register_agent_activities(app: DurableApp) -> None:
         invalid = None
         if request.get("response_format") and not reply.message.get("tool_calls"):
             invalid = format_problem(reply.message.get("content"), request["response_format"])
-        return {"message": reply.message, "usage": reply.usage, "invalid": invalid}
+        usage = {key: value + sum(u[key] for u in spent) for key, value in reply.usage.items()}
+        return {"message": reply.message, "usage": usage, "invalid": invalid}
+
+    def summarised_history(agent: Agent, session_key: str, spent: list[dict[str, int]]) -> list[dict[str, Any]]:
+        policy = agent.history
+        assert isinstance(policy, Summarize)
+        with transaction(settings.database_url) as session:
+            summary, rows = sessions.load_since_summary(session, settings.taskhub, agent.name, session_key)
+        if len(rows) > policy.max_messages:
+            cut = len(rows) - policy.keep_last
+            while cut < len(rows) and rows[cut][1]["role"] != "user":
+                cut += 1  # the recent window starts at a user message, never inside a tool exchange
+            older, rows = rows[:cut], rows[cut:]
+            if older:
+                transcript = "\n".join(f"{m['role']}: {m.get('content') or m.get('tool_calls')}" for _, m in older)
+                earlier = f"The summary so far: {summary}\n\n" if summary else ""
+                reply = agent.chat_client.complete(
+                    [
+                        {"role": "system", "content": policy.instructions},
+                        {"role": "user", "content": f"{earlier}The conversation to summarise:\n{transcript}"},
+                    ]
+                )
+                summary = reply.message.get("content") or ""
+                spent.append(reply.usage)
+                with transaction(settings.database_url) as session:
+                    sessions.save_summary(session, settings.taskhub, agent.name, session_key, summary, older[-1][0])
+        recent = [message for _, message in rows]
+        if summary:
+            return [{"role": "system", "content": f"Summary of the earlier conversation: {summary}"}, *recent]
+        return recent
 
     def tool_call(request: dict[str, Any]) -> str:
         agent = app.agent(request["agent"])

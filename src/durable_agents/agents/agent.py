@@ -25,6 +25,27 @@ class KeepLast:
             raise ValueError("KeepLast(messages=...) must keep at least one message")
 
 
+@dataclass(frozen=True)
+class Summarize:
+    """Keep long sessions under the context window by letting the agent's model summarise them.
+
+    Once more than `max_messages` messages follow the last summary, all but the last `keep_last`
+    are summarised (together with the previous summary); the model then sees the summary and the
+    recent messages. The stored conversation is kept whole.
+    """
+
+    keep_last: int = 10
+    max_messages: int = 30
+    instructions: str = (
+        "Summarise the conversation so far in a few sentences. Keep every fact, name, number and "
+        "decision the assistant may need later."
+    )
+
+    def __post_init__(self) -> None:
+        if self.keep_last < 1 or self.max_messages <= self.keep_last:
+            raise ValueError("Summarize needs keep_last >= 1 and max_messages > keep_last")
+
+
 class Agent:
     def __init__(
         self,
@@ -34,7 +55,7 @@ class Agent:
         chat_client: ChatClient,
         tools: Sequence[Any] = (),
         max_tool_rounds: int = 8,
-        history: KeepLast | None = None,
+        history: KeepLast | Summarize | None = None,
         session_ttl: timedelta | None = None,
     ) -> None:
         if not _NAME.match(name):

@@ -183,6 +183,9 @@ class AgentSessionRow(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     #: Idle sessions past this moment are deleted by the sweeper (agents with a session_ttl).
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: The agent's own summary of the messages up to `summary_upto` (agents with a Summarize policy).
+    summary: Mapped[str | None] = mapped_column(nullable=True)
+    summary_upto: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (Index("ix_da_agent_sessions_expiry", "taskhub", "expires_at"),)
 

@@ -57,6 +57,32 @@ def load_messages(
     return [_as_chat_message(row) for row in rows]
 
 
+def load_since_summary(
+    session: Session, taskhub: str, agent: str, session_key: str
+) -> tuple[str | None, list[tuple[int, dict[str, Any]]]]:
+    """The session's summary (if any) and the (id, message) pairs that came after it."""
+    row = session.get(AgentSessionRow, (taskhub, agent, session_key))
+    statement = select(AgentMessageRow).where(
+        AgentMessageRow.taskhub == taskhub, AgentMessageRow.agent == agent, AgentMessageRow.session_key == session_key
+    )
+    if row is not None and row.summary_upto is not None:
+        statement = statement.where(AgentMessageRow.id > row.summary_upto)
+    messages = [(m.id, _as_chat_message(m)) for m in session.scalars(statement.order_by(AgentMessageRow.id))]
+    return (row.summary if row is not None else None), messages
+
+
+def save_summary(session: Session, taskhub: str, agent: str, session_key: str, summary: str, upto: int) -> None:
+    session.execute(
+        update(AgentSessionRow)
+        .where(
+            AgentSessionRow.taskhub == taskhub,
+            AgentSessionRow.agent == agent,
+            AgentSessionRow.session_key == session_key,
+        )
+        .values(summary=summary, summary_upto=upto)
+    )
+
+
 def commit_turn(
     session: Session,
     *,
@@ -173,6 +199,8 @@ def reset(session: Session, taskhub: str, agent: str, session_key: str) -> None:
         )
     )
     row.message_count = row.turn_count = row.prompt_tokens = row.completion_tokens = 0
+    row.summary = None
+    row.summary_upto = None
 
 
 def delete_session(session: Session, taskhub: str, agent: str, session_key: str) -> None:

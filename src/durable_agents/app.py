@@ -22,6 +22,7 @@ from .orchestrator.context import OrchestrationContext
 from .registry import Registry
 from .store.schema import check_schema
 from .store.steps import ExecutorCache
+from .streaming.redis_stream import RedisStreamCallback
 from .tasks.activity import run_activity
 from .tasks.dispatch import ACTIVITY_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.step import orchestrator_step
@@ -66,6 +67,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.executor_cache = ExecutorCache(self.settings.replay_cache_size)
         self.run_sweeper = sweeper
         self.agents: dict[str, Agent] = {}
+        #: Who hears agent replies as they stream; the Redis Stream writer joins with the first agent.
+        self.response_callbacks: list[Any] = []
         self._model_slots: ModelSlots | None = None
         super().__init__(
             main, broker=self.settings.effective_broker_url, backend=self.settings.redis_url, **celery_options
@@ -123,7 +126,18 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agents[agent.name] = agent
         return agent
 
+    def add_response_callback(self, callback: Any) -> None:
+        """Hear every agent reply: `on_chunk`, `on_restart`, `on_response`, `on_error`, or the async
+        `handle_agent_response(context, stream)`. A failing callback is logged and never breaks a turn."""
+        self.response_callbacks.append(callback)
+
     def _install_agent_runtime(self) -> None:
+        self.response_callbacks.insert(
+            0,
+            RedisStreamCallback(
+                self.settings.redis_url, prefix=self.settings.queue_prefix, ttl_seconds=self.settings.stream_ttl_seconds
+            ),
+        )
         self.registry.add_orchestration(agent_session, SESSION_ENTITY)
         self.registry.add_orchestration(make_agent_turn(self), AGENT_TURN)
         register_agent_activities(self)

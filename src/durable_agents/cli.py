@@ -248,6 +248,30 @@ def purge(instance_id: str, taskhub: TaskhubOption = None) -> None:
 
 
 @app.command()
+def stream(
+    correlation_id: str,
+    cursor: Annotated[str, typer.Option(help="Resume after this entry id (0: from the start).")] = "0",
+    taskhub: TaskhubOption = None,
+) -> None:
+    """Follow an agent's response stream live in the terminal."""
+    import asyncio
+
+    from .agents.client import DurableAgentClient
+
+    async def follow() -> None:
+        async for chunk in DurableAgentClient(_client(taskhub)).stream(correlation_id, cursor=cursor):
+            if chunk.kind == "restart":
+                console.print("\n[yellow][the turn restarted; what follows replaces the text above][/]")
+            console.out(chunk.text, end="", highlight=False)
+        console.out("")
+
+    try:
+        asyncio.run(follow())
+    except DurableAgentsError as error:
+        _fail(str(error))
+
+
+@app.command()
 def testserver(
     host: str = "127.0.0.1",
     port: int = 8089,

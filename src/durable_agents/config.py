@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     #: every step from the stored history (slower, but exercises the cold path).
     replay_cache_size: int = Field(default=512, ge=0)
     queue_prefix: str = "durable_agents"
+    #: How long a completed response stream stays readable in Redis.
+    stream_ttl_seconds: int = Field(default=3600, gt=0)
 
     @field_validator("taskhub")
     @classmethod

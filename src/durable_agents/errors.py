@@ -22,6 +22,7 @@
         ├── ToolLoopError             a turn asked for tools more rounds than allowed
         ├── StructuredOutputError     the reply never matched the requested response_format
         ├── SessionNotFoundError      no such session in this task hub (also a LookupError)
+        ├── StreamNotFoundError       no response stream of that id in this task hub (also a LookupError)
         └── AgentRunError             a turn failed; `details` says why (raised to the client)
 
 Every message says what happened and what to do about it.
@@ -196,6 +197,14 @@ class SessionNotFoundError(AgentError, LookupError):
         super().__init__(
             f"no session {session_key!r} of agent {agent!r} in task hub {taskhub!r}; "
             "sessions are created by their first run"
+        )
+
+
+class StreamNotFoundError(AgentError, LookupError):
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"no response stream {key!r}: the correlation id is unknown in this task hub, its turn has not "
+            "started streaming yet, or the stream expired (DURABLE_AGENTS_STREAM_TTL_SECONDS)"
         )
 
 

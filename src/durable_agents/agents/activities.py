@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..store import sessions
 from ..store.db import transaction
+from ..tasks.activity import current_activity
 from .agent import Agent, Summarize
+from .callbacks import AgentCallbackContext, CallbackFanout
 from .tools import tool_output
-from .turn import COMMIT_TURN, MODEL_CALL, TOOL_CALL
+from .turn import COMMIT_TURN, MODEL_CALL, STREAM_ERROR, TOOL_CALL
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -58,8 +60,20 @@ def register_agent_activities(app: DurableApp) -> None:
         client = agent.chat_client
         slots_key = f"{settings.queue_prefix}:{settings.taskhub}:model:{client.endpoint}:{client.model}"
         slot = app.model_slots.hold(slots_key, client.max_concurrency) if client.max_concurrency else nullcontext()
-        with slot:
-            reply = client.complete(prompt, tools=tools, response_format=request.get("response_format"))
+        fanout = callbacks_for(request)
+        if request.get("restart_stream") or current_activity().attempt > 1:
+            fanout.restart()  # what an earlier attempt streamed is void
+        try:
+            with slot:
+                reply = client.complete(
+                    prompt,
+                    tools=tools,
+                    response_format=request.get("response_format"),
+                    on_text=fanout.chunk,
+                    on_restart=fanout.restart,
+                )
+        finally:
+            fanout.close()
         invalid = None
         if request.get("response_format") and not reply.message.get("tool_calls"):
             invalid = format_problem(reply.message.get("content"), request["response_format"])
@@ -102,10 +116,24 @@ def register_agent_activities(app: DurableApp) -> None:
         except Exception as error:  # the model reads tool errors and may recover; a crash helps nobody
             return f"error: {type(error).__name__}: {error}"
 
+    def callbacks_for(request: dict[str, Any]) -> CallbackFanout:
+        context = AgentCallbackContext(
+            taskhub=settings.taskhub,
+            agent=request["agent"],
+            session=request["session"],
+            correlation_id=request["correlation_id"],
+            orchestration_instance_id=request.get("orchestration_instance_id"),
+            attempt=current_activity().attempt,
+        )
+        return CallbackFanout(app.response_callbacks, context)
+
+    def stream_error(request: dict[str, Any]) -> None:
+        callbacks_for(request).error(request["error"])
+
     def commit_turn(request: dict[str, Any]) -> int:
         agent = app.agent(request["agent"])
         with transaction(settings.database_url) as session:
-            return sessions.commit_turn(
+            added = sessions.commit_turn(
                 session,
                 taskhub=settings.taskhub,
                 agent=agent.name,
@@ -115,10 +143,13 @@ def register_agent_activities(app: DurableApp) -> None:
                 orchestration_instance_id=request.get("orchestration_instance_id"),
                 ttl=agent.session_ttl,
             )
+        callbacks_for(request).response({"text": request["text"], "messages": request["messages"]})
+        return added
 
     app.registry.add_activity(model_call, MODEL_CALL, queue_role="agents")
     app.registry.add_activity(tool_call, TOOL_CALL, queue_role="agents")
     app.registry.add_activity(commit_turn, COMMIT_TURN, queue_role="agents")
+    app.registry.add_activity(stream_error, STREAM_ERROR, queue_role="agents")
 
 
 def _for_model(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,9 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import openai
 
 from ..errors import ConfigurationError, ModelCallError
+
+
+class StreamBrokenError(ModelCallError):
+    """A streamed reply broke off midway; asking again is safe."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,17 @@ class ChatClient:
         *,
         tools: list[dict[str, Any]] | None = None,
         response_format: dict[str, Any] | None = None,
+        on_text: Callable[[str], None] | None = None,
+        on_restart: Callable[[], None] | None = None,
+        stream_retries: int = 3,
     ) -> ModelReply:
         """One chat completion. Transient errors (429, 5xx, timeouts, dropped connections) are retried
-        by the SDK with backoff and jitter, honouring Retry-After; what still fails raises ModelCallError."""
+        by the SDK with backoff and jitter, honouring Retry-After; what still fails raises ModelCallError.
+
+        With `on_text`, the reply is streamed and each piece of text is handed to it as it arrives.
+        A stream that breaks midway is requested again (up to `stream_retries` times), after
+        `on_restart` has been told that the text so far is void.
+        """
         request: dict[str, Any] = {"model": self.model, "messages": messages}
         if tools:
             request["tools"] = tools
@@ -65,6 +78,15 @@ class ChatClient:
                 "type": "json_schema",
                 "json_schema": {"name": response_format["name"], "schema": response_format["schema"]},
             }
+        if on_text is not None:
+            for attempt in range(stream_retries + 1):
+                try:
+                    return self._stream(request, on_text)
+                except StreamBrokenError:
+                    if attempt == stream_retries:
+                        raise
+                    if on_restart is not None:
+                        on_restart()
         try:
             completion = self.sdk().chat.completions.create(**request)
         except openai.APIStatusError as error:
@@ -97,6 +119,47 @@ class ChatClient:
                 "total_tokens": usage.total_tokens if usage else 0,
             },
         )
+
+    def _stream(self, request: dict[str, Any], on_text: Callable[[str], None]) -> ModelReply:
+        content: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        try:
+            stream = self.sdk().chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+            for chunk in stream:
+                if chunk.usage is not None:
+                    usage = {
+                        "prompt_tokens": chunk.usage.prompt_tokens,
+                        "completion_tokens": chunk.usage.completion_tokens,
+                        "total_tokens": chunk.usage.total_tokens,
+                    }
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        content.append(delta.content)
+                        on_text(delta.content)
+                    for call in delta.tool_calls or []:
+                        slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                        slot["id"] = call.id or slot["id"]
+                        if call.function is not None:
+                            slot["name"] += call.function.name or ""
+                            slot["arguments"] += call.function.arguments or ""
+        except openai.APIStatusError as error:
+            raise ModelCallError(
+                f"the model endpoint {self.endpoint} (model {self.model!r}) answered HTTP {error.status_code}: "
+                f"{error.message}"
+            ) from None
+        except (openai.APIError, httpx.HTTPError) as error:  # the connection dropped mid-stream
+            raise StreamBrokenError(
+                f"the stream from {self.endpoint} (model {self.model!r}) broke off: {error}"
+            ) from None
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+        if calls:
+            message["tool_calls"] = [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for _, c in sorted(calls.items())
+            ]
+        return ModelReply(message, usage)
 
 
 class OpenAIChatClient(ChatClient):

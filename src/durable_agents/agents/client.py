@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
@@ -11,6 +12,7 @@ from ..state import OrchestrationStatus
 from ..store import instances, sessions
 from ..store.db import transaction
 from ..store.sessions import SessionInfo
+from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
 from ..tasks.dispatch import wake
 from .proxy import DEFAULT_SESSION, SESSION_ENTITY, session_instance_id, turn_instance_id, turn_request
 from .response import AgentResponse, AgentSession
@@ -59,6 +61,19 @@ class DurableAgentClient:
         with transaction(self.client.settings.database_url) as db:
             return sessions.usage_of_instance(db, self.taskhub, instance_id)
 
+    # -- streams -----------------------------------------------------------------------------
+
+    def stream(
+        self, correlation_id: str, *, cursor: str = "0", start_timeout: float = 30.0, idle_timeout: float = 300.0
+    ) -> AsyncIterator[StreamChunk]:
+        """The response of turn `correlation_id` as it streams: chunks (and restart markers) until it
+        completes. Resume after a disconnect with `cursor=last_chunk.cursor`: no gap, no duplicate."""
+        settings = self.client.settings
+        key = stream_key(settings.queue_prefix, self.taskhub, correlation_id)
+        return read_stream(
+            settings.redis_url, key, cursor=cursor, start_timeout=start_timeout, idle_timeout=idle_timeout
+        )
+
 
 DurableAIAgentClient = DurableAgentClient
 
@@ -81,8 +96,15 @@ class AgentProxy:
         response_format: Any = None,
         wait_for_response: bool = True,
         timeout: float = 300.0,
+        stream: bool = False,
     ) -> Any:
-        """One turn. Returns an AgentResponse, or the correlation id with `wait_for_response=False`."""
+        """One turn. Returns an AgentResponse; the correlation id with `wait_for_response=False`; or,
+        with `stream=True`, an async iterator of the reply's chunks as they are generated."""
+        if stream:
+            correlation_id = await asyncio.to_thread(
+                self.run_sync, message, session=session, response_format=response_format, wait_for_response=False
+            )
+            return self._owner.stream(correlation_id, idle_timeout=timeout)
         return await asyncio.to_thread(
             self.run_sync,
             message,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StructuredOutputError, TaskFailedError, ToolLoopError
+from ..errors import FailureDetails, StructuredOutputError, TaskFailedError, ToolLoopError
 from ..orchestrator.context import OrchestrationContext
 from ..orchestrator.tasks import MappedTask, Task
 from .proxy import AGENT_TURN, response_event, turn_instance_id
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MODEL_CALL = "durable_agents.agent_model_call"
 TOOL_CALL = "durable_agents.agent_tool_call"
 COMMIT_TURN = "durable_agents.agent_commit_turn"
+STREAM_ERROR = "durable_agents.agent_stream_error"
 
 
 def agent_session(context: OrchestrationContext) -> Any:
@@ -75,6 +76,15 @@ def _tool_task(context: OrchestrationContext, agent: Agent, call: dict[str, Any]
 def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
     def agent_turn(context: OrchestrationContext) -> Any:
         request = context.get_input()
+        try:
+            return (yield from run_turn(context, request))
+        except Exception as error:
+            # Readers of the response stream learn of the failure too, then the turn fails as it would.
+            failure = FailureDetails.from_exception(error).to_json()
+            yield context.call_activity(STREAM_ERROR, input={**_identity(request), "error": failure})
+            raise
+
+    def run_turn(context: OrchestrationContext, request: dict[str, Any]) -> Any:
         agent = app.agent(request["agent"])
         turn: list[dict[str, Any]] = list(request["messages"])
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -84,11 +94,11 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
             reply = yield context.call_activity(
                 MODEL_CALL,
                 input={
-                    "agent": agent.name,
-                    "session": request["session"],
-                    "correlation_id": request["correlation_id"],
+                    **_identity(request),
                     "messages": turn,
                     "response_format": request.get("response_format"),
+                    # A corrective round replaces the reply streamed before it.
+                    "restart_stream": corrected and turn[-1]["role"] == "user",
                 },
             )
             for key in usage:
@@ -125,14 +135,7 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
                 continue
             break
         yield context.call_activity(
-            COMMIT_TURN,
-            input={
-                "agent": agent.name,
-                "session": request["session"],
-                "correlation_id": request["correlation_id"],
-                "messages": turn,
-                "orchestration_instance_id": request.get("reply_to"),
-            },
+            COMMIT_TURN, input={**_identity(request), "messages": turn, "text": message.get("content") or ""}
         )
         return {
             "agent": agent.name,
@@ -144,3 +147,13 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
         }
 
     return agent_turn
+
+
+def _identity(request: dict[str, Any]) -> dict[str, Any]:
+    """What every activity of a turn needs to know about it."""
+    return {
+        "agent": request["agent"],
+        "session": request["session"],
+        "correlation_id": request["correlation_id"],
+        "orchestration_instance_id": request.get("reply_to"),
+    }

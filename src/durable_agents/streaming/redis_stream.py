@@ -1,0 +1,119 @@
+"""One Redis Stream per agent response: chunk, restart, complete and error entries, read by cursor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+import redis.asyncio as aioredis
+
+from ..agents.callbacks import AgentCallbackContext
+from ..errors import AgentRunError, FailureDetails, StreamNotFoundError, WaitTimeoutError
+
+ChunkKind = Literal["chunk", "restart", "complete"]
+#: A stream nobody completes (its turn was abandoned) still goes away after this long.
+IN_PROGRESS_TTL = 24 * 3600
+
+
+def stream_key(prefix: str, taskhub: str, correlation_id: str) -> str:
+    return f"{prefix}:{taskhub}:stream:{correlation_id}"
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One entry of a response stream. Resume after it with `cursor=chunk.cursor`."""
+
+    kind: ChunkKind
+    text: str
+    seq: int
+    cursor: str
+    timestamp: float
+
+
+class RedisStreamCallback:
+    """The default response callback: every chunk of a reply goes to the response's Redis Stream."""
+
+    def __init__(self, redis_url: str, *, prefix: str = "durable_agents", ttl_seconds: int = 3600) -> None:
+        self._redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+
+    def _add(self, context: AgentCallbackContext, fields: dict[str, Any], ttl: int = IN_PROGRESS_TTL) -> None:
+        key = stream_key(self._prefix, context.taskhub, context.correlation_id)
+        seq = self._redis.xlen(key)
+        entry: dict[Any, Any] = {**fields, "seq": seq, "ts": repr(time.time()), "attempt": context.attempt}
+        pipe = self._redis.pipeline()
+        pipe.xadd(key, entry)
+        pipe.expire(key, ttl)
+        pipe.execute()
+
+    def on_chunk(self, context: AgentCallbackContext, chunk: str) -> None:
+        self._add(context, {"type": "chunk", "text": chunk})
+
+    def on_restart(self, context: AgentCallbackContext) -> None:
+        self._add(context, {"type": "restart", "text": ""})
+
+    def on_response(self, context: AgentCallbackContext, response: dict[str, Any]) -> None:
+        key = stream_key(self._prefix, context.taskhub, context.correlation_id)
+        last: Any = self._redis.xrevrange(key, count=1)
+        if last and last[0][1].get("type") == "complete":
+            return  # the turn's commit ran again after a crash: already complete
+        # The text is all in the chunks before; the completion entry only ends the stream.
+        self._add(context, {"type": "complete", "text": ""}, ttl=self._ttl)
+
+    def on_error(self, context: AgentCallbackContext, error: dict[str, Any]) -> None:
+        fields = {"type": "error", "text": "", "error_type": error["error_type"], "message": error["message"]}
+        self._add(context, fields, ttl=self._ttl)
+
+
+async def read_stream(
+    redis_url: str,
+    key: str,
+    *,
+    cursor: str = "0",
+    start_timeout: float = 30.0,
+    idle_timeout: float = 300.0,
+) -> AsyncIterator[StreamChunk]:
+    """Chunks after `cursor` until the completion entry; raises AgentRunError at an error entry.
+
+    Blocks on XREAD (no polling). A stream that does not appear within `start_timeout` raises
+    StreamNotFoundError; one that goes quiet for `idle_timeout` raises WaitTimeoutError.
+    """
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    position = cursor
+    seen_any = cursor != "0"
+    try:
+        while True:
+            wait = idle_timeout if seen_any else start_timeout
+            reply: Any = await client.xread({key: position}, count=100, block=max(1, int(wait * 1000)))
+            if not reply:
+                if not seen_any and not await client.exists(key):
+                    raise StreamNotFoundError(key)
+                raise WaitTimeoutError(f"the stream {key!r} has been silent for {wait:g}s; resume from {position!r}")
+            seen_any = True
+            for entry_id, fields in _entries(reply):
+                position = entry_id
+                if fields["type"] == "error":
+                    details = FailureDetails(fields["error_type"], fields["message"])
+                    raise AgentRunError(f"the agent's turn failed: {details}", details)
+                chunk = StreamChunk(
+                    kind=fields["type"],  # type: ignore[arg-type]
+                    text=fields["text"],
+                    seq=int(fields["seq"]),
+                    cursor=position,
+                    timestamp=float(fields["ts"]),
+                )
+                yield chunk
+                if chunk.kind == "complete":
+                    return
+    finally:
+        await client.aclose()
+
+
+def _entries(reply: Any) -> list[tuple[str, dict[str, str]]]:
+    """The (entry id, fields) pairs of an XREAD reply for one stream (RESP2 list or RESP3 map)."""
+    streams = reply.values() if isinstance(reply, dict) else [entries for _, entries in reply]
+    return [(entry_id, fields) for entries in streams for entry_id, fields in entries]

@@ -230,3 +230,38 @@ def structured_only(context: DurableOrchestrationContext) -> Any:
         messages=f"Classify this email: {context.get_input()}", response_format=Classification
     )
     return {"is_spam": classification.is_spam, "value": classification.value.model_dump()}
+
+
+# -- response callbacks ---------------------------------------------------------------------------
+
+
+class RecordingCallback:
+    """Writes what it hears per correlation id, so tests in another process can read it."""
+
+    def on_chunk(self, context: Any, chunk: str) -> None:
+        with (EFFECTS_DIR / f"chunks-{context.correlation_id}").open("a") as f:
+            f.write(chunk)
+
+    def on_response(self, context: Any, response: dict[str, Any]) -> None:
+        (EFFECTS_DIR / f"response-{context.correlation_id}").write_text(
+            f"{context.agent}|{context.session}|{response['text']}"
+        )
+
+
+class BrokenCallback:
+    def on_chunk(self, context: Any, chunk: str) -> None:
+        raise RuntimeError("this callback is broken")
+
+
+class IteratorCallback:
+    """The reference's async-iterator form."""
+
+    async def handle_agent_response(self, context: Any, response_stream: Any) -> None:
+        pieces = [chunk async for chunk in response_stream]
+        (EFFECTS_DIR / f"iterated-{context.correlation_id}").write_text("".join(pieces))
+
+
+EFFECTS_DIR.mkdir(parents=True, exist_ok=True)
+app.add_response_callback(BrokenCallback())
+app.add_response_callback(RecordingCallback())
+app.add_response_callback(IteratorCallback())

@@ -253,3 +253,45 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=60,
     )
+
+
+# -- agents: the bundled model server and a worker hosting tests/agents_app.py -------------------
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[object]:
+    from durable_agents.testing import TestModelServer
+
+    with TestModelServer() as server:
+        yield server
+
+
+def start_agents_worker(
+    services: Services, effects_dir: Path, model_server: object, taskhub: str, **env: str
+) -> WorkerProcess:
+    """A worker process for tests/agents_app.py talking to `model_server` (not yet started)."""
+    return WorkerProcess(
+        services,
+        effects_dir,
+        taskhub,
+        module="agents_app:app",
+        lease_seconds=1.0,
+        extra_env={"MODEL_SERVER_URL": model_server.url, **env},  # type: ignore[attr-defined]
+    )
+
+
+@pytest.fixture(scope="session")
+def agents_worker(services: Services, effects_dir: Path, model_server: object) -> Iterator[WorkerProcess]:
+    process = start_agents_worker(services, effects_dir, model_server, new_taskhub("agents")).start()
+    yield process
+    process.stop()
+
+
+def client_for(services: Services, taskhub: str):  # type: ignore[no-untyped-def]
+    """A client of `taskhub` built from tests/agents_app.py (so it knows the agents' names)."""
+    import agents_app
+    from durable_agents import DurableClient
+
+    return DurableClient(
+        agents_app.app, taskhub=taskhub, database_url=services.database_url, redis_url=services.redis_url
+    )

@@ -6,7 +6,6 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,7 @@ from durable_agents.models import Timer
 from durable_agents.store.db import transaction
 from durable_agents.testing import TestModelServer
 
-from conftest import Services, WorkerProcess, new_taskhub, wait_until
-
-
-@pytest.fixture(scope="module")
-def model_server() -> Iterator[TestModelServer]:
-    with TestModelServer() as server:
-        yield server
+from conftest import Services, WorkerProcess, client_for, new_taskhub, start_agents_worker, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -41,37 +34,9 @@ def fresh_model(model_server: TestModelServer) -> None:
     model_server.control.reset()
 
 
-def agents_worker(
-    services: Services, effects_dir: Path, model_server: TestModelServer, taskhub: str, **env: str
-) -> WorkerProcess:
-    return WorkerProcess(
-        services,
-        effects_dir,
-        taskhub,
-        module="agents_app:app",
-        lease_seconds=1.0,
-        extra_env={"MODEL_SERVER_URL": model_server.url, **env},
-    )
-
-
 @pytest.fixture(scope="module")
-def worker(services: Services, effects_dir: Path, model_server: TestModelServer) -> Iterator[WorkerProcess]:
-    process = agents_worker(services, effects_dir, model_server, new_taskhub("agents")).start()
-    yield process
-    process.stop()
-
-
-def client_for(services: Services, taskhub: str) -> DurableClient:
-    import agents_app
-
-    return DurableClient(
-        agents_app.app, taskhub=taskhub, database_url=services.database_url, redis_url=services.redis_url
-    )
-
-
-@pytest.fixture(scope="module")
-def client(services: Services, worker: WorkerProcess) -> DurableClient:
-    return client_for(services, worker.taskhub)
+def client(services: Services, agents_worker: WorkerProcess) -> DurableClient:
+    return client_for(services, agents_worker.taskhub)
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +63,14 @@ def test_single_agent_multi_turn_survives_a_worker_restart(
     services: Services, effects_dir: Path, model_server: TestModelServer
 ) -> None:
     hub = new_taskhub("joker")
-    first = agents_worker(services, effects_dir, model_server, hub).start()
+    first = start_agents_worker(services, effects_dir, model_server, hub).start()
     try:
         joker = DurableAgentClient(client_for(services, hub)).get_agent("Joker")
         response1 = asyncio.run(joker.run("Tell me a joke about clouds"))
         assert response1.text == "Reply to: Tell me a joke about clouds (turn 1)"
     finally:
         first.stop()
-    second = agents_worker(services, effects_dir, model_server, hub).start()
+    second = start_agents_worker(services, effects_dir, model_server, hub).start()
     try:
         response2 = asyncio.run(joker.run("Tell me another one"))
     finally:
@@ -278,7 +243,7 @@ def test_sigkill_mid_turn_resumes_after_the_finished_tool_call(
     control.add_rule(match={"last_message_role": "tool"}, reply={"content": "Oslo is mild.", "delay_ms": 5000}, times=1)
     control.add_rule(match={"last_message_role": "tool"}, reply={"content": "Oslo is mild."})
     hub = new_taskhub("agentcrash")
-    doomed = agents_worker(services, effects_dir, model_server, hub).start()
+    doomed = start_agents_worker(services, effects_dir, model_server, hub).start()
     agent = DurableAgentClient(client_for(services, hub)).get_agent("ToolUser")
     correlation_id = agent.run_sync("What is the weather in Oslo?", wait_for_response=False)
     wait_until(
@@ -287,7 +252,7 @@ def test_sigkill_mid_turn_resumes_after_the_finished_tool_call(
         message="the model call after the tool call",
     )
     doomed.kill()
-    survivor = agents_worker(services, effects_dir, model_server, hub).start()
+    survivor = start_agents_worker(services, effects_dir, model_server, hub).start()
     try:
         response = agent.wait(correlation_id, timeout=60)
     finally:

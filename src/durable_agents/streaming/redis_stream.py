@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -40,15 +41,28 @@ class RedisStreamCallback:
         self._redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self._prefix = prefix
         self._ttl = ttl_seconds
+        # The next sequence number of each stream this process is writing.
+        self._next_seq: dict[str, int] = {}
+        self._lock = threading.Lock()
 
-    def _add(self, context: AgentCallbackContext, fields: dict[str, Any], ttl: int = IN_PROGRESS_TTL) -> None:
+    def _add(self, context: AgentCallbackContext, fields: dict[str, Any], *, final: bool = False) -> None:
         key = stream_key(self._prefix, context.taskhub, context.correlation_id)
-        seq = self._redis.xlen(key)
+        with self._lock:
+            seq = self._next_seq.pop(key, None)
+        first = seq is None
+        if seq is None:  # the first entry this process writes (another may have written before a crash)
+            seq = self._redis.xlen(key)
         entry: dict[Any, Any] = {**fields, "seq": seq, "ts": repr(time.time()), "attempt": context.attempt}
-        pipe = self._redis.pipeline()
-        pipe.xadd(key, entry)
-        pipe.expire(key, ttl)
-        pipe.execute()
+        if first or final:
+            pipe = self._redis.pipeline()
+            pipe.xadd(key, entry)
+            pipe.expire(key, self._ttl if final else IN_PROGRESS_TTL)
+            pipe.execute()
+        else:
+            self._redis.xadd(key, entry)  # one round trip a chunk
+        if not final:
+            with self._lock:
+                self._next_seq[key] = seq + 1
 
     def on_chunk(self, context: AgentCallbackContext, chunk: str) -> None:
         self._add(context, {"type": "chunk", "text": chunk})
@@ -62,11 +76,11 @@ class RedisStreamCallback:
         if last and last[0][1].get("type") == "complete":
             return  # the turn's commit ran again after a crash: already complete
         # The text is all in the chunks before; the completion entry only ends the stream.
-        self._add(context, {"type": "complete", "text": ""}, ttl=self._ttl)
+        self._add(context, {"type": "complete", "text": ""}, final=True)
 
     def on_error(self, context: AgentCallbackContext, error: dict[str, Any]) -> None:
         fields = {"type": "error", "text": "", "error_type": error["error_type"], "message": error["message"]}
-        self._add(context, fields, ttl=self._ttl)
+        self._add(context, fields, final=True)
 
 
 async def read_stream(

@@ -14,9 +14,9 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    lint = run("ruff", "check", "src", "tests", "examples")
+    lint = run("ruff", "check", "src", "tests", "examples", "bench")
     assert lint.returncode == 0, lint.stdout
-    formatting = run("ruff", "format", "--check", "src", "tests", "examples")
+    formatting = run("ruff", "format", "--check", "src", "tests", "examples", "bench")
     assert formatting.returncode == 0, formatting.stdout
 
 

@@ -66,6 +66,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.registry = Registry()
         self.executor_cache = ExecutorCache(self.settings.replay_cache_size)
         self.run_sweeper = sweeper
+        #: The queues this process's worker consumes (None outside a worker).
+        self.local_queues: set[str] | None = None
         self.agents: dict[str, Agent] = {}
         #: Who hears agent replies as they stream; the Redis Stream writer joins with the first agent.
         self.response_callbacks: list[Any] = []
@@ -264,6 +266,8 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, worker: Any) -> None:
         app: DurableApp = worker.app
         check_schema(app.settings.database_url)
+        consumed = app.amqp.queues.consume_from or app.amqp.queues
+        app.local_queues = set(consumed)
         if app.run_sweeper:
             self.sweeper = SweeperThread(app)
             self.sweeper.start()

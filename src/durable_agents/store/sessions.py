@@ -31,6 +31,11 @@ class SessionInfo:
     messages: list[dict[str, Any]]
 
 
+def _of_session(table: Any, taskhub: str, agent: str, session_key: str) -> Any:
+    """The WHERE clause selecting one session's rows of `table`."""
+    return (table.taskhub == taskhub) & (table.agent == agent) & (table.session_key == session_key)
+
+
 def _as_chat_message(row: AgentMessageRow) -> dict[str, Any]:
     message: dict[str, Any] = {"role": row.role, "content": row.content}
     if row.tool_calls:
@@ -44,9 +49,7 @@ def load_messages(
     session: Session, taskhub: str, agent: str, session_key: str, keep_last: int | None = None
 ) -> list[dict[str, Any]]:
     """The committed conversation as chat messages, oldest first (the last `keep_last` of them)."""
-    statement = select(AgentMessageRow).where(
-        AgentMessageRow.taskhub == taskhub, AgentMessageRow.agent == agent, AgentMessageRow.session_key == session_key
-    )
+    statement = select(AgentMessageRow).where(_of_session(AgentMessageRow, taskhub, agent, session_key))
     if keep_last is None:
         rows = list(session.scalars(statement.order_by(AgentMessageRow.id)))
     else:
@@ -62,9 +65,7 @@ def load_since_summary(
 ) -> tuple[str | None, list[tuple[int, dict[str, Any]]]]:
     """The session's summary (if any) and the (id, message) pairs that came after it."""
     row = session.get(AgentSessionRow, (taskhub, agent, session_key))
-    statement = select(AgentMessageRow).where(
-        AgentMessageRow.taskhub == taskhub, AgentMessageRow.agent == agent, AgentMessageRow.session_key == session_key
-    )
+    statement = select(AgentMessageRow).where(_of_session(AgentMessageRow, taskhub, agent, session_key))
     if row is not None and row.summary_upto is not None:
         statement = statement.where(AgentMessageRow.id > row.summary_upto)
     messages = [(m.id, _as_chat_message(m)) for m in session.scalars(statement.order_by(AgentMessageRow.id))]
@@ -74,11 +75,7 @@ def load_since_summary(
 def save_summary(session: Session, taskhub: str, agent: str, session_key: str, summary: str, upto: int) -> None:
     session.execute(
         update(AgentSessionRow)
-        .where(
-            AgentSessionRow.taskhub == taskhub,
-            AgentSessionRow.agent == agent,
-            AgentSessionRow.session_key == session_key,
-        )
+        .where(_of_session(AgentSessionRow, taskhub, agent, session_key))
         .values(summary=summary, summary_upto=upto)
     )
 
@@ -133,11 +130,7 @@ def commit_turn(
         usage = [m.get("usage") or {} for m in messages]
         session.execute(
             update(AgentSessionRow)
-            .where(
-                AgentSessionRow.taskhub == taskhub,
-                AgentSessionRow.agent == agent,
-                AgentSessionRow.session_key == session_key,
-            )
+            .where(_of_session(AgentSessionRow, taskhub, agent, session_key))
             .values(
                 message_count=AgentSessionRow.message_count + len(added),
                 turn_count=AgentSessionRow.turn_count + 1,
@@ -191,13 +184,7 @@ def list_sessions(
 def reset(session: Session, taskhub: str, agent: str, session_key: str) -> None:
     """Forget the conversation but keep the session (its next turn starts afresh)."""
     row = _row(session, taskhub, agent, session_key)
-    session.execute(
-        delete(AgentMessageRow).where(
-            AgentMessageRow.taskhub == taskhub,
-            AgentMessageRow.agent == agent,
-            AgentMessageRow.session_key == session_key,
-        )
-    )
+    session.execute(delete(AgentMessageRow).where(_of_session(AgentMessageRow, taskhub, agent, session_key)))
     row.message_count = row.turn_count = row.prompt_tokens = row.completion_tokens = 0
     row.summary = None
     row.summary_upto = None

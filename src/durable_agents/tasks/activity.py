@@ -18,6 +18,7 @@ from ..serialization import decode, encode
 from ..store import work
 from ..store.db import transaction
 from .dispatch import wake
+from .step import orchestrator_step
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -94,8 +95,16 @@ def run_activity(app: DurableApp, taskhub: str, item_id: int, wake_orchestrator:
             event = _failed(item.task_id, error)
     with transaction(settings.database_url) as session:
         work.complete(session, item, event)
-    if wake_orchestrator:
-        wake(app, item.instance_id)
+    if not wake_orchestrator:
+        return
+    if app.local_queues is not None and settings.queue("orchestrator") in app.local_queues:
+        # This worker serves orchestrator steps too: take the next step now and save a broker hop.
+        try:
+            orchestrator_step(app, taskhub, item.instance_id)
+            return
+        except Exception:
+            log.exception("an inline step of %s failed; handing it to the broker", item.instance_id)
+    wake(app, item.instance_id)
 
 
 def _failed(task_id: int, error: BaseException) -> TaskFailed:

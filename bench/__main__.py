@@ -158,20 +158,19 @@ def chart(summary: dict[str, Any], console: Console) -> None:
     except ImportError:
         console.print("matplotlib is not installed: no chart (pip install -e '.[bench]')")
         return
-    pairs = [
-        (f"{name}\n{figure}", values["durable"]["median"], values["baseline"]["median"])
+    ratios = [
+        (f"{name}\n{figure}", values["ratio"])
         for name, figures in summary["workloads"].items()
         for figure, values in figures.items()
-        if values["baseline"]
+        if values["ratio"] is not None
     ]
-    if not pairs:
+    if not ratios:
         return
-    fig, ax = plt.subplots(figsize=(2 + 2 * len(pairs), 4))
-    positions = range(len(pairs))
-    ax.bar([p - 0.2 for p in positions], [d for _, d, _ in pairs], width=0.4, label="durable-agents")
-    ax.bar([p + 0.2 for p in positions], [b for _, _, b in pairs], width=0.4, label="plain Celery")
-    ax.set_xticks(list(positions), [label for label, _, _ in pairs])
-    ax.set_title("durable-agents vs plain Celery (median)")
+    fig, ax = plt.subplots(figsize=(2 + 1.8 * len(ratios), 4))
+    ax.bar([label for label, _ in ratios], [ratio for _, ratio in ratios], color="tab:blue")
+    ax.axhline(1.0, color="tab:orange", linestyle="--", label="plain Celery = 1")
+    ax.set_ylabel("durable-agents / plain Celery (median)")
+    ax.set_title("The cost of durability")
     ax.legend()
     fig.tight_layout()
     fig.savefig(RESULTS / "latest.png", dpi=100)

@@ -23,9 +23,8 @@ from .registry import Registry
 from .store.schema import check_schema
 from .store.steps import ExecutorCache
 from .streaming.redis_stream import RedisStreamCallback
-from .tasks.activity import run_activity
 from .tasks.dispatch import ACTIVITY_TASK, STEP_TASK, SWEEP_TASK
-from .tasks.step import orchestrator_step
+from .tasks.eager import drive, on_activity_message
 from .tasks.sweeper import SweeperThread, sweep_once
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -241,11 +240,11 @@ class DurableApp(Celery):  # type: ignore[misc]
 
         def step(taskhub: str, instance_id: str) -> None:
             check_hub(taskhub)
-            orchestrator_step(self, taskhub, instance_id)
+            drive(self, taskhub, instance_id)
 
         def activity(taskhub: str, item_id: int, wake: bool = True) -> None:
             check_hub(taskhub)
-            run_activity(self, taskhub, item_id, wake)
+            on_activity_message(self, taskhub, item_id, wake)
 
         def sweep() -> int:
             return sweep_once(self)

@@ -17,8 +17,6 @@ from ..registry import ActivityContext, ActivitySpec
 from ..serialization import decode, encode
 from ..store import work
 from ..store.db import transaction
-from .dispatch import wake
-from .step import orchestrator_step
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -66,13 +64,14 @@ class LeaseKeeper:
                 log.exception("renewing the lease of work item %s failed; will retry", self._item_id)
 
 
-def run_activity(app: DurableApp, taskhub: str, item_id: int, wake_orchestrator: bool) -> None:
+def execute_work_item(app: DurableApp, taskhub: str, item_id: int) -> str | None:
+    """Claim, run and record one activity; the instance to step next, or None if it was not ours to run."""
     settings = app.settings
     owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     with transaction(settings.database_url) as session:
         item = work.claim(session, taskhub, item_id, owner, settings.lease_seconds)
     if item is None:
-        return  # done already, or another worker holds a live lease: a duplicate message
+        return None  # done already, or another worker holds a live lease: a duplicate message
     context = ActivityContext(
         taskhub=taskhub,
         instance_id=item.instance_id,
@@ -95,16 +94,7 @@ def run_activity(app: DurableApp, taskhub: str, item_id: int, wake_orchestrator:
             event = _failed(item.task_id, error)
     with transaction(settings.database_url) as session:
         work.complete(session, item, event)
-    if not wake_orchestrator:
-        return
-    if app.local_queues is not None and settings.queue("orchestrator") in app.local_queues:
-        # This worker serves orchestrator steps too: take the next step now and save a broker hop.
-        try:
-            orchestrator_step(app, taskhub, item.instance_id)
-            return
-        except Exception:
-            log.exception("an inline step of %s failed; handing it to the broker", item.instance_id)
-    wake(app, item.instance_id)
+    return item.instance_id
 
 
 def _failed(task_id: int, error: BaseException) -> TaskFailed:

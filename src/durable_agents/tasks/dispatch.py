@@ -31,7 +31,7 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
             # One wake-up for the whole fan-in instead of one per completion. Correctness does not
             # depend on it: completions are rows, and a lost callback is covered by the sweeper.
             header = [
-                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=_queue(app, name), immutable=True)
+                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=activity_queue(app, name), immutable=True)
                 for item, name in dispatch.activities
             ]
             callback = app.signature(
@@ -41,7 +41,9 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
         else:
             for item, name in dispatch.activities:
                 # Outside a chord nobody reads the result: keep it out of the backend.
-                app.send_task(ACTIVITY_TASK, args=(hub, item, True), queue=_queue(app, name), ignore_result=True)
+                app.send_task(
+                    ACTIVITY_TASK, args=(hub, item, True), queue=activity_queue(app, name), ignore_result=True
+                )
         for instance_id in dict.fromkeys(dispatch.steps):
             wake(app, instance_id)
     except Exception:
@@ -53,6 +55,6 @@ def wake(app: DurableApp, instance_id: str) -> None:
     app.send_task(STEP_TASK, args=(app.settings.taskhub, instance_id), queue=app.settings.queue("orchestrator"))
 
 
-def _queue(app: DurableApp, activity: str) -> str:
+def activity_queue(app: DurableApp, activity: str) -> str:
     spec = app.registry.activities.get(activity)
     return app.settings.queue(spec.queue_role if spec is not None else "activities")

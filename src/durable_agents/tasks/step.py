@@ -1,18 +1,18 @@
-"""The orchestrator-step task: one transaction that replays an instance and records its decisions."""
+"""The orchestrator step: one transaction that replays an instance and records its decisions."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ..store.db import transaction
-from ..store.steps import run_step
-from .dispatch import publish
+from ..store.steps import Dispatch, run_step
 
 if TYPE_CHECKING:
     from ..app import DurableApp
 
 
-def orchestrator_step(app: DurableApp, taskhub: str, instance_id: str) -> None:
+def run_one_step(app: DurableApp, taskhub: str, instance_id: str) -> Dispatch:
+    """Step the instance and return the messages its decisions imply (not yet published)."""
     settings = app.settings
     with transaction(settings.database_url) as session:
         outcome = run_step(
@@ -26,4 +26,4 @@ def orchestrator_step(app: DurableApp, taskhub: str, instance_id: str) -> None:
     # Only now, after commit, is the executor's state the stored state.
     if outcome.executor is not None:
         app.executor_cache.put(taskhub, instance_id, outcome.execution_id, outcome.executor)
-    publish(app, outcome.dispatch)
+    return outcome.dispatch

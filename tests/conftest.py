@@ -295,3 +295,23 @@ def client_for(services: Services, taskhub: str):  # type: ignore[no-untyped-def
     return DurableClient(
         agents_app.app, taskhub=taskhub, database_url=services.database_url, redis_url=services.redis_url
     )
+
+
+@pytest.fixture
+def fresh_model(model_server: object) -> object:
+    """The model server with no rules, faults or log left over from an earlier test."""
+    model_server.control.reset()  # type: ignore[attr-defined]
+    return model_server
+
+
+@pytest.fixture(scope="session")
+def agents_client(services: Services, agents_worker: WorkerProcess):  # type: ignore[no-untyped-def]
+    """A client of the agents worker's task hub."""
+    return client_for(services, agents_worker.taskhub)
+
+
+@pytest.fixture(scope="session")
+def agents(agents_client):  # type: ignore[no-untyped-def]
+    from durable_agents import DurableAgentClient
+
+    return DurableAgentClient(agents_client)

@@ -26,27 +26,14 @@ from durable_agents.models import Timer
 from durable_agents.store.db import transaction
 from durable_agents.testing import TestModelServer
 
-from conftest import Services, WorkerProcess, client_for, new_taskhub, start_agents_worker, wait_until
+from conftest import Services, client_for, new_taskhub, start_agents_worker, wait_until
+
+pytestmark = pytest.mark.usefixtures("fresh_model")
 
 
-@pytest.fixture(autouse=True)
-def fresh_model(model_server: TestModelServer) -> None:
-    model_server.control.reset()
-
-
-@pytest.fixture(scope="module")
-def client(services: Services, agents_worker: WorkerProcess) -> DurableClient:
-    return client_for(services, agents_worker.taskhub)
-
-
-@pytest.fixture(scope="module")
-def agents(client: DurableClient) -> DurableAgentClient:
-    return DurableAgentClient(client)
-
-
-def run(client: DurableClient, name: str, input: Any = None, timeout: float = 60) -> Any:
-    state = client.wait_for_orchestration_completion(
-        client.schedule_new_orchestration(name, input=input), timeout=timeout
+def run(agents_client: DurableClient, name: str, input: Any = None, timeout: float = 60) -> Any:
+    state = agents_client.wait_for_orchestration_completion(
+        agents_client.schedule_new_orchestration(name, input=input), timeout=timeout
     )
     assert state.runtime_status == OrchestrationStatus.COMPLETED, state.failure_details
     return state.output
@@ -105,14 +92,14 @@ def test_two_agents_on_one_worker(agents: DurableAgentClient, model_server: Test
     assert chemistry.text == "Chemist: Explain chemical bonds"
 
 
-def test_sequential_chaining_shares_a_session(client: DurableClient) -> None:
-    output = run(client, "writer_orchestration")
+def test_sequential_chaining_shares_a_session(agents_client: DurableClient) -> None:
+    output = run(agents_client, "writer_orchestration")
     assert output == "Reply to: Improve this: Reply to: Write a sentence about learning. (turn 1) (turn 2)"
 
 
-def test_parallel_agents_run_concurrently(client: DurableClient, model_server: TestModelServer) -> None:
+def test_parallel_agents_run_concurrently(agents_client: DurableClient, model_server: TestModelServer) -> None:
     model_server.control.set_latency(500)
-    output = run(client, "parallel_orchestration", "entropy")
+    output = run(agents_client, "parallel_orchestration", "entropy")
     assert output == "\n\n".join(
         [
             "Physics: Reply to: Explain entropy from a physics perspective (turn 1)",
@@ -125,7 +112,7 @@ def test_parallel_agents_run_concurrently(client: DurableClient, model_server: T
     assert (max(received) - min(received)).total_seconds() < 0.5  # all three in flight at once
 
 
-def test_conditional_routing_on_structured_output(client: DurableClient, model_server: TestModelServer) -> None:
+def test_conditional_routing_on_structured_output(agents_client: DurableClient, model_server: TestModelServer) -> None:
     control = model_server.control
     control.add_rule(
         match={"last_user_contains": "WIN MONEY", "response_format": True},
@@ -133,11 +120,11 @@ def test_conditional_routing_on_structured_output(client: DurableClient, model_s
     )
     control.add_rule(match={"response_format": True}, reply={"json": {"is_spam": False, "confidence": 0.1}})
 
-    assert run(client, "conditional_orchestration", "WIN MONEY NOW!!!") == {
+    assert run(agents_client, "conditional_orchestration", "WIN MONEY NOW!!!") == {
         "action": "blocked",
         "reason": "spam detected",
     }
-    assert run(client, "conditional_orchestration", "Lunch tomorrow?") == {
+    assert run(agents_client, "conditional_orchestration", "Lunch tomorrow?") == {
         "action": "replied",
         "draft": "Reply to: Draft a reply to: Lunch tomorrow? (turn 1)",
     }
@@ -145,27 +132,27 @@ def test_conditional_routing_on_structured_output(client: DurableClient, model_s
     assert schema_request["response_format"]["json_schema"]["name"] == "Classification"
 
 
-def start_hitl(client: DurableClient) -> str:
-    instance_id = client.schedule_new_orchestration("hitl_orchestration")
+def start_hitl(agents_client: DurableClient) -> str:
+    instance_id = agents_client.schedule_new_orchestration("hitl_orchestration")
     wait_until(
-        lambda: sum(1 for e in client.get_history(instance_id) if e["type"] == "TimerCreated") == 2,
+        lambda: sum(1 for e in agents_client.get_history(instance_id) if e["type"] == "TimerCreated") == 2,
         timeout=60,
         message="the approval wait and its timer",
     )
     return instance_id
 
 
-def test_human_in_the_loop_approve(client: DurableClient) -> None:
-    instance_id = start_hitl(client)
-    client.raise_event(instance_id, "approval_received", data={"approved": True})
-    state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+def test_human_in_the_loop_approve(agents_client: DurableClient) -> None:
+    instance_id = start_hitl(agents_client)
+    agents_client.raise_event(instance_id, "approval_received", data={"approved": True})
+    state = agents_client.wait_for_orchestration_completion(instance_id, timeout=60)
     assert state.output == {"status": "published", "content": "Reply to: Write a blog post about AI (turn 1)"}
 
 
-def test_human_in_the_loop_revise_with_feedback(client: DurableClient) -> None:
-    instance_id = start_hitl(client)
-    client.raise_event(instance_id, "approval_received", data={"approved": False, "feedback": "Add more detail"})
-    state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+def test_human_in_the_loop_revise_with_feedback(agents_client: DurableClient) -> None:
+    instance_id = start_hitl(agents_client)
+    agents_client.raise_event(instance_id, "approval_received", data={"approved": False, "feedback": "Add more detail"})
+    state = agents_client.wait_for_orchestration_completion(instance_id, timeout=60)
     assert state.output == {
         "status": "revised",
         "content": "Reply to: Revise this based on feedback 'Add more detail': "
@@ -173,11 +160,11 @@ def test_human_in_the_loop_revise_with_feedback(client: DurableClient) -> None:
     }
 
 
-def test_human_in_the_loop_timeout_escalates(client: DurableClient, services: Services) -> None:
-    instance_id = start_hitl(client)
+def test_human_in_the_loop_timeout_escalates(agents_client: DurableClient, services: Services) -> None:
+    instance_id = start_hitl(agents_client)
     with transaction(services.database_url) as session:  # 24 hours pass
         session.execute(update(Timer).where(Timer.instance_id == instance_id).values(fire_at=datetime.now(UTC)))
-    state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+    state = agents_client.wait_for_orchestration_completion(instance_id, timeout=60)
     assert state.output == {"status": "escalated", "reason": "approval timeout"}
 
 
@@ -185,7 +172,7 @@ def test_human_in_the_loop_timeout_escalates(client: DurableClient, services: Se
 
 
 def test_plain_durable_and_orchestration_tools(
-    client: DurableClient, model_server: TestModelServer, effects_dir: Path
+    agents_client: DurableClient, model_server: TestModelServer, effects_dir: Path
 ) -> None:
     control = model_server.control
     control.add_rule(
@@ -199,7 +186,7 @@ def test_plain_durable_and_orchestration_tools(
         },
     )
     control.add_rule(match={"last_message_role": "tool"}, reply={"content": "Your trip is planned."})
-    output = run(client, "tool_orchestration", "Plan a trip to Lisbon")
+    output = run(agents_client, "tool_orchestration", "Plan a trip to Lisbon")
     assert output["text"] == "Your trip is planned."
     tool_results = [m["content"] for m in output["messages"] if m["role"] == "tool"]
     assert tool_results[:2] == ["It is 21 degrees celsius in Lisbon.", '{"confirmation":"FLIGHT-LISBON-2"}']
@@ -211,14 +198,14 @@ def test_plain_durable_and_orchestration_tools(
     assert offered["weather"]["parameters"]["required"] == ["city"]
 
 
-def test_a_failing_tool_reports_to_the_model(client: DurableClient, model_server: TestModelServer) -> None:
+def test_a_failing_tool_reports_to_the_model(agents_client: DurableClient, model_server: TestModelServer) -> None:
     control = model_server.control
     control.add_rule(
         match={"last_message_role": "user"},
         reply={"tool_calls": [{"name": "broken_tool", "arguments": {"reason": "no fuel"}}]},
     )
     control.add_rule(match={"last_message_role": "tool"}, reply={"content": "Sorry, that did not work."})
-    output = run(client, "tool_orchestration", "Use the broken tool")
+    output = run(agents_client, "tool_orchestration", "Use the broken tool")
     assert output["text"] == "Sorry, that did not work."
     assert [m["content"] for m in output["messages"] if m["role"] == "tool"] == [
         "error: RuntimeError: the tool broke: no fuel"
@@ -357,10 +344,10 @@ def test_sessions_read_list_reset_delete_and_expire(agents: DurableAgentClient) 
 
 
 def test_usage_is_summed_per_session_and_per_instance(
-    client: DurableClient, agents: DurableAgentClient, model_server: TestModelServer
+    agents_client: DurableClient, agents: DurableAgentClient, model_server: TestModelServer
 ) -> None:
-    instance_id = client.schedule_new_orchestration("writer_orchestration")
-    client.wait_for_orchestration_completion(instance_id, timeout=60)
+    instance_id = agents_client.schedule_new_orchestration("writer_orchestration")
+    agents_client.wait_for_orchestration_completion(instance_id, timeout=60)
     assert len(model_server.control.requests()) == 2
     total = agents.usage_of_instance(instance_id)
     assert total["total_tokens"] == total["prompt_tokens"] + total["completion_tokens"] > 0
@@ -419,11 +406,11 @@ def test_model_concurrency_limit_is_shared_through_redis(services: Services) -> 
 
 
 def test_invalid_structured_output_gets_one_corrective_retry(
-    client: DurableClient, model_server: TestModelServer
+    agents_client: DurableClient, model_server: TestModelServer
 ) -> None:
     model_server.control.add_rule(match={"response_format": True}, reply={"content": "I think it is spam"}, times=1)
     model_server.control.add_rule(match={"response_format": True}, reply={"json": {"is_spam": True, "confidence": 0.9}})
-    assert run(client, "structured_only", "Cheap pills") == {
+    assert run(agents_client, "structured_only", "Cheap pills") == {
         "is_spam": True,
         "value": {"is_spam": True, "confidence": 0.9},
     }
@@ -432,14 +419,16 @@ def test_invalid_structured_output_gets_one_corrective_retry(
     assert second[-1]["content"].startswith("Your reply is not a valid Classification")
 
 
-def test_output_that_never_validates_fails_clearly(client: DurableClient, model_server: TestModelServer) -> None:
+def test_output_that_never_validates_fails_clearly(agents_client: DurableClient, model_server: TestModelServer) -> None:
     model_server.control.add_rule(match={"response_format": True}, reply={"content": "not json, ever"})
-    state = client.wait_for_orchestration_completion(client.schedule_new_orchestration("structured_only", input="x"))
+    state = agents_client.wait_for_orchestration_completion(
+        agents_client.schedule_new_orchestration("structured_only", input="x")
+    )
     assert state.runtime_status == OrchestrationStatus.FAILED
     assert "twice replied with output that is not a valid Classification" in state.failure_details.message
 
 
-def test_bad_agent_input(services: Services, agents: DurableAgentClient, client: DurableClient) -> None:
+def test_bad_agent_input(services: Services, agents: DurableAgentClient, agents_client: DurableClient) -> None:
     with pytest.raises(AgentNotRegisteredError, match="no agent named 'Jokr'.*Joker"):
         agents.get_agent("Jokr")
     with pytest.raises(ValueError, match="non-empty message"):

@@ -9,29 +9,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from durable_agents import AgentRunError, DurableAgentClient, DurableClient
+from durable_agents import AgentRunError, DurableAgentClient
 from durable_agents.errors import StreamNotFoundError
 from durable_agents.streaming import StreamChunk, stream_key
 from durable_agents.testing import TestModelServer
 
-from conftest import Services, WorkerProcess, client_for, new_taskhub, run_cli, start_agents_worker, wait_until
+from conftest import Services, client_for, new_taskhub, run_cli, start_agents_worker, wait_until
 
 WORDS = " ".join(f"word{i}" for i in range(12))
-
-
-@pytest.fixture(autouse=True)
-def fresh_model(model_server: TestModelServer) -> None:
-    model_server.control.reset()
-
-
-@pytest.fixture(scope="module")
-def client(services: Services, agents_worker: WorkerProcess) -> DurableClient:
-    return client_for(services, agents_worker.taskhub)
-
-
-@pytest.fixture(scope="module")
-def agents(client: DurableClient) -> DurableAgentClient:
-    return DurableAgentClient(client)
 
 
 async def collect(stream: AsyncIterator[StreamChunk], limit: int | None = None) -> list[StreamChunk]:
@@ -41,6 +26,9 @@ async def collect(stream: AsyncIterator[StreamChunk], limit: int | None = None) 
         if limit is not None and len(chunks) == limit:
             break
     return chunks
+
+
+pytestmark = pytest.mark.usefixtures("fresh_model")
 
 
 def text_of(chunks: list[StreamChunk]) -> str:

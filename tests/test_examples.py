@@ -12,32 +12,29 @@ from conftest import Services, new_taskhub
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_quickstart(services: Services) -> None:
+def run_example(services: Services, script: str, *, timeout: float, without: tuple[str, ...] = ()) -> str:
+    """Run an example on a fresh task hub with the real services; return what it printed."""
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key not in without},
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
-        "TASKHUB": new_taskhub("quickstart"),
+        "TASKHUB": new_taskhub(script.removesuffix(".py").replace("_", "")),
     }
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "quickstart.py")], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, str(EXAMPLES / script)], env=env, capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stderr
-    assert "COMPLETED ['Hello, Tokyo!', 'Hello, Seattle!', 'Hello, London!']" in result.stdout
+    return result.stdout
+
+
+def test_quickstart(services: Services) -> None:
+    printed = run_example(services, "quickstart.py", timeout=120)
+    assert "COMPLETED ['Hello, Tokyo!', 'Hello, Seattle!', 'Hello, London!']" in printed
 
 
 def test_agents_quickstart_offline(services: Services) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "MODEL_SERVER_URL"}},
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "TASKHUB": new_taskhub("agentsquick"),
-    }
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "agents_quickstart.py")], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.split(":")[0] in {"Joke 1", "Joke 2", "Writer"}]
+    printed = run_example(services, "agents_quickstart.py", timeout=180, without=("OPENAI_API_KEY", "MODEL_SERVER_URL"))
+    lines = [line for line in printed.splitlines() if line.split(":")[0] in {"Joke 1", "Joke 2", "Writer"}]
     assert lines == [
         "Joke 1: Reply to: Tell me a joke about clouds (turn 1)",
         "Joke 2: Reply to: Tell me another one (turn 2)",

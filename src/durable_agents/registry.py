@@ -32,7 +32,6 @@ class ActivitySpec:
     takes_input: bool
     input_type: Any
     result_type: Any
-    is_async: bool
     #: The queue role its work goes to: "activities", or "agents" for model and tool calls.
     queue_role: str = "activities"
 
@@ -83,7 +82,6 @@ class Registry:
             takes_input=input_param is not None,
             input_type=hints.get(input_param.name) if input_param is not None else None,
             result_type=hints.get("return"),
-            is_async=inspect.iscoroutinefunction(fn),
             queue_role=queue_role,
         )
         return name

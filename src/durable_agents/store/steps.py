@@ -296,7 +296,7 @@ def _schedule(
 
 
 def _deliver_sent_events(session: Session, instance: Instance, result: StepResult, dispatch: Dispatch) -> None:
-    from .instances import ensure_started
+    from .instances import ensure_started  # here, not at the top: instances imports this module
 
     for event in result.new_events:
         if not isinstance(event, EventSent):

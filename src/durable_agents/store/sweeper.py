@@ -50,7 +50,7 @@ def sweep(session: Session, taskhub: str, redispatch_after: float) -> Dispatch:
         .distinct()
         .limit(BATCH)
     ).all()
-    dispatch.steps.extend(i for i in waiting if i not in dispatch.steps)
+    dispatch.steps.extend(waiting)  # publish() sends each instance one wake-up, however often listed
     return dispatch
 
 
@@ -85,7 +85,6 @@ def _fire_timers(session: Session, taskhub: str, dispatch: Dispatch) -> None:
                 execution_id=timer.execution_id,
                 dedupe_key=f"timer:{timer.execution_id}:{timer.task_id}",
             )
-        if timer.instance_id not in dispatch.steps:
-            dispatch.steps.append(timer.instance_id)
+        dispatch.steps.append(timer.instance_id)
     if due:
         session.execute(delete(Timer).where(Timer.id.in_([t.id for t in due])))

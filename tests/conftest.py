@@ -202,6 +202,23 @@ def cold_replay_worker(services: Services, effects_dir: Path) -> Iterator[Worker
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_services(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Services:
+    """A SQLite file as the store (migrated like Postgres), with the same Redis as the broker."""
+    from durable_agents.store.schema import upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'durable_agents.db'}"
+    upgrade(url)
+    return Services(url, services.redis_url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_worker(sqlite_services: Services, effects_dir: Path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(sqlite_services, effects_dir, new_taskhub("sqlite")).start()
+    yield process
+    process.stop()
+
+
 def make_client(services: Services, taskhub: str):  # type: ignore[no-untyped-def]
     from durable_agents import DurableClient
 

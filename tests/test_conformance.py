@@ -11,22 +11,26 @@ import pytest
 
 from durable_agents import InvalidInstanceStateError, OrchestrationStatus
 
-from conftest import Services, make_client, wait_until
+from conftest import make_client, wait_until
 
 COMPLETED = OrchestrationStatus.COMPLETED
 FAILED = OrchestrationStatus.FAILED
 
 
-@pytest.fixture(scope="module", params=["cached", "cold-replay"])
+@pytest.fixture(scope="module", params=["cached", "cold-replay", "sqlite"])
 def mode(request: pytest.FixtureRequest) -> str:
-    """Every scenario runs twice: on a worker that keeps live executors, and on one that replays
-    every step from the stored history."""
+    """Every scenario runs three times: on a worker that keeps live executors, on one that replays
+    every step from the stored history, and on one whose store is a SQLite file."""
     return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def client(mode: str, request: pytest.FixtureRequest, services: Services) -> Any:
-    worker = request.getfixturevalue("worker" if mode == "cached" else "cold_replay_worker")
+def client(mode: str, request: pytest.FixtureRequest) -> Any:
+    if mode == "sqlite":
+        worker, services = request.getfixturevalue("sqlite_worker"), request.getfixturevalue("sqlite_services")
+    else:
+        worker = request.getfixturevalue("worker" if mode == "cached" else "cold_replay_worker")
+        services = request.getfixturevalue("services")
     return make_client(services, worker.taskhub)
 
 
@@ -252,10 +256,10 @@ def test_new_uuid_and_time_are_stable_across_replays(client: Any, mode: str) -> 
     assert state.output["first_time"] == recorded[0]["time"]
     assert len(set(state.output["uuids"])) == 2 and all(uuid.UUID(u) for u in state.output["uuids"])
     # A cold worker replays the earlier steps before the last one; a caching worker never replays.
-    assert state.output["replaying_flags"] == ([False, False] if mode == "cached" else [True, True])
+    assert state.output["replaying_flags"] == ([True, True] if mode == "cold-replay" else [False, False])
 
 
-def test_timers_of_days_are_rows_in_postgres_not_broker_etas(client: Any, services: Services) -> None:
+def test_timers_of_days_are_rows_in_the_store_not_broker_etas(client: Any) -> None:
     import redis
     from sqlalchemy import select, update
 
@@ -264,12 +268,12 @@ def test_timers_of_days_are_rows_in_postgres_not_broker_etas(client: Any, servic
 
     instance_id = client.schedule_new_orchestration("long_timer")
     wait_for_history(client, instance_id, "TimerCreated")
-    with transaction(services.database_url) as session:
+    with transaction(client.settings.database_url) as session:
         fire_at = session.scalar(select(Timer.fire_at).where(Timer.instance_id == instance_id))
     assert fire_at is not None and fire_at - datetime.now(UTC) > timedelta(days=2, hours=23)
-    broker = redis.Redis.from_url(services.redis_url)
+    broker = redis.Redis.from_url(client.settings.redis_url)
     assert broker.llen(client.settings.queue("orchestrator")) == 0  # nothing waits in the broker
-    with transaction(services.database_url) as session:  # three days pass
+    with transaction(client.settings.database_url) as session:  # three days pass
         session.execute(update(Timer).where(Timer.instance_id == instance_id).values(fire_at=datetime.now(UTC)))
     state = client.wait_for_orchestration_completion(instance_id)
     assert state.runtime_status == COMPLETED

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
 from .store import instances
-from .store.db import transaction
+from .store.db import is_sqlite, transaction
 from .store.inbox import NOTIFY_CHANNEL
 from .store.schema import check_schema
 from .tasks.dispatch import wake
@@ -157,12 +158,8 @@ class DurableClient:
         what: str,
         missing_ok: bool = False,
     ) -> OrchestrationState:
-        # LISTEN first, then read: a change committed in between is still noticed.
         deadline = time.monotonic() + timeout
-        key = f"{self.taskhub}\x1f{instance_id}"
-        libpq_url = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(libpq_url, autocommit=True) as conn:
-            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        with self._changes(instance_id) as wait_for_change:
             while True:
                 state = self.get_orchestration_state(instance_id)
                 if state is None and not missing_ok:
@@ -176,9 +173,34 @@ class DurableClient:
                         f"instance {instance_id!r} did not {what} within {timeout:g}s (it is {status}); "
                         "the instance is unaffected, wait again or check that a worker serves this task hub"
                     )
+                wait_for_change(remaining)
+
+    @contextmanager
+    def _changes(self, instance_id: str) -> Iterator[Callable[[float], None]]:
+        """A function that returns when the instance may have changed (or after at most its argument).
+
+        Listening starts before the caller's first read, so a change committed in between is noticed.
+        """
+        if is_sqlite(self._url):
+            # SQLite cannot notify: poll, quickly at first so short waits stay short.
+            delays = iter((0.01, 0.02, 0.05, 0.1))
+
+            def poll(remaining: float) -> None:
+                time.sleep(min(remaining, next(delays, 0.2)))
+
+            yield poll
+            return
+        key = f"{self.taskhub}\x1f{instance_id}"
+        libpq_url = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(libpq_url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+            def listen(remaining: float) -> None:
                 for notice in conn.notifies(timeout=min(remaining, 5.0)):
                     if notice.payload == key:
                         break
+
+            yield listen
 
     # -- signalling and managing ---------------------------------------------------------------
 

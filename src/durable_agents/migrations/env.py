@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
 
 from durable_agents.models import Base
+from durable_agents.store.db import get_engine
 from durable_agents.store.schema import VERSION_TABLE
 
 config = context.config
@@ -18,8 +18,10 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = engine_from_config(config.get_section(config.config_ini_section) or {}, poolclass=pool.NullPool)
-    with engine.connect() as conn:
+    # Our own engine, so SQLite gets the same connection set-up (foreign keys, WAL) as at run time.
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    with get_engine(url).connect() as conn:
         context.configure(connection=conn, target_metadata=Base.metadata, version_table=VERSION_TABLE)
         with context.begin_transaction():
             context.run_migrations()

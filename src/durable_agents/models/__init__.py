@@ -1,6 +1,6 @@
 """SQLAlchemy tables: instances, their history, the inbox of new events, work items and timers.
 
-Every row carries its task hub. Payloads are JSONB. Rows of one instance are deleted with it.
+Every row carries its task hub. Payloads are JSONB (JSON text on SQLite). Rows of one instance are deleted with it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -19,8 +18,9 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import Json, RowId, UtcDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -34,7 +34,7 @@ Payload = Any
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {Payload: JSONB, datetime: DateTime(timezone=True)}  # noqa: RUF012
+    type_annotation_map = {Payload: Json, datetime: UtcDateTime()}  # noqa: RUF012
 
 
 def _instance_fk(table: str) -> ForeignKeyConstraint:
@@ -56,10 +56,10 @@ class Instance(Base):
     name: Mapped[str] = mapped_column(String(256))
     execution_id: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20))
-    input: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
-    output: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
-    custom_status: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
-    failure: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    input: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    output: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    custom_status: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    failure: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     parent_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     parent_execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     parent_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -87,7 +87,7 @@ class HistoryRow(Base):
     instance_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     execution_id: Mapped[str] = mapped_column(String(32))
-    event: Mapped[Payload] = mapped_column(JSONB)
+    event: Mapped[Payload] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (_instance_fk("da_history"),)
@@ -101,12 +101,12 @@ class InboxRow(Base):
 
     __tablename__ = "da_inbox"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     taskhub: Mapped[str] = mapped_column(String(64))
     instance_id: Mapped[str] = mapped_column(String(256))
     execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    event: Mapped[Payload] = mapped_column(JSONB)
+    event: Mapped[Payload] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (
@@ -122,13 +122,13 @@ class WorkItem(Base):
 
     __tablename__ = "da_work_items"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     taskhub: Mapped[str] = mapped_column(String(64))
     instance_id: Mapped[str] = mapped_column(String(256))
     execution_id: Mapped[str] = mapped_column(String(32))
     task_id: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(256))
-    input: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    input: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -153,7 +153,7 @@ class Timer(Base):
 
     __tablename__ = "da_timers"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     taskhub: Mapped[str] = mapped_column(String(64))
     instance_id: Mapped[str] = mapped_column(String(256))
     execution_id: Mapped[str] = mapped_column(String(32))
@@ -195,7 +195,7 @@ class AgentMessageRow(Base):
 
     __tablename__ = "da_agent_messages"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     taskhub: Mapped[str] = mapped_column(String(64))
     agent: Mapped[str] = mapped_column(String(128))
     session_key: Mapped[str] = mapped_column(String(128))
@@ -203,9 +203,9 @@ class AgentMessageRow(Base):
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str | None] = mapped_column(nullable=True)
-    tool_calls: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    tool_calls: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     tool_call_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    usage: Mapped[Payload | None] = mapped_column(JSONB, nullable=True)
+    usage: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     orchestration_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 

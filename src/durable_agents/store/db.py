@@ -1,4 +1,4 @@
-"""Engines and sessions, one engine per database URL and process."""
+"""Engines and sessions, one engine per database URL and process; SQLite is set up to behave like a server."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 _engines: dict[tuple[int, str], Engine] = {}
 _lock = threading.Lock()
+
+#: How long a SQLite writer waits for another one to finish before it gives up.
+SQLITE_BUSY_TIMEOUT_SECONDS = 60
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
 
 
 def get_engine(url: str) -> Engine:
@@ -20,9 +29,39 @@ def get_engine(url: str) -> Engine:
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = _create_sqlite_engine(url) if is_sqlite(url) else _create_server_engine(url)
             _engines[key] = engine
         return engine
+
+
+def _create_server_engine(url: str) -> Engine:
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _create_sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, pool_size=10
+    )
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin (below) open transactions rather than the driver's own guesswork.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin_immediate(connection: Any) -> None:
+        # Take the write lock up front: every transaction then runs alone, which gives the
+        # row-lock guarantees the PostgreSQL path gets from FOR UPDATE, and a transaction that
+        # reads before it writes can never fail halfway with SQLITE_BUSY.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 @contextmanager

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from ..models import InboxRow
 from ..orchestrator.history import HistoryEvent, event_to_json
+from . import dialect
 
 NOTIFY_CHANNEL = "durable_agents"
 
@@ -24,14 +24,14 @@ def post(
     dedupe_key: str | None = None,
 ) -> None:
     """Add `event` to the instance's inbox; a second post under the same dedupe key does nothing."""
-    statement = insert(InboxRow).values(
+    statement = dialect.insert(session, InboxRow).values(
         taskhub=taskhub,
         instance_id=instance_id,
         execution_id=execution_id,
         dedupe_key=dedupe_key,
         event=event_to_json(event),
     )
-    session.execute(statement.on_conflict_do_nothing(constraint="uq_da_inbox_dedupe"))
+    session.execute(statement.on_conflict_do_nothing(index_elements=["taskhub", "instance_id", "dedupe_key"]))
 
 
 def task_key(execution_id: str, task_id: int) -> str:
@@ -40,6 +40,11 @@ def task_key(execution_id: str, task_id: int) -> str:
 
 
 def notify(session: Session, taskhub: str, instance_id: str) -> None:
-    """Tell waiting clients (LISTEN) that the instance changed; delivered when the transaction commits."""
+    """Tell waiting clients (LISTEN) that the instance changed; delivered when the transaction commits.
+
+    SQLite has no notifications: its clients poll instead.
+    """
+    if not dialect.supports_notify(session):
+        return
     payload: Any = f"{taskhub}\x1f{instance_id}"
     session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))

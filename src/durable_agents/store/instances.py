@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
@@ -19,7 +19,7 @@ from ..orchestrator.history import (
     ExecutionTerminated,
 )
 from ..state import OrchestrationState, OrchestrationStatus
-from . import inbox
+from . import dialect, inbox
 from .steps import TERMINAL, new_execution_id
 
 
@@ -56,8 +56,7 @@ def create(
             raise InstanceExistsError(instance_id, existing.status)
         session.delete(existing)
         session.flush()
-    now = session.scalar(select(func.clock_timestamp()))
-    assert now is not None
+    now = dialect.current_time(session)
     execution_id = new_execution_id()
     scheduled = start_at if start_at is not None and start_at > now else None
     session.add(

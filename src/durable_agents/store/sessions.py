@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import SessionNotFoundError
 from ..models import AgentMessageRow, AgentSessionRow
+from . import dialect
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,9 @@ def commit_turn(
     ttl: timedelta | None,
 ) -> int:
     """Append a turn's messages; a repeated commit of the same turn adds nothing. Returns rows added."""
-    now = session.scalar(select(func.clock_timestamp()))
-    assert now is not None
+    now = dialect.current_time(session)
     session.execute(
-        insert(AgentSessionRow)
+        dialect.insert(session, AgentSessionRow)
         .values(
             taskhub=taskhub,
             agent=agent,
@@ -123,8 +122,10 @@ def commit_turn(
         }
         for position, message in enumerate(messages)
     ]
-    statement = insert(AgentMessageRow).values(rows)
-    statement = statement.on_conflict_do_nothing(constraint="uq_da_agent_messages_turn")
+    statement = dialect.insert(session, AgentMessageRow).values(rows)
+    statement = statement.on_conflict_do_nothing(
+        index_elements=["taskhub", "agent", "session_key", "correlation_id", "position"]
+    )
     added = session.scalars(statement.returning(AgentMessageRow.id)).all()
     if added:
         usage = [m.get("usage") or {} for m in messages]
@@ -214,7 +215,6 @@ def usage_of_instance(session: Session, taskhub: str, instance_id: str) -> dict[
 
 def expire(session: Session, taskhub: str) -> int:
     """Delete sessions idle past their time-to-live."""
-    result = session.execute(
-        delete(AgentSessionRow).where(AgentSessionRow.taskhub == taskhub, AgentSessionRow.expires_at < func.now())
-    )
+    expired = AgentSessionRow.expires_at < dialect.clock(session)
+    result = session.execute(delete(AgentSessionRow).where(AgentSessionRow.taskhub == taskhub, expired))
     return int(result.rowcount)  # type: ignore[attr-defined]

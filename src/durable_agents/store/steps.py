@@ -42,7 +42,7 @@ from ..orchestrator.history import (
     event_to_json,
 )
 from ..registry import Registry
-from . import inbox
+from . import dialect, inbox
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +111,12 @@ def run_step(
     max_payload_bytes: int,
 ) -> StepOutcome:
     dispatch = Dispatch()
-    row = session.execute(
-        select(Instance, func.clock_timestamp())
-        .where(Instance.taskhub == taskhub, Instance.instance_id == instance_id)
-        .with_for_update()
+    instance = session.scalars(
+        select(Instance).where(Instance.taskhub == taskhub, Instance.instance_id == instance_id).with_for_update()
     ).one_or_none()
-    if row is None:
+    if instance is None:
         return StepOutcome(dispatch)
-    instance: Instance = row[0]
-    now: datetime = row[1]
+    now = dialect.current_time(session)
     rows = session.scalars(
         select(InboxRow).where(InboxRow.taskhub == taskhub, InboxRow.instance_id == instance_id).order_by(InboxRow.id)
     ).all()

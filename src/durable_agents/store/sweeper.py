@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..models import InboxRow, Instance, Timer, WorkItem
 from ..orchestrator.history import ExecutionStarted, TimerFired
-from . import inbox
+from . import dialect, inbox
 from .steps import Dispatch
 
 BATCH = 1000
@@ -18,11 +18,9 @@ BATCH = 1000
 def sweep(session: Session, taskhub: str, redispatch_after: float) -> Dispatch:
     """One sweep of a task hub. Only one sweeper per hub works at a time (an advisory lock)."""
     dispatch = Dispatch()
-    got_lock = session.scalar(select(func.pg_try_advisory_xact_lock(func.hashtext(f"durable_agents.sweep/{taskhub}"))))
-    if not got_lock:
+    if not dialect.try_exclusive(session, f"durable_agents.sweep/{taskhub}"):
         return dispatch
-    now = session.scalar(select(func.clock_timestamp()))
-    assert now is not None
+    now = dialect.current_time(session)
     _fire_timers(session, taskhub, dispatch)
     stale = now - timedelta(seconds=redispatch_after)
     lost = session.execute(
@@ -59,7 +57,7 @@ def _fire_timers(session: Session, taskhub: str, dispatch: Dispatch) -> None:
     # task_any([event_with_timeout, timer]) the explicit timer wins the tie.
     due = session.scalars(
         select(Timer)
-        .where(Timer.taskhub == taskhub, Timer.fire_at <= func.clock_timestamp())
+        .where(Timer.taskhub == taskhub, Timer.fire_at <= dialect.clock(session))
         .order_by(Timer.fire_at, case((Timer.purpose == "event_timeout", 1), else_=0), Timer.id)
         .limit(BATCH)
         .with_for_update(skip_locked=True)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
 from ..models import WorkItem
 from ..orchestrator.history import TaskCompleted, TaskFailed
-from . import inbox
+from . import dialect, inbox
 
 
 def claim(session: Session, taskhub: str, item_id: int, owner: str, lease_seconds: float) -> WorkItem | None:
     """Take the item if it is pending or its lease has expired; None if someone else holds it or it is done."""
-    now = func.clock_timestamp()
+    now = dialect.clock(session)
     claimed = session.scalars(
         update(WorkItem)
         .where(
@@ -38,7 +38,7 @@ def renew(session: Session, item_id: int, owner: str, lease_seconds: float) -> b
     result = session.execute(
         update(WorkItem)
         .where(WorkItem.id == item_id, WorkItem.lease_owner == owner)
-        .values(lease_expires_at=func.clock_timestamp() + timedelta(seconds=lease_seconds))
+        .values(lease_expires_at=dialect.clock(session) + timedelta(seconds=lease_seconds))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

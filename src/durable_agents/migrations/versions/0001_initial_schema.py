@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from durable_agents.models.types import Json, RowId
 
 revision = "0001"
 down_revision = None
@@ -25,17 +26,17 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=256), nullable=False),
         sa.Column("execution_id", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("input", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("output", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("custom_status", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("failure", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("input", Json, nullable=True),
+        sa.Column("output", Json, nullable=True),
+        sa.Column("custom_status", Json, nullable=True),
+        sa.Column("failure", Json, nullable=True),
         sa.Column("parent_instance_id", sa.String(length=256), nullable=True),
         sa.Column("parent_execution_id", sa.String(length=32), nullable=True),
         sa.Column("parent_task_id", sa.Integer(), nullable=True),
         sa.Column("history_length", sa.Integer(), nullable=False),
         sa.Column("scheduled_start_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("taskhub", "instance_id", name=op.f("pk_da_instances")),
     )
@@ -49,8 +50,8 @@ def upgrade() -> None:
         sa.Column("instance_id", sa.String(length=256), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("execution_id", sa.String(length=32), nullable=False),
-        sa.Column("event", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("event", Json, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.ForeignKeyConstraint(
             ["taskhub", "instance_id"],
             ["da_instances.taskhub", "da_instances.instance_id"],
@@ -61,13 +62,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "da_inbox",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("id", RowId, autoincrement=True, nullable=False),
         sa.Column("taskhub", sa.String(length=64), nullable=False),
         sa.Column("instance_id", sa.String(length=256), nullable=False),
         sa.Column("execution_id", sa.String(length=32), nullable=True),
         sa.Column("dedupe_key", sa.String(length=128), nullable=True),
-        sa.Column("event", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("event", Json, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.ForeignKeyConstraint(
             ["taskhub", "instance_id"],
             ["da_instances.taskhub", "da_instances.instance_id"],
@@ -81,7 +82,7 @@ def upgrade() -> None:
     op.create_index("ix_da_inbox_instance", "da_inbox", ["taskhub", "instance_id", "id"], unique=False)
     op.create_table(
         "da_timers",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("id", RowId, autoincrement=True, nullable=False),
         sa.Column("taskhub", sa.String(length=64), nullable=False),
         sa.Column("instance_id", sa.String(length=256), nullable=False),
         sa.Column("execution_id", sa.String(length=32), nullable=False),
@@ -99,19 +100,19 @@ def upgrade() -> None:
     op.create_index("ix_da_timers_due", "da_timers", ["taskhub", "fire_at"], unique=False)
     op.create_table(
         "da_work_items",
-        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("id", RowId, autoincrement=True, nullable=False),
         sa.Column("taskhub", sa.String(length=64), nullable=False),
         sa.Column("instance_id", sa.String(length=256), nullable=False),
         sa.Column("execution_id", sa.String(length=32), nullable=False),
         sa.Column("task_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=256), nullable=False),
-        sa.Column("input", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("input", Json, nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("lease_owner", sa.String(length=128), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("dispatched_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.ForeignKeyConstraint(
             ["taskhub", "instance_id"],
             ["da_instances.taskhub", "da_instances.instance_id"],

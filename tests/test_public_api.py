@@ -53,6 +53,7 @@ def test_public_api() -> None:
         "Usage",
         "WaitTimeoutError",
         "__version__",
+        "chat_client_from_env",
         "current_activity",
     ]
     for name in durable_agents.__all__:

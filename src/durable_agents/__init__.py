@@ -11,6 +11,7 @@ from .agents import (
     OpenAIChatClient,
     Summarize,
     Usage,
+    chat_client_from_env,
 )
 from .app import DurableApp
 from .client import AsyncDurableClient, DurableClient
@@ -102,5 +103,6 @@ __all__ = [
     "Usage",
     "WaitTimeoutError",
     "__version__",
+    "chat_client_from_env",
     "current_activity",
 ]

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from .agents.activities import register_agent_activities
 from .agents.agent import Agent
-from .agents.limits import ModelSlots
+from .agents.limits import LocalModelSlots, ModelSlots
 from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
 from .agents.turn import agent_session, make_agent_turn
@@ -70,10 +70,10 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agents: dict[str, Agent] = {}
         #: Who hears agent replies as they stream; the Redis Stream writer joins with the first agent.
         self.response_callbacks: list[Any] = []
-        self._model_slots: ModelSlots | None = None
-        super().__init__(
-            main, broker=self.settings.effective_broker_url, backend=self.settings.redis_url, **celery_options
-        )
+        self._model_slots: ModelSlots | LocalModelSlots | None = None
+        # Embedded mode keeps results in memory: nothing reads them but chords, which it does not use.
+        backend = "cache+memory://" if self.settings.embedded else self.settings.redis_url
+        super().__init__(main, broker=self.settings.effective_broker_url, backend=backend, **celery_options)
         self._configure_celery()
         self._register_tasks()
         self.steps["worker"].add(DurableWorkerStep)
@@ -200,9 +200,10 @@ class DurableApp(Celery):  # type: ignore[misc]
         return register
 
     @property
-    def model_slots(self) -> ModelSlots:
+    def model_slots(self) -> ModelSlots | LocalModelSlots:
         if self._model_slots is None:
-            self._model_slots = ModelSlots(self.settings.redis_url)
+            embedded = self.settings.embedded
+            self._model_slots = LocalModelSlots() if embedded else ModelSlots(self.settings.redis_url)
         return self._model_slots
 
     # -- Celery wiring -----------------------------------------------------------------------
@@ -227,6 +228,13 @@ class DurableApp(Celery):  # type: ignore[misc]
                 "durable-agents-sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval},
             },
         )
+        if settings.embedded:
+            # The in-memory transport polls its queues; its default second would be a second per step.
+            self.conf.update(
+                broker_transport_options={"polling_interval": 0.01},
+                worker_send_task_events=False,
+                task_send_sent_event=False,
+            )
 
     def _register_tasks(self) -> None:
         hub = self.settings.taskhub
@@ -264,6 +272,12 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def start(self, worker: Any) -> None:
         app: DurableApp = worker.app
+        if app.settings.embedded and not getattr(worker, "durable_agents_embedded", False):
+            raise ConfigurationError(
+                "a separate worker needs a shared broker and database, and none is configured (embedded mode: "
+                "your program runs its own worker thread when it makes a DurableClient). To run workers, set "
+                "DATABASE_URL (PostgreSQL) and REDIS_URL (Redis)."
+            )
         check_schema(app.settings.database_url)
         consumed = app.amqp.queues.consume_from or app.amqp.queues
         app.local_queues = set(consumed)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .app import DurableApp
 from .config import Settings
+from .embedded import ensure_worker
 from .errors import InstanceExistsError, InstanceNotFoundError, WaitTimeoutError
 from .orchestrator.context import durable_name
 from .serialization import encode
@@ -45,6 +46,7 @@ class DurableClient:
     ) -> None:
         # Only a client built from the user's app can check names against its registry.
         self._knows_names = app is not None
+        users_app = app
         if app is None or taskhub is not None or database_url or redis_url or broker_url or settings:
             base = settings or (app.settings if app is not None else None)
             app_for_client = DurableApp(
@@ -58,6 +60,9 @@ class DurableClient:
         self.settings = app.settings
         self.taskhub = app.settings.taskhub
         self._url = app.settings.database_url
+        if self.settings.embedded:
+            # One process is everything: the worker runs here, on the app that registered the code.
+            ensure_worker(users_app if users_app is not None else app)
         check_schema(self._url)
 
     # -- starting ----------------------------------------------------------------------------

@@ -1,16 +1,25 @@
-"""Settings from the environment (DATABASE_URL, REDIS_URL, BROKER_URL, TASKHUB, DURABLE_AGENTS_*)."""
+"""Settings from the environment (DATABASE_URL, REDIS_URL, BROKER_URL, TASKHUB, DURABLE_AGENTS_*).
+
+With neither DATABASE_URL nor REDIS_URL set, everything runs embedded in one process: a SQLite file
+in the working directory is the store, the broker is in memory and the worker is a thread.
+"""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES
+from .streaming.local_stream import LOCAL_URL
 
 #: The queues of a task hub, each served by workers that scale on their own.
 ROLES = ("orchestrator", "activities", "agents")
+
+#: The SQLite file used when DATABASE_URL is not set.
+EMBEDDED_DATABASE_FILE = "durable_agents.db"
 
 _TASKHUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -20,14 +29,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DURABLE_AGENTS_", extra="ignore", populate_by_name=True)
 
-    database_url: str = Field(
-        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-        validation_alias=AliasChoices("DATABASE_URL", "DURABLE_AGENTS_DATABASE_URL"),
-    )
-    redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0",
-        validation_alias=AliasChoices("REDIS_URL", "DURABLE_AGENTS_REDIS_URL"),
-    )
+    #: PostgreSQL for production; unset, a SQLite file `durable_agents.db` in the working directory.
+    database_url: str = Field(default="", validation_alias=AliasChoices("DATABASE_URL", "DURABLE_AGENTS_DATABASE_URL"))
+    #: Broker and stream bus; unset, in-process when DATABASE_URL is unset too, else the local Redis.
+    redis_url: str = Field(default="", validation_alias=AliasChoices("REDIS_URL", "DURABLE_AGENTS_REDIS_URL"))
     broker_url: str | None = Field(
         default=None, validation_alias=AliasChoices("BROKER_URL", "DURABLE_AGENTS_BROKER_URL")
     )
@@ -45,6 +50,21 @@ class Settings(BaseSettings):
     queue_prefix: str = "durable_agents"
     #: How long a completed response stream stays readable in Redis.
     stream_ttl_seconds: int = Field(default=3600, gt=0)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url and not self.redis_url:
+            self.redis_url = LOCAL_URL
+        if not self.database_url:
+            self.database_url = f"sqlite:///{Path.cwd() / EMBEDDED_DATABASE_FILE}"
+        if not self.redis_url:
+            self.redis_url = "redis://127.0.0.1:6379/0"
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """The single-process development mode: in-memory broker and streams, a worker thread."""
+        return self.redis_url == LOCAL_URL
 
     @field_validator("taskhub")
     @classmethod
@@ -67,8 +87,15 @@ class Settings(BaseSettings):
 
     @property
     def effective_broker_url(self) -> str:
+        if self.embedded:
+            return "memory://"
         return self.broker_url or self.redis_url
 
     def queue(self, role: str) -> str:
         """The Celery queue of this task hub for `role` (orchestrator, activities, agents)."""
         return f"{self.queue_prefix}.{self.taskhub}.{role}"
+
+    #: HTTP API keys, each bound to a task hub: a comma list of `taskhub:key` (README, "HTTP API").
+    api_keys: SecretStr = SecretStr("")
+    #: `disabled` turns HTTP API authentication off; allowed only when serving on loopback.
+    api_auth: str = "required"

@@ -3,6 +3,7 @@
 from .agent import Agent, KeepLast, Summarize
 from .chat_client import AzureOpenAIChatClient, ChatClient, OpenAIChatClient
 from .client import AgentProxy, DurableAgentClient, DurableAIAgentClient
+from .environment import chat_client_from_env
 from .proxy import OrchestrationAgent
 from .response import AgentResponse, AgentSession, Usage
 from .tools import ToolSpec
@@ -22,4 +23,5 @@ __all__ = [
     "Summarize",
     "ToolSpec",
     "Usage",
+    "chat_client_from_env",
 ]

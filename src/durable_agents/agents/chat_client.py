@@ -245,7 +245,7 @@ class AzureOpenAIChatClient(ChatClient):
             provider: Callable[[], str] = self._credential
             return provider
         try:
-            from azure.identity import get_bearer_token_provider  # type: ignore[import-not-found]
+            from azure.identity import get_bearer_token_provider
         except ImportError as error:
             raise ConfigurationError(
                 "an Azure credential needs the azure-identity package: pip install 'durable-agents[azure]'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,3 +48,18 @@ class ModelSlots:
             pipe.ltrim(released, -limit, -1)
             pipe.expire(released, 60)
             pipe.execute()
+
+
+class LocalModelSlots:
+    """The same limit inside one process (embedded mode, where there is only one worker)."""
+
+    def __init__(self) -> None:
+        self._semaphores: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def hold(self, key: str, limit: int, lease: float = 300.0) -> Iterator[None]:
+        with self._lock:
+            semaphore = self._semaphores.setdefault((key, limit), threading.BoundedSemaphore(limit))
+        with semaphore:
+            yield

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from ..agents.callbacks import AgentCallbackContext
 from ..errors import AgentRunError, FailureDetails, StreamNotFoundError, WaitTimeoutError
+from .local_stream import LOCAL_URL, AsyncLocalStreams, local_streams
 
 ChunkKind = Literal["chunk", "restart", "complete"]
 #: A stream nobody completes (its turn was abandoned) still goes away after this long.
@@ -38,7 +39,9 @@ class RedisStreamCallback:
     """The default response callback: every chunk of a reply goes to the response's Redis Stream."""
 
     def __init__(self, redis_url: str, *, prefix: str = "durable_agents", ttl_seconds: int = 3600) -> None:
-        self._redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self._redis: Any = (
+            local_streams if redis_url == LOCAL_URL else redis.Redis.from_url(redis_url, decode_responses=True)
+        )
         self._prefix = prefix
         self._ttl = ttl_seconds
         # The next sequence number of each stream this process is writing.
@@ -96,7 +99,11 @@ async def read_stream(
     Blocks on XREAD (no polling). A stream that does not appear within `start_timeout` raises
     StreamNotFoundError; one that goes quiet for `idle_timeout` raises WaitTimeoutError.
     """
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    client: Any = (
+        AsyncLocalStreams(local_streams)
+        if redis_url == LOCAL_URL
+        else aioredis.Redis.from_url(redis_url, decode_responses=True)
+    )
     position = cursor
     seen_any = cursor != "0"
     try:

@@ -27,7 +27,9 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
     """
     hub = app.settings.taskhub
     try:
-        if dispatch.chord_instance is not None and len(dispatch.activities) > 1:
+        # Chords count results in Redis; embedded mode has none and wakes the step per completion.
+        use_chord = dispatch.chord_instance is not None and not app.settings.embedded
+        if use_chord and len(dispatch.activities) > 1:
             # One wake-up for the whole fan-in instead of one per completion. Correctness does not
             # depend on it: completions are rows, and a lost callback is covered by the sweeper.
             header = [

@@ -22,6 +22,20 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ARTIFACTS = TESTS_DIR.parent / "artifacts"
+#: Variables that select services or a real model: a run without them is embedded and offline.
+CONFIGURATION_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "BROKER_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "AZURE_OPENAI_ENDPOINT",
+)
+
+
+def unconfigured_environment() -> dict[str, str]:
+    """This process's environment without any of CONFIGURATION_VARIABLES."""
+    return {key: value for key, value in os.environ.items() if key not in CONFIGURATION_VARIABLES}
 
 
 def _unavailable(what: str, error: BaseException) -> None:

@@ -11,16 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import unconfigured_environment
+
 ROOT = Path(__file__).resolve().parent.parent
-#: Variables that would point the demo at services or a real model.
-CONFIGURATION = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "BROKER_URL",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "AZURE_OPENAI_ENDPOINT",
-)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,7 @@ def offline(command: list[str]) -> list[str]:
 
 
 def run_demo(executable: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key not in CONFIGURATION}
+    env = unconfigured_environment()
     return subprocess.run(
         offline([str(executable), "demo", *args]),
         cwd=cwd,

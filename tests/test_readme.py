@@ -1,32 +1,56 @@
-"""The README's first example runs as written: its app block on a real worker, its client block against it."""
+"""The README's first example runs as written: embedded with no services, and on PostgreSQL, Redis and a worker."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import Services, new_taskhub
+from conftest import Services, new_taskhub, unconfigured_environment
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+EXPECTED = "Reply to: Write about durable agents (turn 1)"
 
 
-def test_readme_example(services: Services, tmp_path: Path, start_worker: Any, monkeypatch: Any) -> None:
-    app_block, client_block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[:2]
-    (tmp_path / "readme_example.py").write_text(app_block)
+def first_example(folder: Path) -> Path:
+    block = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[0]
+    assert len(block.strip().splitlines()) <= 17, "the first screen's example stays short"
+    script = folder / "post.py"
+    script.write_text(block)
+    return script
+
+
+def run(script: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = unconfigured_environment()
+    return subprocess.run(
+        [sys.executable, script.name],
+        cwd=script.parent,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_readme_example_runs_embedded_with_no_services(tmp_path: Path) -> None:
+    result = run(first_example(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == EXPECTED
+    assert "embedded development mode" in result.stderr
+    assert (tmp_path / "durable_agents.db").exists()
+
+
+def test_readme_example_runs_on_services_with_a_worker(services: Services, tmp_path: Path, start_worker: Any) -> None:
+    script = first_example(tmp_path)
     hub = new_taskhub("readme")
-    for key, value in {"TASKHUB": hub, "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url}.items():
-        monkeypatch.setenv(key, value)
-    start_worker(hub, extra_env={"PYTHONPATH": str(tmp_path)}, module="readme_example:app")
+    start_worker(hub, extra_env={"PYTHONPATH": str(tmp_path)}, module="post:app")
 
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("readme_example", None)
-    namespace: dict[str, Any] = {}
-    exec("from readme_example import *", namespace)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(client_block, namespace)
-    assert printed.getvalue().strip() == "sent: Hello world"
+    result = run(script, DATABASE_URL=services.database_url, REDIS_URL=services.redis_url, TASKHUB=hub)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == EXPECTED
+    assert "embedded" not in result.stderr
+    assert not (tmp_path / "durable_agents.db").exists()

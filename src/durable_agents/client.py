@@ -24,7 +24,7 @@ from .state import OrchestrationState, OrchestrationStatus
 from .store import instances
 from .store.db import is_sqlite, transaction
 from .store.inbox import NOTIFY_CHANNEL
-from .store.schema import check_schema
+from .store.schema import check_schema, upgrade
 from .tasks.dispatch import wake
 
 
@@ -60,9 +60,13 @@ class DurableClient:
         self.settings = app.settings
         self.taskhub = app.settings.taskhub
         self._url = app.settings.database_url
-        if self.settings.embedded:
+        if self.settings.embedded and users_app is not None:
             # One process is everything: the worker runs here, on the app that registered the code.
-            ensure_worker(users_app if users_app is not None else app)
+            # A client without the app (the CLI, the API) only reads and writes the store; the
+            # program's own sweeper picks up what it changes.
+            ensure_worker(users_app)
+        elif self.settings.embedded:
+            upgrade(self._url)
         check_schema(self._url)
 
     # -- starting ----------------------------------------------------------------------------

@@ -1,0 +1,271 @@
+"""Request and response bodies of the HTTP API (they make its OpenAPI schema)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Query
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from ..state import OrchestrationStatus
+
+#: Text without control characters (Postgres refuses NUL; ids must survive being printed and put in URLs).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
+def _storable(value: Any) -> Any:
+    """Refuse what the database cannot store as JSON: NUL characters, NaN and infinities."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("JSON numbers must be finite: NaN and Infinity are not JSON")
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("JSON text must not contain the NUL character (\\u0000); Postgres cannot store it")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return value
+
+
+#: Any JSON value the database can store.
+JsonValue = Annotated[Any, AfterValidator(_storable)]
+
+InstanceId = Annotated[str, Path(min_length=1, max_length=256, pattern=PRINTABLE, description="The instance id.")]
+OrchestrationName = Annotated[
+    str, Path(min_length=1, max_length=256, pattern=PRINTABLE, description="A registered orchestration name.")
+]
+EventName = Annotated[str, Path(min_length=1, max_length=256, pattern=PRINTABLE, description="The event name.")]
+AgentName = Annotated[str, Path(min_length=1, max_length=128, pattern=PRINTABLE, description="The agent's name.")]
+SessionKey = Annotated[
+    str, Path(min_length=1, max_length=120, pattern=PRINTABLE, description="The session key ('default' if none).")
+]
+CorrelationId = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="The run's correlation id."),
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items.")]
+Offset = Annotated[int, Query(ge=0, le=2_000_000_000, description="Skip this many items.")]
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A naive datetime from a query string is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable, machine-readable error code.")
+    message: str = Field(description="What happened and what to do about it.")
+    details: list[dict[str, Any]] | None = Field(default=None, description="Per-field problems of invalid input.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route that can answer these error codes."""
+    return {code: {"model": ErrorBody, "description": HTTP_REASONS.get(code, "Error")} for code in codes}
+
+
+HTTP_REASONS = {
+    401: "No valid API key",
+    403: "A key of another task hub",
+    404: "Not found",
+    409: "Conflicts with the instance's state",
+    413: "Payload too large",
+    422: "Invalid input",
+    502: "The agent's run failed",
+    503: "A service behind the API is unavailable",
+    504: "Timed out",
+}
+
+
+# -- instances --------------------------------------------------------------------------------
+
+
+class StartRequest(Strict):
+    input: JsonValue = Field(default=None, description="The orchestration's input (any JSON).")
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00-\x1f\x7f/]+$",
+        description="Your own instance id (default: a new one). No '/' so it can be addressed in URLs.",
+    )
+    start_at: AwareDatetime | None = Field(default=None, description="Start later, at this time.")
+    reuse_id: bool = Field(default=False, description="Replace a finished instance of the same id.")
+
+
+class StartAccepted(BaseModel):
+    instance_id: str
+    name: str
+    status_url: str = Field(description="GET it for the instance's status and output.")
+
+
+class Failure(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    error_type: str
+    message: str
+    stack_trace: str | None = None
+
+
+class Instance(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    instance_id: str
+    name: str
+    taskhub: str
+    runtime_status: OrchestrationStatus
+    created_at: datetime
+    last_updated_at: datetime
+    completed_at: datetime | None
+    input: Any
+    output: Any
+    custom_status: Any
+    failure_details: Failure | None
+    parent_instance_id: str | None = None
+
+
+class InstancePage(BaseModel):
+    items: list[Instance]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last page.")
+
+
+class History(BaseModel):
+    instance_id: str
+    events: list[dict[str, Any]] = Field(description="Every event of the current execution, oldest first.")
+
+
+class TerminateRequest(Strict):
+    output: JsonValue = Field(default=None, description="The output the terminated instance reports.")
+
+
+class ReasonRequest(Strict):
+    reason: str | None = Field(default=None, max_length=1000, pattern=r"^[^\x00]*$")
+
+
+class Accepted(BaseModel):
+    instance_id: str
+    accepted: Literal[True] = True
+    status_url: str
+
+
+class Purged(BaseModel):
+    instance_id: str
+    purged: int = Field(description="How many instances were deleted (with sub-orchestrations).")
+
+
+class Names(BaseModel):
+    names: list[str] | None = Field(description="The registered names; null when the API was started without an app.")
+
+
+# -- agents -----------------------------------------------------------------------------------
+
+
+class ChatMessage(Strict):
+    role: Literal["user", "system", "assistant"]
+    content: str = Field(max_length=10_000_000, pattern=r"^[^\x00]*$")
+
+
+def _has_text(value: str | list[ChatMessage]) -> str | list[ChatMessage]:
+    texts = [value] if isinstance(value, str) else [m.content for m in value]
+    if not any(text.strip() for text in texts):
+        raise ValueError("an agent run needs a non-empty message")
+    return value
+
+
+class RunRequest(Strict):
+    message: Annotated[
+        str | list[ChatMessage],
+        Field(description="The user's message, or a list of chat messages."),
+        AfterValidator(_has_text),
+    ]
+    session: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=120,
+        pattern=PRINTABLE,
+        description="The session key (default: 'default').",
+    )
+    wait: bool = Field(default=True, description="Wait for the response; false answers 202 with the correlation id.")
+    timeout: float = Field(
+        default=60.0, gt=0, le=300, description="Seconds to wait; past it the answer is 202 with the correlation id."
+    )
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RunResponse(BaseModel):
+    agent: str
+    session: str
+    correlation_id: str
+    text: str
+    messages: list[dict[str, Any]]
+    usage: Usage
+
+
+class RunAccepted(BaseModel):
+    agent: str
+    session: str
+    correlation_id: str
+    status: Literal["RUNNING", "PENDING"] = "PENDING"
+    response_url: str = Field(description="GET it for the response once the run completes.")
+    stream_url: str = Field(description="Follow the response as Server-Sent Events.")
+
+
+class Session(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    agent: str
+    session_key: str
+    message_count: int
+    turn_count: int
+    prompt_tokens: int
+    completion_tokens: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    messages: list[dict[str, Any]]
+
+
+class SessionPage(BaseModel):
+    items: list[Session]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+# -- health -----------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="Each dependency: 'ok', or what is wrong.")

@@ -64,6 +64,19 @@ def test_input_that_is_not_json_is_refused(services: Services, client: Any) -> N
     assert rows_for(services, instance_id) == (0, 0)
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [({"score": float("nan")}, "NaN and infinite numbers"), ("a\x00b", "NUL character")],
+)
+def test_input_the_store_cannot_keep_is_refused_before_it_reaches_it(
+    services: Services, client: Any, value: Any, message: str
+) -> None:
+    instance_id = uuid.uuid4().hex
+    with pytest.raises(SerializationError, match=message):
+        client.schedule_new_orchestration("plain_function", input=value, instance_id=instance_id)
+    assert rows_for(services, instance_id) == (0, 0)
+
+
 def test_activity_input_that_is_not_json_fails_at_the_call_site(client: Any) -> None:
     state = client.wait_for_orchestration_completion(client.schedule_new_orchestration("unserialisable_activity_input"))
     assert state.failure_details.error_type == "SerializationError"

@@ -7,6 +7,7 @@ back as their types where a function's annotation asks for them.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +17,12 @@ from pydantic_core import PydanticSerializationError, to_json
 from .errors import SerializationError
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+# An escaped NUL character not itself escaped (an even number of backslashes before it).
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def encode(value: Any, *, what: str, limit: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Any:
@@ -31,7 +38,17 @@ def encode(value: Any, *, what: str, limit: int = DEFAULT_MAX_PAYLOAD_BYTES) -> 
         ) from error
     if len(raw) > limit:
         raise PayloadTooLargeError(what, len(raw), limit)
-    return json.loads(raw)
+    if _NUL.search(raw):
+        raise SerializationError(
+            f"{what} contains a NUL character (\\u0000), which the store cannot keep; remove it or encode the text"
+        )
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except ValueError as error:
+        raise SerializationError(
+            f"{what} cannot be stored as JSON ({error}): NaN and infinite numbers have no JSON form; "
+            "use null or a string"
+        ) from error
 
 
 @lru_cache(maxsize=512)

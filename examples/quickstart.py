@@ -1,16 +1,24 @@
-"""Quick start: an orchestration of three activities, run by a real worker process.
+"""Quick start: an orchestration that calls an activity for three cities in turn.
 
-durable-agents db upgrade
-python examples/quickstart.py
+Run it in one process (embedded mode: a SQLite file in the working directory, the worker a thread of
+this program, no services):
+
+    python examples/quickstart.py
+
+Or with Postgres and Redis, worker and client as separate processes (in examples/, both terminals
+with the same DATABASE_URL and REDIS_URL, after `durable-agents db upgrade`):
+
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
+        durable-agents worker quickstart:app          # or: celery -A quickstart worker
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
+        python quickstart.py
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from durable_agents import DurableApp, DurableClient, OrchestrationContext
+
+# -- worker: the activity and the orchestration ---------------------------------------------------
 
 app = DurableApp()
 
@@ -28,20 +36,14 @@ def hello_cities(context: OrchestrationContext):  # type: ignore[no-untyped-def]
     return greetings
 
 
+# -- client ---------------------------------------------------------------------------------------
+
+
 def main() -> None:
-    # The worker normally runs on its own: `durable-agents worker quickstart:app` (or `celery -A quickstart worker`).
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "durable_agents", "worker", "quickstart:app", "--pool", "threads", "-c", "4"],
-        cwd=Path(__file__).parent,
-    )
-    try:
-        client = DurableClient(app)
-        instance_id = client.schedule_new_orchestration(hello_cities)
-        state = client.wait_for_orchestration_completion(instance_id, timeout=60)
-        print(f"{instance_id}: {state.runtime_status} {state.output}")
-    finally:
-        worker.terminate()
-        worker.wait()
+    client = DurableClient(app)
+    instance_id = client.schedule_new_orchestration(hello_cities)
+    state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+    print(f"{instance_id}: {state.runtime_status} {state.output}")
 
 
 if __name__ == "__main__":

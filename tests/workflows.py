@@ -189,6 +189,21 @@ def fan_out(context: OrchestrationContext) -> Any:
     return sum(results)
 
 
+@app.activity
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@app.orchestration
+def staged_fan_out(context: OrchestrationContext) -> Any:
+    """One step, four slow activities in parallel, a timer, one more step: a timeline with overlapping bars."""
+    naps = yield context.call_activity(echo, input=[0.4] * 4)
+    slept = yield [context.call_activity(nap, input=seconds) for seconds in naps]
+    yield context.create_timer(timedelta(milliseconds=300))
+    return (yield context.call_activity(echo, input=sum(slept)))
+
+
 @app.orchestration
 def fan_out_one_fails(context: OrchestrationContext) -> Any:
     tasks = [context.call_activity(fail_on, input=i) for i in range(context.get_input())]

@@ -1,0 +1,66 @@
+"""The buttons of an instance page: raise an event (and its Approve shortcut), terminate, suspend, resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..errors import DurableAgentsError, InstanceNotFoundError, InvalidInstanceStateError
+from .context import Dashboard, Form, page_route
+
+#: What the Approve shortcut sends with the event.
+APPROVAL = {"approved": True}
+DEFAULT_EVENT = "approval_received"
+
+
+def routes(dash: Dashboard) -> APIRouter:
+    router = APIRouter(include_in_schema=False, route_class=page_route(dash))
+
+    def act(request: Request, instance_id: str, action: str, form: dict[str, str]) -> Response:
+        client = dash.client
+        try:
+            if action in ("events", "approve"):
+                name = (form.get("name") or DEFAULT_EVENT).strip()
+                if action == "approve":
+                    data: object = APPROVAL
+                else:
+                    text = form.get("data", "").strip()
+                    try:
+                        data = json.loads(text) if text else None
+                    except json.JSONDecodeError as error:
+                        where = f"line {error.lineno}, column {error.colno}"
+                        return dash.message(request, f"The event data is not valid JSON: {error.msg} ({where}).", 422)
+                client.raise_event(instance_id, name, data=data)
+                toast = "Approved" if action == "approve" else f"Event {name!r} raised"
+            elif action == "terminate":
+                reason = form.get("reason", "").strip() or "terminated from the dashboard"
+                if not client.terminate(instance_id, output=reason):
+                    return dash.message(request, "The instance had already finished.", 409)
+                toast = "Termination requested"
+            elif action == "suspend":
+                client.suspend(instance_id, reason=form.get("reason") or "suspended from the dashboard")
+                toast = "Suspension requested"
+            else:
+                client.resume(instance_id, reason=form.get("reason") or "resumed from the dashboard")
+                toast = "Resumption requested"
+        except InstanceNotFoundError:
+            return dash.message(request, f"There is no instance {instance_id!r} in this task hub.", 404)
+        except InvalidInstanceStateError as error:
+            return dash.message(request, str(error), 409)
+        except (ValueError, DurableAgentsError) as error:  # a bad event name, a payload over the limit
+            return dash.message(request, str(error), 422)
+        return dash.done(request, f"/instances/{quote(instance_id, safe='')}", toast)
+
+    def endpoint_for(action: str) -> Callable[[Request, str, dict[str, str]], Response]:
+        def endpoint(request: Request, instance_id: str, form: Form) -> Response:
+            return act(request, instance_id, action, form)
+
+        return endpoint
+
+    for action in ("events", "approve", "terminate", "suspend", "resume"):
+        router.add_api_route(f"/instances/{{instance_id:path}}/{action}", endpoint_for(action), methods=["POST"])
+    return router

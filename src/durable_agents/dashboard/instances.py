@@ -1,0 +1,138 @@
+"""Instance pages: the live list with filters and search, and one instance with its timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
+from ..errors import InstanceNotFoundError
+from ..state import OrchestrationState, OrchestrationStatus
+from .context import Dashboard, page_route
+from .timeline import build_timeline, history_lines, overlapping
+
+PAGE_SIZE = 50
+#: Raw history rows shown under the timeline; the rest are summarised.
+MAX_HISTORY_ROWS = 500
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str = ""
+    name: str = ""
+    q: str = ""
+    offset: int = 0
+
+    @classmethod
+    def of(cls, request: Request) -> Filters:
+        params = request.query_params
+        status = params.get("status", "").upper()
+        if status not in OrchestrationStatus.__members__:
+            status = ""
+        try:
+            offset = max(0, int(params.get("offset", "0")))
+        except ValueError:
+            offset = 0
+        return cls(status, params.get("name", "").strip()[:256], params.get("q", "").strip()[:256], offset)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.status or self.name or self.q)
+
+    def query(self, **changes: Any) -> str:
+        values = {"status": self.status, "name": self.name, "q": self.q, "offset": self.offset, **changes}
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+def kind_of(state: OrchestrationState) -> str:
+    if state.name == AGENT_TURN:
+        return "agent turn"
+    if state.name == SESSION_ENTITY:
+        return "agent session"
+    if state.parent_instance_id:
+        return "sub-orchestration"
+    return ""
+
+
+def routes(dash: Dashboard) -> APIRouter:
+    router = APIRouter(include_in_schema=False, route_class=page_route(dash))
+    render = dash.renderer.render
+
+    def listing(filters: Filters) -> dict[str, Any]:
+        rows = dash.client.query_instances(
+            statuses=[filters.status] if filters.status else None,
+            name=filters.name or None,
+            instance_id_prefix=filters.q or None,
+            limit=PAGE_SIZE + 1,
+            offset=filters.offset,
+        )
+        names = sorted(
+            {*dash.client.app.registry.orchestrations, *(r.name for r in rows)} - {AGENT_TURN, SESSION_ENTITY}
+        )
+        return {
+            "instances": rows[:PAGE_SIZE],
+            "more": len(rows) > PAGE_SIZE,
+            "filters": filters,
+            "names": names,
+            "kind_of": kind_of,
+            "page_size": PAGE_SIZE,
+        }
+
+    @router.get("/")
+    def instances_page(request: Request) -> Response:
+        return render(request, "instances.html", nav="instances", **listing(Filters.of(request)))
+
+    @router.get("/partials/instances")
+    def instances_rows(request: Request) -> Response:
+        filters = Filters.of(request)
+        response = render(request, "_instances_table.html", **listing(filters))
+        if request.headers.get("hx-trigger-name") == "filters":
+            # The address bar follows the filters, so a filtered view can be bookmarked and shared.
+            query = filters.query()
+            response.headers["HX-Push-Url"] = dash.renderer.url(request, "/" + (f"?{query}" if query else ""))
+        return response
+
+    def instance_context(instance_id: str) -> dict[str, Any] | None:
+        state = dash.client.get_orchestration_state(instance_id)
+        if state is None:
+            return None
+        try:
+            history = dash.client.get_history(instance_id)
+        except InstanceNotFoundError:  # purged between the two reads
+            return None
+        now = datetime.now(UTC)
+        timeline = build_timeline(history, now=now)
+        return {
+            "state": state,
+            "kind": kind_of(state),
+            "timeline": timeline,
+            "parallel": overlapping(timeline.spans),
+            "history": history[-MAX_HISTORY_ROWS:],
+            "history_total": len(history),
+            "history_lines": history_lines,
+            "turn": state.input if state.name == AGENT_TURN and isinstance(state.input, dict) else None,
+            "entity": state.input if state.name == SESSION_ENTITY and isinstance(state.input, dict) else None,
+            "terminal": state.runtime_status.is_terminal,
+            "now": now,
+        }
+
+    @router.get("/instances/{instance_id:path}/live")
+    def instance_live(request: Request, instance_id: str) -> Response:
+        context = instance_context(instance_id)
+        if context is None:
+            return Response("This instance no longer exists (it was purged).", status_code=404)
+        return render(request, "_instance_live.html", **context)
+
+    @router.get("/instances/{instance_id:path}")
+    def instance_page(request: Request, instance_id: str) -> Response:
+        context = instance_context(instance_id)
+        if context is None:
+            return dash.not_found(request, f"There is no instance {instance_id!r} in task hub {dash.client.taskhub!r}.")
+        return render(request, "instance.html", nav="instances", **context)
+
+    return router

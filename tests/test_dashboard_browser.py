@@ -1,0 +1,239 @@
+"""The dashboard in headless Chromium (Debian's, driven by Playwright) against real workers, Postgres and Redis.
+
+Each test saves screenshots to artifacts/dashboard-*.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from durable_agents import DurableAgentClient, DurableClient
+from durable_agents.api import create_app
+from durable_agents.config import Settings
+from durable_agents.testing import TestModelServer
+
+from conftest import ARTIFACTS, Services, WorkerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+API_KEY = "dashboard-test-key-0123456789"
+OTHER_HUB_KEY = "a-key-of-another-task-hub-42"
+WORDS = " ".join(f"token{i}" for i in range(16))
+
+
+class DashboardServer:
+    """The API app (with the dashboard) served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, durable_app: Any, settings: Settings) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        config = uvicorn.Config(create_app(durable_app, settings), log_level="warning", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> DashboardServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "the dashboard server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def settings_for(services: Services, taskhub: str, **options: Any) -> Settings:
+    return Settings(database_url=services.database_url, redis_url=services.redis_url, taskhub=taskhub, **options)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert shutil.which(CHROMIUM), "install Debian's chromium: apt-get install -y chromium chromium-driver"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(services: Services, worker: WorkerProcess) -> Iterator[DashboardServer]:
+    """The workflows worker's task hub, with sign-in by API key."""
+    import workflows
+
+    keys = f"{worker.taskhub}:{API_KEY},elsewhere:{OTHER_HUB_KEY}"
+    settings = settings_for(services, worker.taskhub, api_keys=keys)
+    with DashboardServer(workflows.app, settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def agents_dashboard(services: Services, agents_worker: WorkerProcess) -> Iterator[DashboardServer]:
+    """The agents worker's task hub, with authentication disabled (loopback only)."""
+    import agents_app
+
+    with DashboardServer(agents_app.app, settings_for(services, agents_worker.taskhub, api_auth="disabled")) as server:
+        yield server
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, dashboard: DashboardServer, path: str) -> None:
+    """Opening a page signed out leads to the sign-in form; another hub's key is refused, this hub's lets in."""
+    page.goto(dashboard.url + path)
+    assert "/login" in page.url
+    page.fill("input[name=api_key]", OTHER_HUB_KEY)
+    page.click("button[type=submit]")
+    assert page.locator(".alert-error").inner_text() == "That key is not valid for this task hub."
+    page.fill("input[name=api_key]", API_KEY)
+    page.click("button[type=submit]")
+    page.wait_for_url(dashboard.url + path)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "durable_agents_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and API_KEY not in cookie["value"]
+
+
+def test_the_list_shows_a_running_instance_turn_completed_without_reload(
+    client: DurableClient, dashboard: DashboardServer, page: Page
+) -> None:
+    instance_id = f"dash-live-{uuid.uuid4().hex[:8]}"
+    client.schedule_new_orchestration("custom_status", instance_id=instance_id)
+    client.wait_for_orchestration_start(instance_id)
+    sign_in(page, dashboard, "/")
+
+    row = page.locator(f'tr[data-instance="{instance_id}"]')
+    row.locator('[data-status="RUNNING"]').wait_for()
+    assert '"stage": "waiting"' in row.inner_text()  # the custom status, in the row
+    page.evaluate("window.notReloaded = true")
+    shot(page, "list-running")
+
+    client.raise_event(instance_id, "proceed", data="go")
+    row.locator('[data-status="COMPLETED"]').wait_for()
+    assert page.evaluate("window.notReloaded") is True  # htmx swapped the rows; the page stayed
+    shot(page, "list-completed")
+
+    client.schedule_new_orchestration("empty", instance_id=f"dash-other-{uuid.uuid4().hex[:8]}")
+    page.locator('tr[data-instance^="dash-other-"]').wait_for()
+    page.fill("input[name=q]", "dash-live-")  # search by id prefix, and filter by status
+    page.select_option("select[name=status]", "COMPLETED")
+    page.wait_for_url("**/?status=COMPLETED&q=dash-live-")  # a filtered view can be bookmarked
+    page.locator('tr[data-instance^="dash-other-"]').wait_for(state="detached")
+    assert page.locator(f'tr[data-instance="{instance_id}"]').count() == 1
+
+
+def test_the_timeline_of_a_fan_out_draws_overlapping_bars(
+    client: DurableClient, dashboard: DashboardServer, page: Page
+) -> None:
+    instance_id = client.schedule_new_orchestration("staged_fan_out")
+    assert client.wait_for_orchestration_completion(instance_id, timeout=60).output == pytest.approx(1.6)
+    sign_in(page, dashboard, f"/instances/{instance_id}")
+
+    def boxes(selector: str) -> list[tuple[float, float]]:
+        found = page.locator(selector).evaluate_all(
+            "bars => bars.map(b => { const r = b.getBoundingClientRect(); return [r.left, r.right]; })"
+        )
+        return [(left, right) for left, right in found]
+
+    naps = boxes('.gantt-bar[data-label="nap"]')
+    first, last = boxes('.gantt-bar[data-label="echo"]')
+    assert len(naps) == 4
+    assert max(left for left, _ in naps) < min(right for _, right in naps)  # all four run at one moment
+    assert first[1] <= min(left for left, _ in naps) + 1  # the step before the fan-out ends as it starts
+    assert last[0] >= max(right for _, right in naps) - 1  # and the one after starts once it is over
+    assert page.locator('.gantt-bar[data-kind="timer"]').count() == 1
+    assert "up to 4 in parallel" in page.locator(".stats").inner_text()
+    shot(page, "timeline-fan-out")
+
+
+def test_the_approve_button_resumes_a_waiting_instance(
+    client: DurableClient, dashboard: DashboardServer, page: Page
+) -> None:
+    instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    client.wait_for_orchestration_start(instance_id)
+    sign_in(page, dashboard, f"/instances/{instance_id}")
+    live = page.locator("#instance-live")
+    assert live.get_attribute("data-status") == "RUNNING"
+    shot(page, "instance-waiting")
+
+    page.evaluate("() => new Promise(done => document.addEventListener('htmx:afterSettle', done, {once: true}))")
+    page.click('button[data-action="approve"]')  # after a live refresh: the form survives it
+    page.locator('#instance-live[data-status="COMPLETED"]').wait_for()
+    assert client.get_orchestration_state(instance_id).output == {  # type: ignore[union-attr]
+        "status": "approved",
+        "data": {"approved": True},
+    }
+    assert '"approved": true' in page.locator("#output").inner_text()
+    assert page.locator('.marker[data-kind="event"]').count() == 1  # the approval, on the timeline
+    shot(page, "instance-approved")
+
+
+def test_a_change_sent_from_another_site_or_with_bad_data_is_refused(
+    client: DurableClient, dashboard: DashboardServer
+) -> None:
+    instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    with httpx.Client(base_url=dashboard.url) as browser_like:
+        signed_in = browser_like.post("/login", data={"api_key": API_KEY, "next": "/"})
+        assert signed_in.status_code == 303 and browser_like.cookies.get("durable_agents_session")
+        forged = browser_like.post(f"/instances/{instance_id}/terminate", headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403
+        assert client.get_orchestration_state(instance_id).runtime_status != "TERMINATED"  # type: ignore[union-attr]
+        bad = browser_like.post(
+            f"/instances/{instance_id}/events", data={"name": "x", "data": "{oops"}, headers={"HX-Request": "true"}
+        )
+        assert bad.status_code == 422 and bad.text.startswith("The event data is not valid JSON")
+        own = browser_like.post(f"/instances/{instance_id}/terminate", headers={"Origin": dashboard.url})
+        assert own.status_code == 303
+    assert client.wait_for_orchestration_completion(instance_id).runtime_status == "TERMINATED"
+
+
+def test_the_stream_view_shows_tokens_as_they_arrive(
+    agents: DurableAgentClient, fresh_model: TestModelServer, agents_dashboard: DashboardServer, page: Page
+) -> None:
+    fresh_model.control.add_rule(reply={"content": WORDS, "chunk_delay_ms": 150})
+    joker = agents.get_agent("Joker")
+    session = joker.create_session()
+    correlation_id = joker.run_sync("Tell me a long joke", session=session, wait_for_response=False)
+    page.goto(f"{agents_dashboard.url}/streams/{correlation_id}")
+
+    text = page.locator("#stream-text")
+    lengths: list[int] = []
+    while page.locator("#stream-state").get_attribute("data-state") != "complete" and len(lengths) < 4:
+        seen = lengths[-1] if lengths else 0
+        page.wait_for_function("n => document.getElementById('stream-text').textContent.length > n", arg=seen)
+        lengths.append(len(text.inner_text()))
+        if len(lengths) == 2:
+            shot(page, "stream-live")
+    assert len(lengths) == 4 and lengths == sorted(set(lengths))  # it grew, step by step, before it was done
+    assert lengths[-1] < len(WORDS)
+    page.locator('#stream-state[data-state="complete"]').wait_for()
+    assert text.inner_text() == WORDS == joker.wait(correlation_id).text
+    page.locator("#stream-head h1", has_text="Joker's reply").wait_for()  # the header learnt who answered
+    shot(page, "stream-complete")
+
+    page.goto(f"{agents_dashboard.url}/sessions/Joker/{session.key}")
+    assert page.locator(".msg-assistant .bubble").last.inner_text() == WORDS
+    shot(page, "session")

@@ -35,7 +35,10 @@ def get_engine(url: str) -> Engine:
 
 
 def _create_server_engine(url: str) -> Engine:
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per transaction. A connection the server dropped fails its
+    # transaction, SQLAlchemy then discards the pool's connections, and the work is retried (every
+    # step and activity is redelivered until its result is committed).
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 def _create_sqlite_engine(url: str) -> Engine:

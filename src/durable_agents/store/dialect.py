@@ -10,9 +10,11 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from ..models.types import UtcDateTime
 
 
 def _dialect(session: Session) -> str:
@@ -25,6 +27,12 @@ def clock(session: Session) -> ColumnElement[datetime] | datetime:
     if _dialect(session) == "postgresql":
         return func.clock_timestamp()
     return datetime.now(UTC)
+
+
+def clock_column(session: Session) -> ColumnElement[datetime]:
+    """`clock()` as a column, to read "now" in the same round trip as a row."""
+    now = clock(session)
+    return literal(now, UtcDateTime()) if isinstance(now, datetime) else now
 
 
 def current_time(session: Session) -> datetime:

@@ -11,8 +11,9 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -35,6 +36,7 @@ from ..orchestrator.history import (
     SubOrchestrationCompleted,
     SubOrchestrationCreated,
     SubOrchestrationFailed,
+    TaskCompleted,
     TaskFailed,
     TaskScheduled,
     TimerCreated,
@@ -42,11 +44,14 @@ from ..orchestrator.history import (
     event_to_json,
 )
 from ..registry import Registry
-from . import dialect, inbox
+from . import dialect, inbox, work
 
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
+
+#: An activity's work item and its outcome, not yet recorded.
+Completion = tuple[WorkItem, TaskCompleted | TaskFailed]
 
 
 @dataclass
@@ -58,6 +63,18 @@ class Dispatch:
     #: When set, `activities` go out as one chord whose callback wakes this instance once.
     chord_instance: str | None = None
     steps: list[str] = field(default_factory=list)
+    #: The step's only activity, already claimed for this worker to run in place (see `EagerClaim`).
+    claimed: WorkItem | None = None
+
+
+@dataclass(frozen=True)
+class EagerClaim:
+    """Lets a step claim its only new activity for the calling worker, when that worker serves it:
+    the work item is written already leased, which saves the worker a claim transaction."""
+
+    owner: str
+    lease_seconds: float
+    serves: Callable[[str], bool]
 
 
 @dataclass
@@ -109,14 +126,27 @@ def run_step(
     registry: Registry,
     cache: ExecutorCache,
     max_payload_bytes: int,
+    eager: EagerClaim | None = None,
+    completion: Completion | None = None,
 ) -> StepOutcome:
+    """One step of the instance. `completion`, the outcome of an activity this worker ran, is recorded
+    in the same transaction, after the instance's row lock (the order every step takes its locks in)."""
     dispatch = Dispatch()
-    instance = session.scalars(
-        select(Instance).where(Instance.taskhub == taskhub, Instance.instance_id == instance_id).with_for_update()
+    row = session.execute(
+        select(Instance, dialect.clock_column(session))
+        .where(Instance.taskhub == taskhub, Instance.instance_id == instance_id)
+        .with_for_update()
     ).one_or_none()
-    if instance is None:
+    if completion is not None:
+        item, outcome = completion
+        if row is None:  # purged meanwhile: nobody waits for the outcome
+            session.execute(delete(WorkItem).where(WorkItem.id == item.id))
+        else:
+            work.complete(session, item, outcome)
+    if row is None:
         return StepOutcome(dispatch)
-    now = dialect.current_time(session)
+    instance: Instance = row[0]
+    now: datetime = row[1]
     rows = session.scalars(
         select(InboxRow).where(InboxRow.taskhub == taskhub, InboxRow.instance_id == instance_id).order_by(InboxRow.id)
     ).all()
@@ -164,7 +194,7 @@ def run_step(
         return StepOutcome(dispatch)
 
     _append_history(session, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
-    new_activities = _schedule(session, instance, result, registry, dispatch)
+    new_activities = _schedule(session, instance, result, registry, dispatch, eager, now)
     previous_status = instance.status
     if result.outcome == "running":
         instance.status = "SUSPENDED" if suspended else "RUNNING"
@@ -229,24 +259,32 @@ def _fresh_executor(session: Session, instance: Instance, registry: Registry, ma
 
 def _append_history(session: Session, instance: Instance, events: list[dict[str, Any]]) -> None:
     base = instance.history_length
-    session.execute(
-        insert(HistoryRow),
-        [
-            {
-                "taskhub": instance.taskhub,
-                "instance_id": instance.instance_id,
-                "seq": base + offset,
-                "execution_id": instance.execution_id,
-                "event": event,
-            }
-            for offset, event in enumerate(events)
-        ],
-    )
+    # Not flushing the instance first: its changes go out in one UPDATE at commit.
+    with session.no_autoflush:
+        session.execute(
+            insert(HistoryRow),
+            [
+                {
+                    "taskhub": instance.taskhub,
+                    "instance_id": instance.instance_id,
+                    "seq": base + offset,
+                    "execution_id": instance.execution_id,
+                    "event": event,
+                }
+                for offset, event in enumerate(events)
+            ],
+        )
     instance.history_length = base + len(events)
 
 
 def _schedule(
-    session: Session, instance: Instance, result: StepResult, registry: Registry, dispatch: Dispatch
+    session: Session,
+    instance: Instance,
+    result: StepResult,
+    registry: Registry,
+    dispatch: Dispatch,
+    eager: EagerClaim | None,
+    now: datetime,
 ) -> list[int]:
     """Turn the step's new actions into work items, timers and child instances."""
     hub, execution_id = instance.taskhub, instance.execution_id
@@ -284,9 +322,17 @@ def _schedule(
         elif isinstance(event, SubOrchestrationCreated):
             _create_child(session, instance, event, dispatch)
     ids: list[int] = []
+    claim = eager is not None and len(work) == 1 and eager.serves(work[0]["name"])
+    if claim:
+        assert eager is not None
+        expires = now + timedelta(seconds=eager.lease_seconds)
+        work[0].update(status="running", lease_owner=eager.owner, lease_expires_at=expires, attempts=1)
     if work:
         ids = list(session.scalars(insert(WorkItem).returning(WorkItem.id), work))
-        dispatch.activities.extend(zip(ids, (w["name"] for w in work), strict=True))
+        if claim:
+            dispatch.claimed = WorkItem(id=ids[0], **work[0])
+        else:
+            dispatch.activities.extend(zip(ids, (w["name"] for w in work), strict=True))
     if timers:
         session.execute(insert(Timer), timers)
     return ids

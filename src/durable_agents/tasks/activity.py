@@ -20,6 +20,7 @@ from ..store.db import transaction
 
 if TYPE_CHECKING:
     from ..app import DurableApp
+    from ..models import WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,26 @@ class LeaseKeeper:
                 log.exception("renewing the lease of work item %s failed; will retry", self._item_id)
 
 
-def execute_work_item(app: DurableApp, taskhub: str, item_id: int) -> str | None:
-    """Claim, run and record one activity; the instance to step next, or None if it was not ours to run."""
+def lease_owner() -> str:
+    """Who holds a lease: this host, process and thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def claim(app: DurableApp, taskhub: str, item_id: int, owner: str) -> WorkItem | None:
+    """Lease the work item to `owner`; None if it is done or another worker holds a live lease."""
+    with transaction(app.settings.database_url) as session:
+        return work.claim(session, taskhub, item_id, owner, app.settings.lease_seconds)
+
+
+def record(app: DurableApp, item: WorkItem, outcome: TaskCompleted | TaskFailed) -> None:
+    """Record an activity's outcome on its own (the eager path records it with the next step instead)."""
+    with transaction(app.settings.database_url) as session:
+        work.complete(session, item, outcome)
+
+
+def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCompleted | TaskFailed:
+    """Run an activity whose lease `owner` holds, renewing the lease meanwhile; its outcome, not yet recorded."""
     settings = app.settings
-    owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-    with transaction(settings.database_url) as session:
-        item = work.claim(session, taskhub, item_id, owner, settings.lease_seconds)
-    if item is None:
-        return None  # done already, or another worker holds a live lease: a duplicate message
     context = ActivityContext(
         taskhub=taskhub,
         instance_id=item.instance_id,
@@ -92,9 +105,7 @@ def execute_work_item(app: DurableApp, taskhub: str, item_id: int) -> str | None
         except Exception as error:
             log.info("activity %s of %s failed: %r", item.name, item.instance_id, error)
             event = _failed(item.task_id, error)
-    with transaction(settings.database_url) as session:
-        work.complete(session, item, event)
-    return item.instance_id
+    return event
 
 
 def _failed(task_id: int, error: BaseException) -> TaskFailed:

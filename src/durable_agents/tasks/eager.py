@@ -1,7 +1,8 @@
 """Eager dispatch: a worker takes the next step or activity of an instance itself when it serves that queue.
 
 Messages through the broker are the fallback, never skipped for correctness: an eager activity is
-claimed under a lease and recorded under its unique key exactly as one delivered by the broker.
+claimed under a lease (the step that schedules it writes it already leased to this worker) and recorded
+under its unique key exactly as one delivered by the broker.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .activity import execute_work_item
+from ..store.steps import Completion, EagerClaim
+from .activity import claim, lease_owner, perform, record
 from .dispatch import activity_queue, publish, wake
 from .step import run_one_step
 
 if TYPE_CHECKING:
     from ..app import DurableApp
-    from ..store.steps import Dispatch
 
 log = logging.getLogger(__name__)
 
@@ -28,37 +29,42 @@ def serves(app: DurableApp, queue: str) -> bool:
     return app.local_queues is not None and queue in app.local_queues
 
 
-def drive(app: DurableApp, taskhub: str, instance_id: str) -> None:
-    """Step the instance; while a step leaves exactly one activity this worker serves, run it here and step again."""
+def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completion | None = None) -> None:
+    """Step the instance; while a step leaves exactly one activity this worker serves, run it here and
+    step again, recording each activity's outcome in the transaction of the step that consumes it."""
+    settings = app.settings
+    eager = EagerClaim(lease_owner(), settings.lease_seconds, lambda name: serves(app, activity_queue(app, name)))
     for _ in range(EAGER_STEPS):
-        dispatch = run_one_step(app, taskhub, instance_id)
-        item = _take_eager_activity(app, dispatch)
+        try:
+            dispatch = run_one_step(app, taskhub, instance_id, eager, completion)
+        except Exception:
+            if completion is not None:
+                record(app, *completion)  # keep the activity's outcome even when the step cannot run
+            raise
         publish(app, dispatch)
-        if item is None:
+        if dispatch.claimed is None:
             return
-        if execute_work_item(app, taskhub, item) is None:
-            return  # another worker holds it and will wake the instance
+        completion = (dispatch.claimed, perform(app, taskhub, dispatch.claimed, eager.owner))
+    if completion is not None:
+        record(app, *completion)
     wake(app, instance_id)  # budget spent: the next step goes through the broker
 
 
 def on_activity_message(app: DurableApp, taskhub: str, item_id: int, wake_orchestrator: bool) -> None:
-    instance_id = execute_work_item(app, taskhub, item_id)
-    if instance_id is None or not wake_orchestrator:
+    owner = lease_owner()
+    item = claim(app, taskhub, item_id, owner)
+    if item is None:
+        return  # done already, or another worker holds a live lease: a duplicate message
+    outcome = perform(app, taskhub, item, owner)
+    if not wake_orchestrator:
+        record(app, item, outcome)  # a chord member: the chord's callback steps the instance
         return
     if serves(app, app.settings.queue("orchestrator")):
         try:
-            drive(app, taskhub, instance_id)
+            drive(app, taskhub, item.instance_id, (item, outcome))
             return
         except Exception:
-            log.exception("an eager step of %s failed; handing it to the broker", instance_id)
-    wake(app, instance_id)
-
-
-def _take_eager_activity(app: DurableApp, dispatch: Dispatch) -> int | None:
-    if dispatch.chord_instance is not None or len(dispatch.activities) != 1:
-        return None
-    item, name = dispatch.activities[0]
-    if not serves(app, activity_queue(app, name)):
-        return None
-    dispatch.activities.clear()
-    return item
+            log.exception("an eager step of %s failed; handing it to the broker", item.instance_id)
+    else:
+        record(app, item, outcome)
+    wake(app, item.instance_id)

@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..store.db import transaction
-from ..store.steps import Dispatch, run_step
+from ..store.steps import Completion, Dispatch, EagerClaim, run_step
 
 if TYPE_CHECKING:
     from ..app import DurableApp
 
 
-def run_one_step(app: DurableApp, taskhub: str, instance_id: str) -> Dispatch:
-    """Step the instance and return the messages its decisions imply (not yet published)."""
+def run_one_step(
+    app: DurableApp,
+    taskhub: str,
+    instance_id: str,
+    eager: EagerClaim | None = None,
+    completion: Completion | None = None,
+) -> Dispatch:
+    """Step the instance (recording `completion` first) and return the messages its decisions imply,
+    not yet published."""
     settings = app.settings
     with transaction(settings.database_url) as session:
         outcome = run_step(
@@ -22,6 +29,8 @@ def run_one_step(app: DurableApp, taskhub: str, instance_id: str) -> Dispatch:
             registry=app.registry,
             cache=app.executor_cache,
             max_payload_bytes=settings.max_payload_bytes,
+            eager=eager,
+            completion=completion,
         )
     # Only now, after commit, is the executor's state the stored state.
     if outcome.executor is not None:

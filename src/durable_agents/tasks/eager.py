@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..store.steps import Completion, EagerClaim
+from ..store.steps import Completion, Dispatch, EagerClaim
 from .activity import claim, lease_owner, perform, record
 from .dispatch import activity_queue, publish, wake
 from .step import run_one_step
@@ -31,7 +31,9 @@ def serves(app: DurableApp, queue: str) -> bool:
 
 def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completion | None = None) -> None:
     """Step the instance; while a step leaves exactly one activity this worker serves, run it here and
-    step again, recording each activity's outcome in the transaction of the step that consumes it."""
+    step again, recording each activity's outcome in the transaction of the step that consumes it.
+    A step that leaves no activity but wakes exactly one instance (a child it started, a parent its
+    result resumes) is followed by that instance's step, here too."""
     settings = app.settings
     eager = EagerClaim(lease_owner(), settings.lease_seconds, lambda name: serves(app, activity_queue(app, name)))
     for _ in range(EAGER_STEPS):
@@ -41,13 +43,25 @@ def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completio
             if completion is not None:
                 record(app, *completion)  # keep the activity's outcome even when the step cannot run
             raise
+        follow = _take_single_wake(app, dispatch) if dispatch.claimed is None else None
         publish(app, dispatch)
-        if dispatch.claimed is None:
+        if dispatch.claimed is not None:
+            completion = (dispatch.claimed, perform(app, taskhub, dispatch.claimed, eager.owner))
+        elif follow is not None:
+            instance_id, completion = follow, None
+        else:
             return
-        completion = (dispatch.claimed, perform(app, taskhub, dispatch.claimed, eager.owner))
     if completion is not None:
         record(app, *completion)
     wake(app, instance_id)  # budget spent: the next step goes through the broker
+
+
+def _take_single_wake(app: DurableApp, dispatch: Dispatch) -> str | None:
+    wakes = set(dispatch.steps)
+    if len(wakes) != 1 or dispatch.activities or not serves(app, app.settings.queue("orchestrator")):
+        return None
+    dispatch.steps.clear()
+    return wakes.pop()
 
 
 def on_activity_message(app: DurableApp, taskhub: str, item_id: int, wake_orchestrator: bool) -> None:

@@ -156,7 +156,7 @@ def chart(summary: dict[str, Any], console: Console) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        console.print("matplotlib is not installed: no chart (pip install -e '.[bench]')")
+        console.print("matplotlib is not installed: no chart (pip install -e '.[bench]')", markup=False)
         return
     ratios = [
         (f"{name}\n{figure}", values["ratio"])

@@ -1,0 +1,119 @@
+"""Running things: the worker, database migrations, and the bundled test model server."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from ..config import ROLES, Settings
+from ..errors import ConfigurationError
+from ..store.schema import check_schema, current_revision, head_revision, upgrade
+from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
+
+PANEL = "Running"
+
+db_app = typer.Typer(help="Create, migrate and check the durable-agents tables.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker", rich_help_panel=PANEL)(worker)
+    app.add_typer(db_app, name="db", rich_help_panel=PANEL)
+    app.command("testserver", rich_help_panel=PANEL)(testserver)
+
+
+def worker(
+    app_spec: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODULE:OBJECT", envvar=APP_ENV, help=f"Where your DurableApp lives (default: ${APP_ENV})."
+        ),
+    ],
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues",
+            "-Q",
+            help=f"Comma-separated roles ({', '.join(ROLES)}) or queue names to serve (default: every role).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", min=1, help="Tasks run at once (default: Celery's).")
+    ] = None,
+    pool: Annotated[str, typer.Option("--pool", "-P", help="Celery pool: prefork, threads or solo.")] = "prefork",
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    hostname: Annotated[
+        str | None, typer.Option("--hostname", "-n", help="The Celery node name, e.g. worker1@%h.")
+    ] = None,
+    taskhub: TaskhubOption = None,
+) -> None:
+    """Run a Celery worker for the app's orchestrations, activities and agents.
+
+    Scale roles separately by starting workers with different --queues.
+
+    Example: durable-agents worker myproject.workflows:app --queues orchestrator,agents --pool threads -c 16
+    """
+    if taskhub:
+        os.environ["TASKHUB"] = taskhub  # before the import: the app reads its settings then
+    target = load_durable_app(app_spec)
+    check_schema(target.settings.database_url)
+    names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
+    if not names:
+        raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")
+    resolved = ",".join(target.settings.queue(q) if q in ROLES else q for q in names)
+    argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel, "-E"]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    if hostname:
+        argv += ["--hostname", hostname]
+    target.worker_main(argv)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="The schema revision to migrate to.")] = "head",
+    as_json: JsonOption = False,
+) -> None:
+    """Create or migrate the tables in $DATABASE_URL (safe to run again, and while workers run).
+
+    Example: DATABASE_URL=postgresql://app@db/app durable-agents db upgrade
+    """
+    url = Settings().database_url
+    current_revision(url)  # an unreachable database is reported with its URL before Alembic starts
+    upgrade(url, revision)
+    current = current_revision(url)
+    if as_json:
+        emit_json({"revision": current, "head": head_revision()})
+    else:
+        console.print(f"schema at revision {current}")
+
+
+@db_app.command("check")
+def db_check(as_json: JsonOption = False) -> None:
+    """Exit 1 unless the schema in $DATABASE_URL is exactly the one this version needs.
+
+    Example: durable-agents db check || durable-agents db upgrade
+    """
+    url = Settings().database_url
+    check_schema(url)
+    if as_json:
+        emit_json({"revision": current_revision(url), "current": True})
+    else:
+        console.print("schema is current")
+
+
+def testserver(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8089,
+    latency_ms: Annotated[int, typer.Option("--latency-ms", min=0, help="Delay before every answer.")] = 0,
+) -> None:
+    """Serve the bundled OpenAI-compatible test model (offline demos and tests; it echoes, with rules).
+
+    Point an OpenAIChatClient at http://HOST:PORT/v1.
+
+    Example: durable-agents testserver --port 8089 --latency-ms 200
+    """
+    from ..testing import serve
+
+    serve(host, port, latency_ms)

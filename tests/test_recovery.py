@@ -97,3 +97,21 @@ def test_pickled_messages_are_refused(services: Services, worker: Any, client: A
         lambda: b"untrusted content of type pickle" in worker.log_path.read_bytes(),
         message="the worker to refuse the pickled message",
     )
+
+
+def test_a_start_while_the_broker_is_down_is_kept_and_run_later(services: Services, worker: Any) -> None:
+    """The broker is a hint: a client that cannot reach it still commits the instance, and the
+    worker's sweeper dispatches it (DURABLE_AGENTS_REDISPATCH_AFTER is 2 s for test workers)."""
+    from durable_agents import DurableClient
+
+    import workflows
+
+    dead_broker = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    cut_off = DurableClient(
+        workflows.app, taskhub=worker.taskhub, database_url=services.database_url, redis_url=dead_broker
+    )
+    instance_id = cut_off.schedule_new_orchestration("plain_function", input="no broker")
+
+    state = make_client(services, worker.taskhub).wait_for_orchestration_completion(instance_id, timeout=60)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    assert state.output == {"echo": "no broker"}

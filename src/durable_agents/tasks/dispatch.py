@@ -53,8 +53,20 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
 
 
 def wake(app: DurableApp, instance_id: str) -> None:
-    """Ask an orchestrator worker to run a step of `instance_id`."""
-    app.send_task(STEP_TASK, args=(app.settings.taskhub, instance_id), queue=app.settings.queue("orchestrator"))
+    """Ask an orchestrator worker to run a step of `instance_id`.
+
+    Best effort, like every message: what the step will consume is already committed, and the
+    sweeper dispatches it again if this message is lost or cannot be sent.
+    """
+    try:
+        app.send_task(
+            STEP_TASK,
+            args=(app.settings.taskhub, instance_id),
+            queue=app.settings.queue("orchestrator"),
+            ignore_result=True,  # nobody reads a step's result; asking would wait on the result backend
+        )
+    except Exception:
+        log.warning("could not publish a wake-up for %s; the sweeper will dispatch it", instance_id, exc_info=True)
 
 
 def activity_queue(app: DurableApp, activity: str) -> str:

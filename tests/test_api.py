@@ -556,3 +556,14 @@ def test_sse_reports_a_failed_run_as_an_error_event(agents_api: httpx.Client, mo
         events = sse_events(response)
     assert events[-1]["event"] == "error" and events[-1]["data"]["code"] == "agent_run_failed"
     assert "HTTP 400" in events[-1]["data"]["message"]
+
+
+def test_openapi_docs_are_served_without_a_cdn(api: httpx.Client) -> None:
+    import re
+
+    page = api.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(asset.startswith("/") for asset in assets), assets
+    assert all(api.get(asset).status_code == 200 for asset in assets)
+    assert api.get("/openapi.json").json()["info"]["title"] == "durable-agents"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from ..config import Settings
@@ -62,7 +63,8 @@ def create_app(durable_app: DurableApp | None = None, settings: Settings | None 
     from .. import __version__
 
     resolved = _settings(durable_app, settings)
-    web = FastAPI(title="durable-agents", version=__version__, description=DESCRIPTION)
+    # FastAPIOffline serves the /docs page's scripts itself: nothing is fetched from a CDN.
+    web = FastAPIOffline(title="durable-agents", version=__version__, description=DESCRIPTION)
     web.include_router(router(durable_app, resolved))
     _install_error_handlers(web)
     if importlib.util.find_spec(DASHBOARD_MODULE) is not None:

@@ -2,7 +2,8 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir .
+# With Flower, so one image runs every service of docker-compose.yml.
+RUN pip install --no-cache-dir ".[flower]"
 COPY examples ./examples
 ENV PYTHONUNBUFFERED=1
 ENTRYPOINT ["durable-agents"]

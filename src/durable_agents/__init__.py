@@ -16,6 +16,7 @@ from .agents import (
 from .app import DurableApp
 from .client import AsyncDurableClient, DurableClient
 from .config import Settings
+from .diagnosis import Explanation
 from .errors import (
     ActivityNotRegisteredError,
     AgentError,
@@ -46,6 +47,7 @@ from .orchestrator import OrchestrationContext, RetryPolicy, Task
 from .registry import ActivityContext
 from .state import OrchestrationState, OrchestrationStatus
 from .store.sessions import SessionInfo
+from .store.workers import WorkerInfo
 from .tasks.activity import current_activity
 
 __version__ = "0.1.0"
@@ -74,6 +76,7 @@ __all__ = [
     "DurableClient",
     "DurableOrchestrationContext",
     "EventTimeoutError",
+    "Explanation",
     "FailureDetails",
     "InstanceExistsError",
     "InstanceNotFoundError",
@@ -102,6 +105,7 @@ __all__ = [
     "ToolLoopError",
     "Usage",
     "WaitTimeoutError",
+    "WorkerInfo",
     "__version__",
     "chat_client_from_env",
     "current_activity",

@@ -17,6 +17,7 @@ from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
 from .agents.turn import agent_session, make_agent_turn
 from .config import ROLES, Settings
+from .connections import celery_ssl_options, redis_ssl_options
 from .errors import AgentNotRegisteredError, ConfigurationError
 from .orchestrator.context import OrchestrationContext
 from .registry import Registry
@@ -25,7 +26,9 @@ from .store.steps import ExecutorCache
 from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.eager import drive, on_activity_message
+from .tasks.presence import PresenceThread, worker_record
 from .tasks.sweeper import SweeperThread, sweep_once
+from .tasks.trigger import register_trigger_task
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -136,7 +139,10 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.response_callbacks.insert(
             0,
             RedisStreamCallback(
-                self.settings.redis_url, prefix=self.settings.queue_prefix, ttl_seconds=self.settings.stream_ttl_seconds
+                self.settings.redis_url,
+                prefix=self.settings.queue_prefix,
+                ttl_seconds=self.settings.stream_ttl_seconds,
+                connection_options=redis_ssl_options(self.settings, self.settings.redis_url),
             ),
         )
         self.registry.add_orchestration(agent_session, SESSION_ENTITY)
@@ -203,7 +209,11 @@ class DurableApp(Celery):  # type: ignore[misc]
     def model_slots(self) -> ModelSlots | LocalModelSlots:
         if self._model_slots is None:
             embedded = self.settings.embedded
-            self._model_slots = LocalModelSlots() if embedded else ModelSlots(self.settings.redis_url)
+            self._model_slots = (
+                LocalModelSlots()
+                if embedded
+                else ModelSlots(self.settings.redis_url, redis_ssl_options(self.settings, self.settings.redis_url))
+            )
         return self._model_slots
 
     # -- Celery wiring -----------------------------------------------------------------------
@@ -228,6 +238,13 @@ class DurableApp(Celery):  # type: ignore[misc]
                 "durable-agents-sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval},
             },
         )
+        # TLS for rediss:// URLs (README, "Secure connections"); redis:// URLs get no SSL options.
+        broker_ssl = celery_ssl_options(settings, settings.effective_broker_url)
+        if broker_ssl is not None:
+            self.conf.broker_use_ssl = broker_ssl
+        backend_ssl = celery_ssl_options(settings, settings.redis_url)
+        if backend_ssl is not None and not settings.embedded:
+            self.conf.redis_backend_use_ssl = backend_ssl
         if settings.embedded:
             # The in-memory transport polls its queues; its default second would be a second per step.
             self.conf.update(
@@ -261,14 +278,17 @@ class DurableApp(Celery):  # type: ignore[misc]
         # Not ignoring results: chords count their members' results in the backend.
         self.task(name=ACTIVITY_TASK, shared=False, ignore_result=False)(activity)
         self.task(name=SWEEP_TASK, shared=False, ignore_result=True)(sweep)
+        register_trigger_task(self)
 
 
 class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Refuses to start against a wrong schema; runs the sweeper thread inside the worker."""
+    """Refuses to start against a wrong schema; registers the worker (with heartbeats) and runs the
+    sweeper thread inside it."""
 
     def __init__(self, worker: Any, **options: Any) -> None:
         super().__init__(worker, **options)
         self.sweeper: SweeperThread | None = None
+        self.presence: PresenceThread | None = None
 
     def start(self, worker: Any) -> None:
         app: DurableApp = worker.app
@@ -281,6 +301,8 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         check_schema(app.settings.database_url)
         consumed = app.amqp.queues.consume_from or app.amqp.queues
         app.local_queues = set(consumed)
+        self.presence = PresenceThread(app, worker_record(app, app.local_queues, worker.hostname))
+        self.presence.start()
         if app.run_sweeper:
             self.sweeper = SweeperThread(app)
             self.sweeper.start()
@@ -295,3 +317,10 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
+        if self.presence is not None:
+            self.presence.stop()
+            self.presence = None
+
+    def terminate(self, worker: Any) -> None:
+        # A cold shutdown (a second SIGTERM, SIGQUIT) still leaves the registry tidy.
+        self.stop(worker)

@@ -16,15 +16,17 @@ from sqlalchemy.exc import IntegrityError
 
 from .app import DurableApp
 from .config import Settings
+from .diagnosis import Explanation, explain_instance
 from .embedded import ensure_worker
 from .errors import InstanceExistsError, InstanceNotFoundError, WaitTimeoutError
 from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
-from .store import instances
+from .store import instances, workers
 from .store.db import is_sqlite, transaction
 from .store.inbox import NOTIFY_CHANNEL
 from .store.schema import check_schema, upgrade
+from .store.workers import WorkerInfo
 from .tasks.dispatch import wake
 
 
@@ -256,6 +258,25 @@ class DurableClient:
         wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
         with transaction(self._url) as session:
             return instances.purge_where(session, self.taskhub, created_before=created_before, statuses=wanted)
+
+    # -- who serves, and why an instance waits ---------------------------------------------------
+
+    def explain(self, instance_id: str) -> Explanation:
+        """Why the instance is not progressing: finished, suspended, no live worker serves what it
+        needs, or it waits for an event, a timer, a sub-orchestration or an agent (which, since when).
+
+        Built from the app, the client replays the instance's code to name the events it waits for.
+        """
+        registry = self.app.registry if self._knows_names else None
+        return explain_instance(
+            self._url, self.taskhub, instance_id, registry=registry, max_payload_bytes=self.settings.max_payload_bytes
+        )
+
+    def list_workers(self, *, include_dead: bool = False) -> list[WorkerInfo]:
+        """The live workers of this task hub (and, with `include_dead`, those whose heartbeats stopped
+        within the last hour), with the queues they consume and the names they serve."""
+        with transaction(self._url) as session:
+            return workers.listing(session, self.taskhub, include_dead=include_dead)
 
     raise_event = raise_orchestration_event
     terminate = terminate_orchestration

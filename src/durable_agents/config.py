@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,3 +100,26 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     #: `disabled` turns HTTP API authentication off; allowed only when serving on loopback.
     api_auth: str = "required"
+
+    #: Seconds between a worker's heartbeats in the store (README, "Workers and diagnosis").
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    #: A worker whose last heartbeat is older than this is no longer live; 0: three heartbeat intervals.
+    worker_timeout: float = Field(default=0.0, ge=0)
+
+    #: TLS to Redis for `rediss://` URLs (README, "Secure connections"): the CA bundle that signs
+    #: the server's certificate, this client's certificate and key, and how strictly to check.
+    redis_ssl_ca_certs: str | None = None
+    redis_ssl_certfile: str | None = None
+    redis_ssl_keyfile: str | None = None
+    redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
+
+    @model_validator(mode="after")
+    def _worker_timeout_covers_heartbeats(self) -> Settings:
+        if not self.worker_timeout:
+            self.worker_timeout = 3 * self.heartbeat_interval
+        if self.worker_timeout <= self.heartbeat_interval:
+            raise ValueError(
+                f"worker_timeout ({self.worker_timeout:g}s) must be longer than heartbeat_interval "
+                f"({self.heartbeat_interval:g}s), e.g. three times it, or live workers would look dead"
+            )
+        return self

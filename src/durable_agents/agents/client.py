@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from ..connections import redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
 from ..state import OrchestrationStatus
 from ..store import instances, sessions
@@ -71,7 +72,12 @@ class DurableAgentClient:
         settings = self.client.settings
         key = stream_key(settings.queue_prefix, self.taskhub, correlation_id)
         return read_stream(
-            settings.redis_url, key, cursor=cursor, start_timeout=start_timeout, idle_timeout=idle_timeout
+            settings.redis_url,
+            key,
+            cursor=cursor,
+            start_timeout=start_timeout,
+            idle_timeout=idle_timeout,
+            connection_options=redis_ssl_options(settings, settings.redis_url),
         )
 
 

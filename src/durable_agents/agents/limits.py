@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 
@@ -28,8 +29,8 @@ class ModelSlots:
     without releasing ages out after `lease` seconds, so a crash cannot leak a slot for good.
     """
 
-    def __init__(self, redis_url: str) -> None:
-        self._redis = redis.Redis.from_url(redis_url)
+    def __init__(self, redis_url: str, connection_options: Mapping[str, Any] | None = None) -> None:
+        self._redis = redis.Redis.from_url(redis_url, **(connection_options or {}))
         self._acquire = self._redis.register_script(_ACQUIRE)
 
     @contextmanager

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -224,6 +225,30 @@ class AgentMessageRow(Base):
     )
 
 
+class WorkerRow(Base):
+    """A running worker process: what it serves, and its heartbeat (live while `expires_at` is ahead)."""
+
+    __tablename__ = "da_workers"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_name: Mapped[str] = mapped_column(String(256))
+    host: Mapped[str] = mapped_column(String(256))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    #: The Celery queues it consumes, and the names it serves on them.
+    queues: Mapped[Payload] = mapped_column(Json)
+    orchestrations: Mapped[Payload] = mapped_column(Json)
+    activities: Mapped[Payload] = mapped_column(Json)
+    agents: Mapped[Payload] = mapped_column(Json)
+    runs_sweeper: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_da_workers_expiry", "taskhub", "expires_at"),)
+
+
 __all__ = [
     "AgentMessageRow",
     "AgentSessionRow",
@@ -233,4 +258,5 @@ __all__ = [
     "Instance",
     "Timer",
     "WorkItem",
+    "WorkerRow",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,9 +38,18 @@ class StreamChunk:
 class RedisStreamCallback:
     """The default response callback: every chunk of a reply goes to the response's Redis Stream."""
 
-    def __init__(self, redis_url: str, *, prefix: str = "durable_agents", ttl_seconds: int = 3600) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        prefix: str = "durable_agents",
+        ttl_seconds: int = 3600,
+        connection_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._redis: Any = (
-            local_streams if redis_url == LOCAL_URL else redis.Redis.from_url(redis_url, decode_responses=True)
+            local_streams
+            if redis_url == LOCAL_URL
+            else redis.Redis.from_url(redis_url, decode_responses=True, **(connection_options or {}))
         )
         self._prefix = prefix
         self._ttl = ttl_seconds
@@ -93,16 +102,18 @@ async def read_stream(
     cursor: str = "0",
     start_timeout: float = 30.0,
     idle_timeout: float = 300.0,
+    connection_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[StreamChunk]:
     """Chunks after `cursor` until the completion entry; raises AgentRunError at an error entry.
 
     Blocks on XREAD (no polling). A stream that does not appear within `start_timeout` raises
     StreamNotFoundError; one that goes quiet for `idle_timeout` raises WaitTimeoutError.
+    `connection_options` go to redis-py (TLS: see `durable_agents.connections`).
     """
     client: Any = (
         AsyncLocalStreams(local_streams)
         if redis_url == LOCAL_URL
-        else aioredis.Redis.from_url(redis_url, decode_responses=True)
+        else aioredis.Redis.from_url(redis_url, decode_responses=True, **(connection_options or {}))
     )
     position = cursor
     seen_any = cursor != "0"

@@ -437,3 +437,30 @@ def test_bad_agent_input(services: Services, agents: DurableAgentClient, agents_
     agents.get_agent("Joker").run_sync("Mine", session="private")
     with pytest.raises(SessionNotFoundError, match="task hub"):
         other_hub.get_session("Joker", "private")
+
+
+def test_a_worker_that_ran_turns_shuts_down_promptly(
+    services: Services, effects_dir: Path, fresh_model: TestModelServer
+) -> None:
+    """Response callbacks leave no thread behind: SIGTERM ends a worker that has answered turns
+    without waiting for the kill that follows a 15 s grace period."""
+    import os
+    import signal
+    import subprocess
+
+    from durable_agents import DurableAgentClient
+
+    hub = new_taskhub("shutdown")
+    worker = start_agents_worker(services, effects_dir, fresh_model, hub).start()
+    joker = DurableAgentClient(client_for(services, hub)).get_agent("Joker")
+    for message in ("one", "two"):
+        assert joker.run_sync(message, timeout=60).text.startswith(f"Reply to: {message}")
+
+    assert worker.process is not None
+    os.killpg(worker.process.pid, signal.SIGTERM)
+    try:
+        worker.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        raise AssertionError("the worker was still running 10 s after SIGTERM") from None
+    assert worker.process.returncode == 0

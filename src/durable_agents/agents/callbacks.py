@@ -85,7 +85,9 @@ class CallbackFanout:
     def __init__(self, callbacks: Sequence[Any], context: AgentCallbackContext) -> None:
         self._callbacks = list(callbacks)
         self._context = context
-        self._feeds = [_IteratorFeed(cb, context) for cb in self._callbacks if hasattr(cb, "handle_agent_response")]
+        # Started with the first chunk: a fanout that only reports a response or an error (the commit
+        # and failure activities) must not leave a thread waiting for chunks that never come.
+        self._feeds: list[_IteratorFeed] | None = None
 
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self._callbacks:
@@ -99,6 +101,12 @@ class CallbackFanout:
 
     def chunk(self, text: str) -> None:
         self._call("on_chunk", text)
+        if self._feeds is None:
+            self._feeds = [
+                _IteratorFeed(callback, self._context)
+                for callback in self._callbacks
+                if hasattr(callback, "handle_agent_response")
+            ]
         for feed in self._feeds:
             feed.put(text)
 
@@ -106,7 +114,7 @@ class CallbackFanout:
         self._call("on_restart")
 
     def close(self) -> None:
-        for feed in self._feeds:
+        for feed in self._feeds or ():
             feed.close()
 
     def response(self, response: dict[str, Any]) -> None:

@@ -23,7 +23,15 @@ from durable_agents.api.auth import check_bind
 from durable_agents.testing import TestModelServer
 from durable_agents.testing.server import bind_socket
 
-from conftest import TESTS_DIR, Services, WorkerProcess, create_database_if_missing, run_cli, wait_until
+from conftest import (
+    TESTS_DIR,
+    Services,
+    WorkerProcess,
+    create_database_if_missing,
+    new_taskhub,
+    run_cli,
+    wait_until,
+)
 
 KEY = "test-api-key-0123456789abcdef"
 OTHER_HUB, OTHER_KEY = "someotherhub", "other-hub-key-0123456789abcdef"
@@ -200,6 +208,59 @@ def test_an_approval_raised_by_http_resumes_a_waiting_orchestration(api: httpx.C
     state = wait_for_status(api, instance_id, "COMPLETED")
     assert state["output"] == {"status": "approved", "data": {"approved": True}}
     error_of(api.post(f"/api/instances/{instance_id}/events/approval_received", json=1), 409, "invalid_instance_state")
+
+
+def explain(api: httpx.Client, instance_id: str) -> dict[str, Any]:
+    response = api.get(f"/api/instances/{instance_id}/explain")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_explain_names_the_event_a_waiting_instance_waits_for(api: httpx.Client) -> None:
+    instance_id = start(api, "approval", input={"timeout_seconds": 3600})
+    # Once its first step ran, the instance waits for the approval (the API was built from the app,
+    # so it replays the code to name the event).
+    why = wait_until(
+        lambda: (e := explain(api, instance_id))["reason"] == "waiting_for_event" and e,
+        message="the instance to wait for its event",
+    )
+    assert why["needs_attention"] is False
+    assert "'approval_received'" in why["message"]
+    assert {"kind": "event", "name": "approval_received"}.items() <= why["pending"][0].items()
+    assert [p["kind"] for p in why["pending"]] == ["event", "timer"]  # the timer it races
+    assert why["pending"][1]["fires_at"] is not None
+    api.post(f"/api/instances/{instance_id}/events/approval_received", json={"approved": True})
+    wait_for_status(api, instance_id, "COMPLETED")
+    assert explain(api, instance_id)["reason"] == "finished"
+    error_of(api.get("/api/instances/ghost/explain"), 404, "instance_not_found")
+
+
+def test_explain_says_no_live_worker_serves_an_orphaned_instance(services: Services) -> None:
+    import workflows
+
+    hub = new_taskhub("orphan")  # no worker runs this task hub
+    with ApiServer(create_app(workflows.app, api_settings(services, hub))) as server, server.client() as http:
+        instance_id = start(http, "approval", input={"timeout_seconds": 3600})
+        why = explain(http, instance_id)
+        assert why["reason"] == "no_worker"
+        assert why["needs_attention"] is True
+        assert f"no live worker of task hub {hub!r} serves orchestration 'approval'" in why["message"]
+        [step] = why["pending"]
+        assert step["kind"] == "step" and step["name"] == "approval" and step["served_by"] == []
+        assert step["since"] is not None
+        assert http.get("/api/workers").json() == {"items": []}
+
+
+def test_workers_lists_the_live_worker_and_what_it_serves(api: httpx.Client, worker: WorkerProcess) -> None:
+    response = api.get("/api/workers")
+    assert response.status_code == 200, response.text
+    [listed] = [w for w in response.json()["items"] if w["node_name"].startswith(f"{worker.name}@")]
+    assert listed["live"] is True and listed["taskhub"] == worker.taskhub
+    assert "approval" in listed["orchestrations"]
+    assert listed["queues"] and listed["last_heartbeat_at"]
+    everyone = api.get("/api/workers", params={"include_dead": "true"}).json()["items"]
+    assert listed["worker_id"] in {w["worker_id"] for w in everyone}
+    error_of(api.get("/api/workers", params={"include_dead": "maybe"}), 422, "invalid_input")
 
 
 def test_suspend_resume_terminate_and_purge(api: httpx.Client) -> None:

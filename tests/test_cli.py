@@ -72,7 +72,7 @@ def test_every_command_and_option_has_help() -> None:
     expected = {
         "worker", "db", "db upgrade", "db check", "start", "status", "list", "history", "raise-event", "terminate",
         "suspend", "resume", "purge", "stream", "agents", "agents run", "agents session", "agents sessions",
-        "agents reset", "agents delete",
+        "agents reset", "agents delete", "explain", "workers",
     }  # fmt: skip
     assert expected <= names
     runner = CliRunner()
@@ -217,6 +217,38 @@ def test_suspend_resume_terminate_and_purge(services: Services, client: DurableC
     assert ok_json(cli(services, hub, "purge", instance_id, "--json")) == {"purged": 1, "instance_id": instance_id}
     assert client.get_orchestration_state(instance_id) is None
     assert_one_line_error(cli(services, hub, "purge"), "name the instance to purge")
+
+
+def test_explain_and_workers(services: Services, client: DurableClient, worker: WorkerProcess) -> None:
+    hub = client.taskhub
+    instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 3600})
+    wait_until(lambda: client.explain(instance_id).reason == "waiting_for_event", message="the instance to wait")
+    # With the app the code is replayed, so the event is named; without it, it cannot be.
+    why = ok_json(cli(services, hub, "explain", instance_id, "--json", DURABLE_AGENTS_APP="workflows:app"))
+    assert why["reason"] == "waiting_for_event" and why["needs_attention"] is False
+    assert why["pending"][0]["kind"] == "event" and why["pending"][0]["name"] == "approval_received"
+    blind = ok_json(cli(services, hub, "explain", instance_id, "--json"))
+    assert blind["reason"] == "waiting_for_timer" and "approval_received" not in json.dumps(blind)
+    assert any("does not have the code of 'approval'" in line for line in blind["notes"])
+    shown = cli(services, hub, "explain", instance_id, "--app", "workflows:app")
+    assert shown.returncode == 0, shown.stderr
+    assert "waiting_for_event" in shown.stdout and "approval_received" in shown.stdout
+    client.terminate_orchestration(instance_id)
+    assert_one_line_error(cli(services, hub, "explain", "ghost"), "ghost")
+
+    listed = ok_json(cli(services, hub, "workers", "--json"))
+    [mine] = [w for w in listed if w["node_name"].startswith(f"{worker.name}@")]
+    assert mine["live"] is True and "approval" in mine["orchestrations"] and mine["queues"]
+    assert mine["worker_id"] in {w["worker_id"] for w in ok_json(cli(services, hub, "workers", "--all", "--json"))}
+    table = cli(services, hub, "workers")
+    assert table.returncode == 0 and worker.name in table.stdout and "orchestration approval" in table.stdout
+
+    orphan_hub = new_taskhub("orphan")  # no worker serves it
+    orphan = ok_json(cli(services, orphan_hub, "start", "approval", "--json"))["instance_id"]
+    told = cli(services, orphan_hub, "explain", orphan)
+    assert told.returncode == 0, told.stderr
+    assert "no_worker" in told.stdout and "needs attention" in told.stdout and "no live worker" in told.stdout
+    assert ok_json(cli(services, orphan_hub, "workers", "--json")) == []
 
 
 # -- agents ---------------------------------------------------------------------------------------

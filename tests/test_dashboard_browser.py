@@ -23,7 +23,7 @@ from durable_agents.api import create_app
 from durable_agents.config import Settings
 from durable_agents.testing import TestModelServer
 
-from conftest import ARTIFACTS, Services, WorkerProcess
+from conftest import ARTIFACTS, Services, WorkerProcess, new_taskhub
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -170,13 +170,17 @@ def test_the_timeline_of_a_fan_out_draws_overlapping_bars(
 
 
 def test_the_approve_button_resumes_a_waiting_instance(
-    client: DurableClient, dashboard: DashboardServer, page: Page
+    client: DurableClient, dashboard: DashboardServer, page: Page, worker: WorkerProcess
 ) -> None:
     instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
     client.wait_for_orchestration_start(instance_id)
     sign_in(page, dashboard, f"/instances/{instance_id}")
     live = page.locator("#instance-live")
     assert live.get_attribute("data-status") == "RUNNING"
+    # The callout says what it waits for (the dashboard has the app, so the event is named); not a warning.
+    page.locator('#why[data-reason="waiting_for_event"]').wait_for()
+    assert "'approval_received'" in page.locator("#why-message").inner_text()
+    assert page.locator("#why.why-attention").count() == 0
     shot(page, "instance-waiting")
 
     page.evaluate("() => new Promise(done => document.addEventListener('htmx:afterSettle', done, {once: true}))")
@@ -188,7 +192,32 @@ def test_the_approve_button_resumes_a_waiting_instance(
     }
     assert '"approved": true' in page.locator("#output").inner_text()
     assert page.locator('.marker[data-kind="event"]').count() == 1  # the approval, on the timeline
+    assert page.locator("#why").count() == 0  # a finished instance needs no explaining
     shot(page, "instance-approved")
+
+    page.click("nav.nav >> text=Workers")
+    row = page.locator(f'#workers tr[data-node^="{worker.name}@"]')
+    assert "approval" in row.inner_text() and row.locator("td").nth(4).inner_text() != "—"
+    shot(page, "workers")
+
+
+def test_an_instance_no_live_worker_serves_shows_why_as_a_warning(services: Services, page: Page) -> None:
+    import workflows
+
+    hub = new_taskhub("orphan")  # no worker runs this task hub
+    client = DurableClient(workflows.app, settings=settings_for(services, hub))
+    instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    with DashboardServer(workflows.app, settings_for(services, hub, api_auth="disabled")) as server:
+        page.goto(f"{server.url}/instances/{instance_id}")
+        why = page.locator('#why.why-attention[data-reason="no_worker"]')
+        why.wait_for()
+        assert "Needs attention: no live worker" in why.inner_text()
+        message = page.locator("#why-message").inner_text()
+        assert f"no live worker of task hub '{hub}' serves orchestration 'approval'" in message
+        assert "no live worker" in page.locator(".why-pending").inner_text()
+        shot(page, "instance-no-worker")
+        page.goto(f"{server.url}/workers")
+        assert f"No live worker in task hub {hub}" in page.locator(".empty").inner_text()
 
 
 def test_a_change_sent_from_another_site_or_with_bad_data_is_refused(

@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from sqlalchemy.engine import make_url
 
 from durable_agents import ConfigurationError, DurableAgentClient, DurableApp, DurableClient, OpenAIChatClient, Settings
 from durable_agents.agents.callbacks import AgentCallbackContext
+from durable_agents.api import create_app
 from durable_agents.connections import redis_client, redis_ssl_options
 
 from conftest import ARTIFACTS, IN_CI, Services, WorkerProcess, new_taskhub, wait_until
@@ -155,7 +157,7 @@ def test_a_worker_and_a_client_run_orchestrations_over_tls(
 
 
 def test_response_streams_and_model_slots_use_tls(services: Services, tls_redis: TlsRedis) -> None:
-    settings = tls_settings(tls_redis, services.database_url)
+    settings = tls_settings(tls_redis, services.database_url, DURABLE_AGENTS_API_AUTH="disabled")
     # The agent is never called: the test writes its reply's stream the way a turn does.
     echo = OpenAIChatClient("test", api_key="test", base_url="http://127.0.0.1:9/v1").as_agent(
         name="Echo", instructions="Echo."
@@ -172,6 +174,22 @@ def test_response_streams_and_model_slots_use_tls(services: Services, tls_redis:
         return "".join([chunk.text async for chunk in agents.stream("corr-tls", start_timeout=10)])
 
     assert asyncio.run(read()) == "Hello, TLS"
+
+    async def through_the_api() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(create_app(app))  # a loopback client: no key needed
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            streamed = await http.get("/api/streams/corr-tls")
+            last = [line[4:] for line in streamed.text.splitlines() if line.startswith("id: ")][-1]
+            return [
+                await http.get("/readyz"),
+                streamed,
+                await http.get("/api/streams/corr-tls", params={"cursor": last}),
+            ]
+
+    ready, streamed, ended = asyncio.run(through_the_api())
+    assert ready.json()["checks"]["redis"] == "ok", ready.text  # the readiness probe connects with the client cert
+    assert streamed.status_code == 200 and "event: complete" in streamed.text, streamed.text
+    assert ended.status_code == 204  # resuming after the end reads the stream's tail over TLS too
     with app.model_slots.hold("durable-agents-test:tls-slot", 1):
         assert redis_client(settings).zcard("durable-agents-test:tls-slot") == 1
 

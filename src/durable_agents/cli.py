@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from . import __version__
-from .commands import agents, instances, service
+from .commands import agents, diagnosis, instances, service
 from .commands.common import (
     JsonOption,
     TaskhubOption,
@@ -71,6 +71,7 @@ def root(
 
 service.register(app)
 instances.register(app)
+diagnosis.register(app)
 app.command("stream", rich_help_panel="Agents")(agents.stream)
 app.add_typer(agents.app, name="agents", rich_help_panel="Agents")
 

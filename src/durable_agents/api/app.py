@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from ..config import Settings
 from .agents import agent_routes
 from .context import ApiContext
+from .diagnosis import diagnosis_routes
 from .health import health_routes
 from .instances import instance_routes
 from .problems import error_response, validation_response
@@ -48,6 +49,7 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     routes.include_router(health_routes(context))
     secured = APIRouter(prefix="/api", dependencies=[Depends(context.authenticate)])
     secured.include_router(instance_routes(context))
+    secured.include_router(diagnosis_routes(context))
     secured.include_router(agent_routes(context))
     secured.include_router(stream_routes(context))
     routes.include_router(secured)

@@ -6,6 +6,8 @@ import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ..config import Settings
+from ..connections import redis_client
 from ..errors import ConfigurationError, SchemaMismatchError
 from ..store.schema import check_schema
 from .context import ApiContext
@@ -15,9 +17,13 @@ from .schemas import Health, Readiness
 PROBE_TIMEOUT = 3.0
 
 
-def _redis_check(url: str) -> str:
+def _redis_check(settings: Settings, url: str) -> str:
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT).ping()
+        client = redis_client(settings, url, socket_connect_timeout=PROBE_TIMEOUT, socket_timeout=PROBE_TIMEOUT)
+        try:
+            client.ping()
+        finally:
+            client.close()
     except redis.RedisError as error:
         return f"unreachable: {error}"
     return "ok"
@@ -50,10 +56,10 @@ def health_routes(context: ApiContext) -> APIRouter:
         settings = context.settings
         checks = _database_checks(settings.database_url)
         if not settings.embedded:  # embedded mode keeps broker and streams in this process
-            checks["redis"] = _redis_check(settings.redis_url)
+            checks["redis"] = _redis_check(settings, settings.redis_url)
         broker = settings.effective_broker_url
         if broker != settings.redis_url and broker.startswith(("redis://", "rediss://", "unix://")):
-            checks["broker"] = _redis_check(broker)
+            checks["broker"] = _redis_check(settings, broker)
         ready = all(value == "ok" for value in checks.values())
         body = Readiness(status="ready" if ready else "not ready", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -269,3 +269,63 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, str] = Field(description="Each dependency: 'ok', or what is wrong.")
+
+
+# -- diagnosis --------------------------------------------------------------------------------
+
+
+class PendingItem(BaseModel):
+    kind: Literal["step", "activity", "agent", "event", "timer", "sub_orchestration", "start"]
+    name: str = Field(description="The orchestration, activity, agent or event name; a timer's purpose.")
+    since: datetime | None = Field(description="Since when the instance waits for it.")
+    task_id: int | None
+    fires_at: datetime | None = Field(description="When a timer fires, or an event wait times out.")
+    instance_id: str | None = Field(description="The sub-orchestration's or the agent session's instance.")
+    status: str | None = Field(description="A work item's or sub-orchestration's status.")
+    served_by: list[str] = Field(description="Node names of the live workers that run it.")
+
+
+class ExplanationBody(BaseModel):
+    instance_id: str
+    name: str
+    status: OrchestrationStatus
+    reason: Literal[
+        "finished",
+        "suspended",
+        "scheduled",
+        "no_worker",
+        "queued",
+        "running",
+        "waiting_for_sub_orchestration",
+        "waiting_for_agent",
+        "waiting_for_event",
+        "waiting_for_timer",
+        "waiting",
+    ] = Field(description="Why the instance is where it is; `no_worker` needs someone to act.")
+    message: str = Field(description="The reason in one sentence, with what to do.")
+    needs_attention: bool = Field(description="True when nothing happens until someone acts (no live worker).")
+    pending: list[PendingItem] = Field(description="What the instance waits for.")
+    notes: list[str] = Field(description="Further problems worth knowing.")
+    child: ExplanationBody | None = Field(description="The sub-orchestration it waits for, explained.")
+
+
+class Worker(BaseModel):
+    worker_id: str
+    taskhub: str
+    node_name: str
+    host: str
+    pid: int
+    version: str
+    queues: list[str] = Field(description="The Celery queues it consumes.")
+    orchestrations: list[str]
+    activities: list[str]
+    agents: list[str]
+    runs_sweeper: bool
+    started_at: datetime
+    last_heartbeat_at: datetime
+    expires_at: datetime = Field(description="Without a heartbeat before then, the worker counts as gone.")
+    live: bool
+
+
+class WorkerList(BaseModel):
+    items: list[Worker]

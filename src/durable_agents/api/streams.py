@@ -12,10 +12,11 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
+from ..config import Settings
+from ..connections import async_redis_client, redis_ssl_options
 from ..errors import AgentRunError, StreamNotFoundError, WaitTimeoutError
 from ..streaming.local_stream import LOCAL_URL, local_streams
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
@@ -58,12 +59,12 @@ def _final_event(outcome: BaseException) -> str:
     return _event("error", data)
 
 
-async def _finished_before(redis_url: str, key: str, cursor: str) -> bool:
+async def _finished_before(settings: Settings, key: str, cursor: str) -> bool:
     """True if the stream ended at or before `cursor`; raises StreamNotFoundError if it is gone."""
-    if redis_url == LOCAL_URL:  # embedded mode: the streams live in this process
+    if settings.redis_url == LOCAL_URL:  # embedded mode: the streams live in this process
         last: Any = local_streams.xrevrange(key, count=1)
     else:
-        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        client = async_redis_client(settings, decode_responses=True)
         try:
             last = await client.xrevrange(key, count=1)
         finally:
@@ -107,14 +108,19 @@ def stream_routes(context: ApiContext) -> APIRouter:
         settings = context.settings
         key = stream_key(settings.queue_prefix, settings.taskhub, correlation_id)
         position = last_event_id or cursor or "0"
-        if position != "0" and await _finished_before(settings.redis_url, key, position):
+        if position != "0" and await _finished_before(settings, key, position):
             return Response(status_code=204)  # EventSource stops reconnecting on 204
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=200)
 
         async def pump() -> None:
             try:
                 async for chunk in read_stream(
-                    settings.redis_url, key, cursor=position, start_timeout=start_timeout, idle_timeout=IDLE_SECONDS
+                    settings.redis_url,
+                    key,
+                    cursor=position,
+                    start_timeout=start_timeout,
+                    idle_timeout=IDLE_SECONDS,
+                    connection_options=redis_ssl_options(settings, settings.redis_url),
                 ):
                     await queue.put(chunk)
                 await queue.put(_END)

@@ -107,6 +107,12 @@ def routes(dash: Dashboard) -> APIRouter:
             return None
         now = datetime.now(UTC)
         timeline = build_timeline(history, now=now)
+        why = None
+        if not state.runtime_status.is_terminal:
+            try:
+                why = dash.client.explain(instance_id)
+            except InstanceNotFoundError:
+                return None
         return {
             "state": state,
             "kind": kind_of(state),
@@ -118,6 +124,7 @@ def routes(dash: Dashboard) -> APIRouter:
             "turn": state.input if state.name == AGENT_TURN and isinstance(state.input, dict) else None,
             "entity": state.input if state.name == SESSION_ENTITY and isinstance(state.input, dict) else None,
             "terminal": state.runtime_status.is_terminal,
+            "why": why,
             "now": now,
         }
 

@@ -389,3 +389,21 @@ def test_usage_mistakes_exit_non_zero_without_a_traceback(services: Services) ->
     missing = cli(services, "default", "status")
     assert missing.returncode == 2
     assert "Missing argument" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_separate_worker_refuses_embedded_settings_in_one_line(tmp_path: Any) -> None:
+    import sys
+
+    from conftest import TESTS_DIR, unconfigured_environment
+
+    result = subprocess.run(
+        [sys.executable, "-m", "durable_agents", "worker", "workflows:app"],
+        env={**unconfigured_environment(), "PYTHONPATH": str(TESTS_DIR)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Set DATABASE_URL (PostgreSQL) and REDIS_URL (Redis) to run workers" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -18,6 +18,7 @@ from .agents.tools import ToolSpec, arguments_model, describe
 from .agents.turn import agent_session, make_agent_turn
 from .config import ROLES, Settings
 from .connections import celery_ssl_options, redis_ssl_options
+from .embedded import separate_worker_refused
 from .errors import AgentNotRegisteredError, ConfigurationError
 from .orchestrator.context import OrchestrationContext
 from .registry import Registry
@@ -293,11 +294,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, worker: Any) -> None:
         app: DurableApp = worker.app
         if app.settings.embedded and not getattr(worker, "durable_agents_embedded", False):
-            raise ConfigurationError(
-                "a separate worker needs a shared broker and database, and none is configured (embedded mode: "
-                "your program runs its own worker thread when it makes a DurableClient). To run workers, set "
-                "DATABASE_URL (PostgreSQL) and REDIS_URL (Redis)."
-            )
+            raise separate_worker_refused()  # `celery -A module worker` with embedded settings
         check_schema(app.settings.database_url)
         consumed = app.amqp.queues.consume_from or app.amqp.queues
         app.local_queues = set(consumed)

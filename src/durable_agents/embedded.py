@@ -90,6 +90,15 @@ class EmbeddedWorker:
         stopper.join(STOP_TIMEOUT_SECONDS)
 
 
+def separate_worker_refused() -> ConfigurationError:
+    """The error for a worker process started with embedded settings: it could share nothing."""
+    return ConfigurationError(
+        "a separate worker needs a shared broker and database, and none is configured: without "
+        "DATABASE_URL and REDIS_URL your program runs its own worker thread (embedded mode). "
+        "Set DATABASE_URL (PostgreSQL) and REDIS_URL (Redis) to run workers."
+    )
+
+
 def ensure_worker(app: DurableApp, *, quiet: bool = False) -> EmbeddedWorker:
     """Start the embedded worker of `app`'s task hub once per process (migrating the SQLite file first)."""
     settings = app.settings

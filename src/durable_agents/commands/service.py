@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..config import ROLES, Settings
+from ..embedded import separate_worker_refused
 from ..errors import ConfigurationError
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
@@ -57,6 +58,8 @@ def worker(
     if taskhub:
         os.environ["TASKHUB"] = taskhub  # before the import: the app reads its settings then
     target = load_durable_app(app_spec)
+    if target.settings.embedded:
+        raise separate_worker_refused()
     check_schema(target.settings.database_url)
     names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
     if not names:

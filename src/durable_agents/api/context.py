@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.routing import APIRoute
 
-from ..agents.client import DurableAgentClient
 from ..config import Settings
 from ..errors import AgentNotRegisteredError
+from ..lazy_clients import LazyClients
 from .auth import Authenticator
 from .route import durable_route
 
 if TYPE_CHECKING:
     from ..app import DurableApp
-    from ..client import DurableClient
 
 #: Orchestrations the engine registers for itself (agent sessions and turns); not started by name.
 INTERNAL_PREFIX = "durable_agents."
@@ -28,38 +26,14 @@ RUN_ROUTE = "durable_agents.get_agent_run"
 STREAM_ROUTE = "durable_agents.follow_stream"
 
 
-class ApiContext:
+class ApiContext(LazyClients):
     """One per router: clients are built lazily, so the API starts (and /readyz answers) while Postgres is down."""
 
     def __init__(self, durable_app: DurableApp | None, settings: Settings) -> None:
-        self.durable_app = durable_app
-        self.settings = settings
+        super().__init__(durable_app, settings)
         self.authenticate = Authenticator(settings)
         # JSON may be laid out more loosely than the engine measures it; the engine applies the exact limit.
         self.route_class: type[APIRoute] = durable_route(2 * settings.max_payload_bytes + 64 * 1024)
-        self._client: DurableClient | None = None
-        self._agents: DurableAgentClient | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> DurableClient:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from ..client import DurableClient
-
-                    app = self.durable_app
-                    if app is not None and app.settings is self.settings:
-                        self._client = DurableClient(app)
-                    else:
-                        self._client = DurableClient(app, settings=self.settings)
-        return self._client
-
-    @property
-    def agents(self) -> DurableAgentClient:
-        if self._agents is None:
-            self._agents = DurableAgentClient(self.client)
-        return self._agents
 
     def orchestration_names(self) -> list[str] | None:
         if self.durable_app is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -15,46 +14,24 @@ from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..agents.client import DurableAgentClient
 from ..app import DurableApp
-from ..client import DurableClient
 from ..config import Settings
 from ..errors import ConfigurationError
+from ..lazy_clients import LazyClients
 from .auth import Auth, same_origin
 from .views import Renderer
 
 log = logging.getLogger(__name__)
 
 
-class Dashboard:
+class Dashboard(LazyClients):
     """One per router. The clients are built on first use, so the app starts while Postgres is down
     (as the API does, whose /readyz then says why)."""
 
     def __init__(self, durable_app: DurableApp | None, settings: Settings, renderer: Renderer, auth: Auth) -> None:
-        self.durable_app = durable_app
-        self.settings = settings
+        super().__init__(durable_app, settings)
         self.renderer = renderer
         self.auth = auth
-        self._client: DurableClient | None = None
-        self._agents: DurableAgentClient | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> DurableClient:
-        with self._lock:
-            if self._client is None:
-                app = self.durable_app
-                if app is not None and app.settings is self.settings:
-                    self._client = DurableClient(app)
-                else:
-                    self._client = DurableClient(app, settings=self.settings)
-            return self._client
-
-    @property
-    def agents(self) -> DurableAgentClient:
-        if self._agents is None:  # cheap: at worst two threads each build one
-            self._agents = DurableAgentClient(self.client)
-        return self._agents
 
     def deny(self, request: Request) -> Response | None:
         """A response turning the request away (sign in first, or a cross-site post), else None."""

@@ -16,13 +16,28 @@ def test_plain_celery_worker_on_the_prefork_pool(services: Services, start_worke
     hub = new_taskhub("celery")
     command = [sys.executable, "-m", "celery", "-A", "workflows", "worker"]
     command += ["--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO", "--hostname", f"{hub}@%h"]
-    start_worker(hub, command=command)
+    # Celery orders unrelated bootsteps by hash; under this seed the pool forks its children before
+    # the durable-agents step starts, the order that once left children unaware of their queues.
+    start_worker(hub, command=command, extra_env={"PYTHONHASHSEED": "1"})
     client = make_client(services, hub)
     state = client.wait_for_orchestration_completion(client.schedule_new_orchestration("parent"), timeout=60)
     assert state.runtime_status == OrchestrationStatus.COMPLETED
     assert state.output == {"single": 10, "many": [0, 2, 4, 6, 8]}
     timed = client.wait_for_orchestration_completion(client.schedule_new_orchestration("sleeper"), timeout=60)
     assert timed.output >= 0.5  # the sweeper runs in the prefork parent and fires timers
+
+    # A pool child runs a chain's activities in place: the queues it serves are known before the
+    # pool forks it, so no activity goes through the broker.
+    before = _activity_messages(client)
+    chained = client.wait_for_orchestration_completion(client.schedule_new_orchestration("chain", input=0), timeout=60)
+    assert chained.output == 10
+    assert _activity_messages(client) == before
+
+
+def _activity_messages(client: Any) -> int:
+    stats = client.app.control.inspect(timeout=5).stats() or {}
+    assert stats, "the worker did not answer inspect().stats()"
+    return sum(worker["total"].get("durable_agents.activity", 0) for worker in stats.values())
 
 
 def test_async_client(services: Services, worker: Any) -> None:

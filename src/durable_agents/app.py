@@ -290,14 +290,18 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         super().__init__(worker, **options)
         self.sweeper: SweeperThread | None = None
         self.presence: PresenceThread | None = None
+        # Here, not in start(): the prefork pool may fork its children before this step starts,
+        # and they must inherit the queues to run work eagerly.
+        app: DurableApp = worker.app
+        consumed = app.amqp.queues.consume_from or app.amqp.queues
+        app.local_queues = set(consumed)
 
     def start(self, worker: Any) -> None:
         app: DurableApp = worker.app
         if app.settings.embedded and not getattr(worker, "durable_agents_embedded", False):
             raise separate_worker_refused()  # `celery -A module worker` with embedded settings
         check_schema(app.settings.database_url)
-        consumed = app.amqp.queues.consume_from or app.amqp.queues
-        app.local_queues = set(consumed)
+        assert app.local_queues is not None
         self.presence = PresenceThread(app, worker_record(app, app.local_queues, worker.hostname))
         self.presence.start()
         if app.run_sweeper:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -223,6 +224,37 @@ def test_suspend_holds_events_until_resume(client: Any) -> None:
     client.resume(instance_id)
     state = client.wait_for_orchestration_completion(instance_id)
     assert state.output == 42
+
+
+def test_an_activity_finishing_while_suspended_delivers_its_result_on_resume(client: Any, effects_dir: Path) -> None:
+    label = uuid.uuid4().hex
+    instance_id = client.schedule_new_orchestration("crash_target", input=label)
+    runs = effects_dir / f"runs-{label}"
+    wait_until(runs.exists, message="the activity to start")
+    client.suspend(instance_id)
+    wait_for_history(client, instance_id, "ExecutionSuspended")
+    (effects_dir / f"gate-{label}").touch()  # the activity finishes while its instance is suspended
+    wait_until(lambda: _pending_inbox_events(client, instance_id) == ["TaskCompleted"], message="the held result")
+    assert client.get_orchestration_state(instance_id).runtime_status == OrchestrationStatus.SUSPENDED
+    client.resume(instance_id)
+    state = client.wait_for_orchestration_completion(instance_id)
+    assert state.runtime_status == COMPLETED
+    assert state.output == (effects_dir / f"effects-{label}").read_text().strip()
+    types = [e["type"] for e in client.get_history(instance_id)]
+    assert types.index("TaskCompleted") > types.index("ExecutionResumed")
+
+
+def _pending_inbox_events(client: Any, instance_id: str) -> list[str]:
+    from sqlalchemy import select
+
+    from durable_agents.models import InboxRow
+    from durable_agents.store.db import transaction
+
+    with transaction(client.settings.database_url) as session:
+        events = session.scalars(
+            select(InboxRow.event).where(InboxRow.taskhub == client.taskhub, InboxRow.instance_id == instance_id)
+        ).all()
+    return [event["type"] for event in events]
 
 
 def test_continue_as_new_restarts_with_fresh_history(client: Any) -> None:

@@ -6,7 +6,7 @@ Every row carries its task hub. Payloads are JSONB (JSON text on SQLite). Rows o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     UniqueConstraint,
     func,
 )
@@ -249,6 +250,14 @@ class WorkerRow(Base):
     __table_args__ = (Index("ix_da_workers_expiry", "taskhub", "expires_at"),)
 
 
+# The tables themselves, for Core statements where a step's cost matters: a statement on a mapped
+# class goes through the ORM's bulk and synchronisation machinery even when no object is involved.
+instances_table = cast(Table, Instance.__table__)
+history_table = cast(Table, HistoryRow.__table__)
+inbox_table = cast(Table, InboxRow.__table__)
+work_items_table = cast(Table, WorkItem.__table__)
+timers_table = cast(Table, Timer.__table__)
+
 __all__ = [
     "AgentMessageRow",
     "AgentSessionRow",
@@ -259,4 +268,9 @@ __all__ = [
     "Timer",
     "WorkItem",
     "WorkerRow",
+    "history_table",
+    "inbox_table",
+    "instances_table",
+    "timers_table",
+    "work_items_table",
 ]

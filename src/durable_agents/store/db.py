@@ -67,9 +67,17 @@ def _create_sqlite_engine(url: str) -> Engine:
     return engine
 
 
+_session_factories: dict[Engine, sessionmaker[Session]] = {}
+
+
 @contextmanager
 def transaction(url: str) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error."""
-    factory = sessionmaker(get_engine(url), expire_on_commit=False)
+    engine = get_engine(url)
+    # One factory per engine: building a sessionmaker creates a Session subclass, whose event
+    # dispatch SQLAlchemy then sets up again for every transaction.
+    factory = _session_factories.get(engine)
+    if factory is None:
+        factory = _session_factories.setdefault(engine, sessionmaker(engine, expire_on_commit=False))
     with factory.begin() as session:
         yield session

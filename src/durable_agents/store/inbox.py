@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import InboxRow
+from ..models import inbox_table
 from ..orchestrator.history import HistoryEvent, event_to_json
 from . import dialect
 
@@ -24,7 +24,7 @@ def post(
     dedupe_key: str | None = None,
 ) -> None:
     """Add `event` to the instance's inbox; a second post under the same dedupe key does nothing."""
-    statement = dialect.insert(session, InboxRow).values(
+    statement = dialect.insert(session, inbox_table).values(
         taskhub=taskhub,
         instance_id=instance_id,
         execution_id=execution_id,

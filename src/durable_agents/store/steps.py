@@ -11,16 +11,26 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, NotRegisteredError
-from ..models import HistoryRow, InboxRow, Instance, Timer, WorkItem
+from ..models import (
+    HistoryRow,
+    InboxRow,
+    Instance,
+    WorkItem,
+    history_table,
+    inbox_table,
+    instances_table,
+    timers_table,
+    work_items_table,
+)
 from ..orchestrator.context import OrchestrationContext
 from ..orchestrator.executor import ReplayExecutor, StepResult
 from ..orchestrator.history import (
@@ -118,6 +128,52 @@ def new_execution_id() -> str:
     return uuid.uuid4().hex
 
 
+class LockedInstance:
+    """The instance row a step holds locked, read with Core; what the step changes goes out as one
+    UPDATE (the ORM's identity map and flush cost more per step than the rest of the step's SQL)."""
+
+    taskhub: str
+    instance_id: str
+    name: str
+    execution_id: str
+    status: str
+    input: Any
+    output: Any
+    custom_status: Any
+    failure: Any
+    parent_instance_id: str | None
+    parent_execution_id: str | None
+    parent_task_id: int | None
+    history_length: int
+    completed_at: datetime | None
+    updated_at: datetime
+    _changes: dict[str, Any]
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_changes", {})
+        for column in instances_table.c:
+            object.__setattr__(self, column.name, values[column.name])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        self._changes[name] = value
+
+    def save(self, session: Session) -> None:
+        changes = self._changes
+        if changes:
+            columns = instances_table.c
+            session.execute(
+                update(instances_table)
+                .where(columns.taskhub == self.taskhub, columns.instance_id == self.instance_id)
+                .values(changes)
+            )
+            changes.clear()
+
+
+#: An event for the step: the inbox row it came from (None for an eager completion) and its execution.
+Arrival = tuple[int | None, str | None, HistoryEvent]
+
+
 def run_step(
     session: Session,
     *,
@@ -129,35 +185,66 @@ def run_step(
     eager: EagerClaim | None = None,
     completion: Completion | None = None,
 ) -> StepOutcome:
-    """One step of the instance. `completion`, the outcome of an activity this worker ran, is recorded
-    in the same transaction, after the instance's row lock (the order every step takes its locks in)."""
-    dispatch = Dispatch()
+    """One step of the instance. `completion`, the outcome of an activity this worker ran, is taken
+    after the instance's row lock (the order every step takes its locks in)."""
+    columns = instances_table.c
     row = session.execute(
-        select(Instance, dialect.clock_column(session))
-        .where(Instance.taskhub == taskhub, Instance.instance_id == instance_id)
+        select(instances_table, dialect.clock_column(session).label("now"))
+        .where(columns.taskhub == taskhub, columns.instance_id == instance_id)
         .with_for_update()
     ).one_or_none()
+    arrivals: list[Arrival] = []
     if completion is not None:
         item, outcome = completion
-        if row is None:  # purged meanwhile: nobody waits for the outcome
-            session.execute(delete(WorkItem).where(WorkItem.id == item.id))
-        else:
-            work.complete(session, item, outcome)
-    if row is None:
-        return StepOutcome(dispatch)
-    instance: Instance = row[0]
-    now: datetime = row[1]
-    rows = session.scalars(
-        select(InboxRow).where(InboxRow.taskhub == taskhub, InboxRow.instance_id == instance_id).order_by(InboxRow.id)
+        if _take_leased_item(session, item) and row is not None:
+            # The item was still ours: deleting it made this the one completion of the task, so it
+            # goes straight into the step, without the round trip through the inbox.
+            arrivals.append((None, item.execution_id, outcome))
+        elif row is not None:
+            work.complete(session, item, outcome)  # lease lost: recorded once, under the task's key
+    if row is None:  # purged meanwhile: nobody waits for the outcome
+        return StepOutcome(Dispatch())
+    instance = LockedInstance(dict(row._mapping))
+    outcome_of_step = _step(session, instance, row.now, arrivals, registry, cache, max_payload_bytes, eager)
+    instance.save(session)
+    return outcome_of_step
+
+
+def _take_leased_item(session: Session, item: WorkItem) -> bool:
+    """Delete the work item if this worker's lease on it still holds."""
+    items = work_items_table.c
+    deleted = session.execute(
+        delete(work_items_table).where(items.id == item.id, items.lease_owner == item.lease_owner).returning(items.id)
+    ).first()
+    return deleted is not None
+
+
+def _step(
+    session: Session,
+    instance: LockedInstance,
+    now: datetime,
+    arrivals: list[Arrival],
+    registry: Registry,
+    cache: ExecutorCache,
+    max_payload_bytes: int,
+    eager: EagerClaim | None,
+) -> StepOutcome:
+    dispatch = Dispatch()
+    taskhub, instance_id = instance.taskhub, instance.instance_id
+    inbox_rows = inbox_table.c
+    rows = session.execute(
+        select(inbox_rows.id, inbox_rows.execution_id, inbox_rows.event)
+        .where(inbox_rows.taskhub == taskhub, inbox_rows.instance_id == instance_id)
+        .order_by(inbox_rows.id)
     ).all()
-    if not rows:
+    events: list[Arrival] = [(r.id, r.execution_id, event_from_json(r.event)) for r in rows] + arrivals
+    if not events:
         return StepOutcome(dispatch)
     if instance.status in TERMINAL:
         _delete_inbox(session, [r.id for r in rows])
         return StepOutcome(dispatch)
 
-    events = [(r, event_from_json(r.event)) for r in rows]
-    terminated = next((e for _, e in events if isinstance(e, ExecutionTerminated)), None)
+    terminated = next((e for _, _, e in events if isinstance(e, ExecutionTerminated)), None)
     if terminated is not None:
         _terminate(session, instance, terminated, now, dispatch)
         return StepOutcome(dispatch)
@@ -169,6 +256,7 @@ def run_step(
         return StepOutcome(dispatch)  # events for an instance whose start is still scheduled
     if not batch:  # only stale completions, or events held while suspended: no step to record
         _delete_inbox(session, inbox_split.consumed)
+        _keep_held(session, instance, inbox_split)
         return StepOutcome(dispatch)
     if inbox_split.kept and not suspended:
         dispatch.steps.append(instance_id)  # events held back while suspended, now deliverable
@@ -183,6 +271,7 @@ def run_step(
     result = executor.execute(step_events)
 
     _delete_inbox(session, inbox_split.consumed)
+    _keep_held(session, instance, inbox_split)
     if result.custom_status_changed:
         instance.custom_status = result.custom_status
     instance.updated_at = now
@@ -212,30 +301,49 @@ def run_step(
 class InboxSplit:
     batch: list[HistoryEvent] = field(default_factory=list)  # events this step applies, in order
     consumed: list[int] = field(default_factory=list)  # inbox rows to delete
-    kept: list[int] = field(default_factory=list)  # rows left for later (arrived while suspended)
+    kept: list[Arrival] = field(default_factory=list)  # events left for later (arrived while suspended)
     suspended: bool = False  # the suspension state once the batch is applied
 
 
-def _sort_inbox(instance: Instance, events: list[tuple[InboxRow, HistoryEvent]]) -> InboxSplit:
+def _sort_inbox(instance: LockedInstance, events: list[Arrival]) -> InboxSplit:
     split = InboxSplit(suspended=instance.status == "SUSPENDED")
-    for row, event in events:
-        if row.execution_id is not None and row.execution_id != instance.execution_id:
-            split.consumed.append(row.id)  # a late completion for an execution that has ended
+    for arrival in events:
+        row_id, execution_id, event = arrival
+        consumed = [row_id] if row_id is not None else []
+        if execution_id is not None and execution_id != instance.execution_id:
+            split.consumed += consumed  # a late completion for an execution that has ended
             continue
         if isinstance(event, (ExecutionSuspended, ExecutionResumed)):
             split.suspended = isinstance(event, ExecutionSuspended)
         elif split.suspended:
-            split.kept.append(row.id)
+            split.kept.append(arrival)
             continue
         if isinstance(event, ExecutionStarted):
             split.batch.insert(0, event)
         else:
             split.batch.append(event)
-        split.consumed.append(row.id)
+        split.consumed += consumed
     return split
 
 
-def _fresh_executor(session: Session, instance: Instance, registry: Registry, max_payload_bytes: int) -> ReplayExecutor:
+def _keep_held(session: Session, instance: LockedInstance, split: InboxSplit) -> None:
+    """Events held while suspended stay in the inbox; an eager completion is not there yet, so it goes in."""
+    for row_id, execution_id, event in split.kept:
+        if row_id is None and isinstance(event, (TaskCompleted, TaskFailed)):
+            assert execution_id is not None
+            inbox.post(
+                session,
+                instance.taskhub,
+                instance.instance_id,
+                event,
+                execution_id=execution_id,
+                dedupe_key=inbox.task_key(execution_id, event.task_id),
+            )
+
+
+def _fresh_executor(
+    session: Session, instance: LockedInstance, registry: Registry, max_payload_bytes: int
+) -> ReplayExecutor:
     try:
         orchestrator = registry.orchestration(instance.name).fn
     except NotRegisteredError as error:
@@ -248,38 +356,37 @@ def _fresh_executor(session: Session, instance: Instance, registry: Registry, ma
         orchestrator, instance.instance_id, max_payload_bytes=max_payload_bytes, result_type_of=registry.result_type_of
     )
     if instance.history_length:
+        history = history_table.c
         stored = session.scalars(
-            select(HistoryRow.event)
-            .where(HistoryRow.taskhub == instance.taskhub, HistoryRow.instance_id == instance.instance_id)
-            .order_by(HistoryRow.seq)
+            select(history.event)
+            .where(history.taskhub == instance.taskhub, history.instance_id == instance.instance_id)
+            .order_by(history.seq)
         ).all()
         executor.replay(event_from_json(event) for event in stored)
     return executor
 
 
-def _append_history(session: Session, instance: Instance, events: list[dict[str, Any]]) -> None:
+def _append_history(session: Session, instance: LockedInstance, events: list[dict[str, Any]]) -> None:
     base = instance.history_length
-    # Not flushing the instance first: its changes go out in one UPDATE at commit.
-    with session.no_autoflush:
-        session.execute(
-            insert(HistoryRow),
-            [
-                {
-                    "taskhub": instance.taskhub,
-                    "instance_id": instance.instance_id,
-                    "seq": base + offset,
-                    "execution_id": instance.execution_id,
-                    "event": event,
-                }
-                for offset, event in enumerate(events)
-            ],
-        )
+    session.execute(
+        insert(history_table),
+        [
+            {
+                "taskhub": instance.taskhub,
+                "instance_id": instance.instance_id,
+                "seq": base + offset,
+                "execution_id": instance.execution_id,
+                "event": event,
+            }
+            for offset, event in enumerate(events)
+        ],
+    )
     instance.history_length = base + len(events)
 
 
 def _schedule(
     session: Session,
-    instance: Instance,
+    instance: LockedInstance,
     result: StepResult,
     registry: Registry,
     dispatch: Dispatch,
@@ -328,17 +435,17 @@ def _schedule(
         expires = now + timedelta(seconds=eager.lease_seconds)
         work[0].update(status="running", lease_owner=eager.owner, lease_expires_at=expires, attempts=1)
     if work:
-        ids = list(session.scalars(insert(WorkItem).returning(WorkItem.id), work))
+        ids = list(session.scalars(insert(work_items_table).returning(work_items_table.c.id), work))
         if claim:
             dispatch.claimed = WorkItem(id=ids[0], **work[0])
         else:
             dispatch.activities.extend(zip(ids, (w["name"] for w in work), strict=True))
     if timers:
-        session.execute(insert(Timer), timers)
+        session.execute(insert(timers_table), timers)
     return ids
 
 
-def _deliver_sent_events(session: Session, instance: Instance, result: StepResult, dispatch: Dispatch) -> None:
+def _deliver_sent_events(session: Session, instance: LockedInstance, result: StepResult, dispatch: Dispatch) -> None:
     from .instances import ensure_started  # here, not at the top: instances imports this module
 
     for event in result.new_events:
@@ -371,7 +478,7 @@ def _deliver_sent_events(session: Session, instance: Instance, result: StepResul
         dispatch.steps.append(event.instance_id)
 
 
-def _fail_task_now(session: Session, instance: Instance, task_id: int, error: Exception) -> None:
+def _fail_task_now(session: Session, instance: LockedInstance, task_id: int, error: Exception) -> None:
     failure = FailureInfo.of(FailureDetails.from_exception(error))
     inbox.post(
         session,
@@ -383,7 +490,7 @@ def _fail_task_now(session: Session, instance: Instance, task_id: int, error: Ex
     )
 
 
-def _create_child(session: Session, parent: Instance, event: SubOrchestrationCreated, dispatch: Dispatch) -> None:
+def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrationCreated, dispatch: Dispatch) -> None:
     existing = session.get(Instance, (parent.taskhub, event.instance_id))
     if existing is not None:
         _fail_task_now(session, parent, event.task_id, InstanceExistsError(event.instance_id, existing.status))
@@ -417,7 +524,7 @@ def _create_child(session: Session, parent: Instance, event: SubOrchestrationCre
     dispatch.steps.append(event.instance_id)
 
 
-def _finish(session: Session, instance: Instance, result: StepResult, now: datetime, dispatch: Dispatch) -> None:
+def _finish(session: Session, instance: LockedInstance, result: StepResult, now: datetime, dispatch: Dispatch) -> None:
     instance.completed_at = now
     if result.outcome == "completed":
         instance.status = "COMPLETED"
@@ -432,7 +539,7 @@ def _finish(session: Session, instance: Instance, result: StepResult, now: datet
     _notify_parent(session, instance, done, dispatch)
 
 
-def _notify_parent(session: Session, instance: Instance, event: HistoryEvent, dispatch: Dispatch) -> None:
+def _notify_parent(session: Session, instance: LockedInstance, event: HistoryEvent, dispatch: Dispatch) -> None:
     if instance.parent_instance_id is None or instance.parent_execution_id is None:
         return
     parent_exists = session.scalar(
@@ -453,20 +560,20 @@ def _notify_parent(session: Session, instance: Instance, event: HistoryEvent, di
     dispatch.steps.append(instance.parent_instance_id)
 
 
-def _drop_pending_work(session: Session, instance: Instance) -> None:
+def _drop_pending_work(session: Session, instance: LockedInstance) -> None:
     """An ended instance needs no more activities or timers; late results are discarded on arrival."""
-    for table in (WorkItem, Timer):
+    for table in (work_items_table, timers_table):
         session.execute(
-            delete(table).where(table.taskhub == instance.taskhub, table.instance_id == instance.instance_id)
+            delete(table).where(table.c.taskhub == instance.taskhub, table.c.instance_id == instance.instance_id)
         )
 
 
 def _delete_inbox(session: Session, ids: list[int]) -> None:
     if ids:
-        session.execute(delete(InboxRow).where(InboxRow.id.in_(ids)))
+        session.execute(delete(inbox_table).where(inbox_table.c.id.in_(ids)))
 
 
-def _continue_as_new(session: Session, instance: Instance, result: StepResult, dispatch: Dispatch) -> None:
+def _continue_as_new(session: Session, instance: LockedInstance, result: StepResult, dispatch: Dispatch) -> None:
     """Start a new execution in place: fresh history, the new input, unconsumed events carried over."""
     _drop_pending_work(session, instance)
     session.execute(
@@ -491,7 +598,7 @@ def _continue_as_new(session: Session, instance: Instance, result: StepResult, d
 
 
 def _terminate(
-    session: Session, instance: Instance, event: ExecutionTerminated, now: datetime, dispatch: Dispatch
+    session: Session, instance: LockedInstance, event: ExecutionTerminated, now: datetime, dispatch: Dispatch
 ) -> None:
     session.execute(
         delete(InboxRow).where(InboxRow.taskhub == instance.taskhub, InboxRow.instance_id == instance.instance_id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
-from ..models import WorkItem
+from ..models import WorkItem, work_items_table
 from ..orchestrator.history import TaskCompleted, TaskFailed
 from . import dialect, inbox
 
@@ -15,29 +15,32 @@ from . import dialect, inbox
 def claim(session: Session, taskhub: str, item_id: int, owner: str, lease_seconds: float) -> WorkItem | None:
     """Take the item if it is pending or its lease has expired; None if someone else holds it or it is done."""
     now = dialect.clock(session)
-    claimed = session.scalars(
-        update(WorkItem)
+    items = work_items_table.c
+    claimed = session.execute(
+        update(work_items_table)
         .where(
-            WorkItem.id == item_id,
-            WorkItem.taskhub == taskhub,
-            or_(WorkItem.status == "pending", WorkItem.lease_expires_at < now),
+            items.id == item_id,
+            items.taskhub == taskhub,
+            or_(items.status == "pending", items.lease_expires_at < now),
         )
         .values(
             status="running",
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=WorkItem.attempts + 1,
+            attempts=items.attempts + 1,
         )
-        .returning(WorkItem)
+        .returning(*items)
     ).one_or_none()
-    return claimed
+    # A detached copy: the caller only reads it, and the ORM's identity map would cost more than it gives.
+    return None if claimed is None else WorkItem(**claimed._mapping)
 
 
 def renew(session: Session, item_id: int, owner: str, lease_seconds: float) -> bool:
     """Extend our lease; False if it was lost (expired and taken over, or the item is gone)."""
+    items = work_items_table.c
     result = session.execute(
-        update(WorkItem)
-        .where(WorkItem.id == item_id, WorkItem.lease_owner == owner)
+        update(work_items_table)
+        .where(items.id == item_id, items.lease_owner == owner)
         .values(lease_expires_at=dialect.clock(session) + timedelta(seconds=lease_seconds))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -53,4 +56,4 @@ def complete(session: Session, item: WorkItem, event: TaskCompleted | TaskFailed
         execution_id=item.execution_id,
         dedupe_key=inbox.task_key(item.execution_id, item.task_id),
     )
-    session.execute(delete(WorkItem).where(WorkItem.id == item.id))
+    session.execute(delete(work_items_table).where(work_items_table.c.id == item.id))

@@ -150,7 +150,7 @@ class WorkerProcess:
         command = self.command or [
             sys.executable, "-m", "durable_agents", "worker", self.module,
             "--pool", "threads", "--concurrency", str(self.concurrency), "--loglevel", "INFO",
-            "--hostname", f"{self.name}@%h",
+            "--hostname", f"{self.name}@%h", "--events",  # Flower's test reads the shared worker's events
         ]  # fmt: skip
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

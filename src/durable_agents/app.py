@@ -232,8 +232,6 @@ class DurableApp(Celery):  # type: ignore[misc]
             task_ignore_result=True,
             result_expires=3600,
             worker_prefetch_multiplier=1,
-            worker_send_task_events=True,
-            task_send_sent_event=True,
             broker_connection_retry_on_startup=True,
             beat_schedule={
                 "durable-agents-sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval},
@@ -248,11 +246,7 @@ class DurableApp(Celery):  # type: ignore[misc]
             self.conf.redis_backend_use_ssl = backend_ssl
         if settings.embedded:
             # The in-memory transport polls its queues; its default second would be a second per step.
-            self.conf.update(
-                broker_transport_options={"polling_interval": 0.01},
-                worker_send_task_events=False,
-                task_send_sent_event=False,
-            )
+            self.conf.update(broker_transport_options={"polling_interval": 0.01})
 
     def _register_tasks(self) -> None:
         hub = self.settings.taskhub

@@ -47,6 +47,15 @@ def worker(
     hostname: Annotated[
         str | None, typer.Option("--hostname", "-n", help="The Celery node name, e.g. worker1@%h.")
     ] = None,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            "-E",
+            help="Send task events for monitoring with Flower. Off by default, as in Celery: each task then "
+            "costs three more Redis publishes.",
+        ),
+    ] = False,
     taskhub: TaskhubOption = None,
 ) -> None:
     """Run a Celery worker for the app's orchestrations, activities and agents.
@@ -54,6 +63,7 @@ def worker(
     Scale roles separately by starting workers with different --queues.
 
     Example: durable-agents worker myproject.workflows:app --queues orchestrator,agents --pool threads -c 16
+    (add --events when Flower watches the workers).
     """
     if taskhub:
         os.environ["TASKHUB"] = taskhub  # before the import: the app reads its settings then
@@ -65,7 +75,9 @@ def worker(
     if not names:
         raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")
     resolved = ",".join(target.settings.queue(q) if q in ROLES else q for q in names)
-    argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel, "-E"]
+    argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel]
+    if events:
+        argv.append("-E")
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     if hostname:

@@ -16,7 +16,7 @@ from ..orchestrator.history import FailureInfo, TaskCompleted, TaskFailed
 from ..registry import ActivityContext, ActivitySpec
 from ..serialization import decode, encode
 from ..store import work
-from ..store.db import transaction
+from ..store.db import single_statement, transaction
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -57,7 +57,7 @@ class LeaseKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self._lease / 3):
             try:
-                with transaction(self._url) as session:
+                with single_statement(self._url) as session:
                     if not work.renew(session, self._item_id, self._owner, self._lease):
                         log.warning("lost the lease of work item %s; another worker may run it too", self._item_id)
                         return
@@ -72,7 +72,7 @@ def lease_owner() -> str:
 
 def claim(app: DurableApp, taskhub: str, item_id: int, owner: str) -> WorkItem | None:
     """Lease the work item to `owner`; None if it is done or another worker holds a live lease."""
-    with transaction(app.settings.database_url) as session:
+    with single_statement(app.settings.database_url) as session:
         return work.claim(session, taskhub, item_id, owner, app.settings.lease_seconds)
 
 

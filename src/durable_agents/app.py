@@ -25,9 +25,10 @@ from .registry import Registry
 from .store.schema import check_schema
 from .store.steps import ExecutorCache
 from .streaming.redis_stream import RedisStreamCallback
-from .tasks.dispatch import ACTIVITY_TASK, STEP_TASK, SWEEP_TASK
+from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
+from .tasks.drain import on_drain_message
 from .tasks.eager import drive, on_activity_message
-from .tasks.presence import PresenceThread, worker_record
+from .tasks.presence import PresenceThread, SlotCensus, worker_record
 from .tasks.sweeper import SweeperThread, sweep_once
 from .tasks.trigger import register_trigger_task
 
@@ -71,6 +72,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.run_sweeper = sweeper
         #: The queues this process's worker consumes (None outside a worker).
         self.local_queues: set[str] | None = None
+        #: Live worker slots per queue, which size a fan-out's drainers.
+        self.slot_census = SlotCensus(self)
         self.agents: dict[str, Agent] = {}
         #: Who hears agent replies as they stream; the Redis Stream writer joins with the first agent.
         self.response_callbacks: list[Any] = []
@@ -266,12 +269,17 @@ class DurableApp(Celery):  # type: ignore[misc]
             check_hub(taskhub)
             on_activity_message(self, taskhub, item_id, wake)
 
+        def drain(taskhub: str, item_ids: list[int]) -> int:
+            check_hub(taskhub)
+            return on_drain_message(self, taskhub, item_ids)
+
         def sweep() -> int:
             return sweep_once(self)
 
         self.task(name=STEP_TASK, shared=False, ignore_result=True)(step)
         # Not ignoring results: chords count their members' results in the backend.
         self.task(name=ACTIVITY_TASK, shared=False, ignore_result=False)(activity)
+        self.task(name=DRAIN_TASK, shared=False, ignore_result=False)(drain)
         self.task(name=SWEEP_TASK, shared=False, ignore_result=True)(sweep)
         register_trigger_task(self)
 
@@ -296,7 +304,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
             raise separate_worker_refused()  # `celery -A module worker` with embedded settings
         check_schema(app.settings.database_url)
         assert app.local_queues is not None
-        self.presence = PresenceThread(app, worker_record(app, app.local_queues, worker.hostname))
+        self.presence = PresenceThread(app, worker_record(app, app.local_queues, worker.hostname, worker.concurrency))
         self.presence.start()
         if app.run_sweeper:
             self.sweeper = SweeperThread(app)

@@ -321,6 +321,7 @@ class Worker(BaseModel):
     activities: list[str]
     agents: list[str]
     runs_sweeper: bool
+    concurrency: int = Field(description="Its worker slots: how many tasks it runs at once.")
     started_at: datetime
     last_heartbeat_at: datetime
     expires_at: datetime = Field(description="Without a heartbeat before then, the worker counts as gone.")

@@ -243,6 +243,8 @@ class WorkerRow(Base):
     activities: Mapped[Payload] = mapped_column(Json)
     agents: Mapped[Payload] = mapped_column(Json)
     runs_sweeper: Mapped[bool] = mapped_column(Boolean)
+    #: Its worker slots (Celery's concurrency): how many tasks it runs at once.
+    concurrency: Mapped[int] = mapped_column(Integer, server_default="1")
     started_at: Mapped[datetime] = mapped_column()
     heartbeat_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..models import WorkItem, work_items_table
@@ -14,19 +15,45 @@ from . import dialect, inbox
 
 def claim(session: Session, taskhub: str, item_id: int, owner: str, lease_seconds: float) -> WorkItem | None:
     """Take the item if it is pending or its lease has expired; None if someone else holds it or it is done."""
+    items = work_items_table.c
     now = dialect.clock(session)
+    return _lease(session, (items.id == item_id, items.taskhub == taskhub, _claimable(now)), owner, lease_seconds)
+
+
+def claim_next(
+    session: Session, taskhub: str, item_ids: Sequence[int], owner: str, lease_seconds: float
+) -> WorkItem | None:
+    """Take the first claimable item of `item_ids`, passing over those another claimer has locked this
+    moment; None once every one is done or leased."""
+    items = work_items_table.c
+    now = dialect.clock(session)
+    candidate = (
+        select(items.id)
+        .where(items.id.in_(item_ids), items.taskhub == taskhub, _claimable(now))
+        .order_by(items.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return _lease(session, (items.id == candidate,), owner, lease_seconds)
+
+
+def _claimable(now: ColumnElement[datetime] | datetime) -> ColumnElement[bool]:
+    items = work_items_table.c
+    return or_(items.status == "pending", items.lease_expires_at < now)
+
+
+def _lease(
+    session: Session, where: tuple[ColumnElement[bool], ...], owner: str, lease_seconds: float
+) -> WorkItem | None:
     items = work_items_table.c
     claimed = session.execute(
         update(work_items_table)
-        .where(
-            items.id == item_id,
-            items.taskhub == taskhub,
-            or_(items.status == "pending", items.lease_expires_at < now),
-        )
+        .where(*where)
         .values(
             status="running",
             lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            lease_expires_at=dialect.clock(session) + timedelta(seconds=lease_seconds),
             attempts=items.attempts + 1,
         )
         .returning(*items)

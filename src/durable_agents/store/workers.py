@@ -30,6 +30,7 @@ class WorkerRecord:
     activities: tuple[str, ...]
     agents: tuple[str, ...]
     runs_sweeper: bool
+    concurrency: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class WorkerInfo:
     activities: tuple[str, ...]
     agents: tuple[str, ...]
     runs_sweeper: bool
+    #: Its worker slots: how many tasks it runs at once.
+    concurrency: int
     started_at: datetime
     last_heartbeat_at: datetime
     #: Without a heartbeat before this moment, the worker counts as gone.
@@ -68,6 +71,7 @@ class WorkerInfo:
             "activities": list(self.activities),
             "agents": list(self.agents),
             "runs_sweeper": self.runs_sweeper,
+            "concurrency": self.concurrency,
             "started_at": self.started_at.isoformat(),
             "last_heartbeat_at": self.last_heartbeat_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
@@ -88,6 +92,7 @@ def register(session: Session, taskhub: str, record: WorkerRecord, timeout: floa
         "activities": list(record.activities),
         "agents": list(record.agents),
         "runs_sweeper": record.runs_sweeper,
+        "concurrency": record.concurrency,
         "heartbeat_at": now,
         "expires_at": now + timedelta(seconds=timeout),
     }
@@ -131,6 +136,20 @@ def listing(session: Session, taskhub: str, *, include_dead: bool = False) -> li
     return sorted(workers, key=lambda w: (not w.live, w.node_name, w.worker_id))
 
 
+def slots_by_queue(session: Session, taskhub: str) -> dict[str, int]:
+    """Worker slots of the task hub's live workers, summed per queue they consume."""
+    rows = session.execute(
+        select(WorkerRow.queues, WorkerRow.concurrency).where(
+            WorkerRow.taskhub == taskhub, WorkerRow.expires_at > dialect.clock(session)
+        )
+    ).all()
+    slots: dict[str, int] = {}
+    for queues, concurrency in rows:
+        for queue in queues:
+            slots[queue] = slots.get(queue, 0) + concurrency
+    return slots
+
+
 def _info(row: WorkerRow, now: datetime) -> WorkerInfo:
     return WorkerInfo(
         worker_id=row.worker_id,
@@ -144,6 +163,7 @@ def _info(row: WorkerRow, now: datetime) -> WorkerInfo:
         activities=tuple(row.activities),
         agents=tuple(row.agents),
         runs_sweeper=row.runs_sweeper,
+        concurrency=row.concurrency,
         started_at=row.started_at,
         last_heartbeat_at=row.heartbeat_at,
         expires_at=row.expires_at,

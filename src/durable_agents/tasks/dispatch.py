@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from celery import chord
+from celery import Signature, chord
 
 from ..store.steps import Dispatch
 
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 STEP_TASK = "durable_agents.orchestrator_step"
 ACTIVITY_TASK = "durable_agents.activity"
+DRAIN_TASK = "durable_agents.drain"
 SWEEP_TASK = "durable_agents.sweep"
 
 
@@ -30,12 +31,10 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
         # Chords count results in Redis; embedded mode has none and wakes the step per completion.
         use_chord = dispatch.chord_instance is not None and not app.settings.embedded
         if use_chord and len(dispatch.activities) > 1:
-            # One wake-up for the whole fan-in instead of one per completion. Correctness does not
-            # depend on it: completions are rows, and a lost callback is covered by the sweeper.
-            header = [
-                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=activity_queue(app, name), immutable=True)
-                for item, name in dispatch.activities
-            ]
+            # One wake-up for the whole fan-in instead of one per completion, and one message per
+            # drainer rather than per activity. Correctness does not depend on it: completions are
+            # rows, and a lost callback or drainer is covered by the sweeper.
+            header = _drainers(app, dispatch.activities)
             callback = app.signature(
                 STEP_TASK, args=(hub, dispatch.chord_instance), queue=app.settings.queue("orchestrator"), immutable=True
             )
@@ -50,6 +49,21 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
             wake(app, instance_id)
     except Exception:
         log.exception("publishing to the broker failed; the sweeper will dispatch this work again")
+
+
+def _drainers(app: DurableApp, activities: list[tuple[int, str]]) -> list[Signature]:
+    """A fan-out's chord header: per queue, one drainer for each live worker slot consuming it, and no
+    more drainers than activities (as many as activities while no live worker is known)."""
+    by_queue: dict[str, list[int]] = {}
+    for item, name in activities:
+        by_queue.setdefault(activity_queue(app, name), []).append(item)
+    header: list[Signature] = []
+    for queue, item_ids in by_queue.items():
+        slots = app.slot_census.slots(queue)
+        drainers = min(len(item_ids), slots) if slots else len(item_ids)
+        drain = app.signature(DRAIN_TASK, args=(app.settings.taskhub, item_ids), queue=queue, immutable=True)
+        header.extend(drain.clone() for _ in range(drainers))
+    return header
 
 
 def wake(app: DurableApp, instance_id: str) -> None:

@@ -6,12 +6,13 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from ..store import workers
-from ..store.db import transaction
+from ..store.db import single_statement, transaction
 from ..store.workers import WorkerRecord
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def worker_record(app: DurableApp, queues: Collection[str], node_name: str) -> WorkerRecord:
+def worker_record(app: DurableApp, queues: Collection[str], node_name: str, concurrency: int) -> WorkerRecord:
     """The worker's record: a name counts as served only if the worker consumes the queue it runs on."""
     from .. import __version__
 
@@ -41,6 +42,7 @@ def worker_record(app: DurableApp, queues: Collection[str], node_name: str) -> W
         activities=tuple(activities),
         agents=tuple(agents),
         runs_sweeper=app.run_sweeper,
+        concurrency=concurrency,
     )
 
 
@@ -78,3 +80,28 @@ class PresenceThread(threading.Thread):
                 workers.deregister(session, self._app.settings.taskhub, self.record.worker_id)
         except Exception:
             log.exception("could not remove this worker's row; it expires by itself")
+
+
+class SlotCensus:
+    """Live worker slots per queue, read from the registry at most once per heartbeat interval (the
+    registry changes no faster), to size a fan-out's drainers."""
+
+    def __init__(self, app: DurableApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._slots: dict[str, int] = {}
+        self._read_at = -float("inf")
+
+    def slots(self, queue: str) -> int:
+        """How many tasks the live workers consuming `queue` run at once (0 when none is known)."""
+        settings = self._app.settings
+        with self._lock:
+            if time.monotonic() - self._read_at >= settings.heartbeat_interval:
+                try:
+                    with single_statement(settings.database_url) as session:
+                        self._slots = workers.slots_by_queue(session, settings.taskhub)
+                except Exception:
+                    log.warning("could not read the worker registry; sizing fan-outs without it", exc_info=True)
+                    self._slots = {}
+                self._read_at = time.monotonic()
+            return self._slots.get(queue, 0)

@@ -10,6 +10,8 @@ from typing import Any
 import redis
 
 from durable_agents import OrchestrationStatus
+from durable_agents.tasks.drain import on_drain_message
+from durable_agents.tasks.step import run_one_step
 
 from conftest import Services, make_client, new_taskhub, wait_until
 
@@ -36,6 +38,50 @@ def test_sigkill_mid_activity_another_worker_finishes_with_one_effect(
     effects = (effects_dir / f"effects-{label}").read_text().splitlines()
     assert effects == [state.output]  # one effect, under the stable idempotency key
     assert state.output == f"{hub}/{instance_id}/" + state.output.split("/")[2] + "/1"
+
+
+def test_sigkill_mid_fan_out_another_worker_finishes_it_with_one_effect_each(
+    services: Services, effects_dir: Path, start_worker: Any
+) -> None:
+    hub = new_taskhub("crashfan")
+    # 8 slots: the fan-out of 4 gets a drainer each. The sweeper sends pending work again only after a
+    # minute here, so the four can only run at once through the drainers.
+    patient = {"DURABLE_AGENTS_REDISPATCH_AFTER": "60"}
+    first = start_worker(hub, lease_seconds=1.0, extra_env=patient)
+    client = make_client(services, hub)
+    label = uuid.uuid4().hex
+    instance_id = client.schedule_new_orchestration("crash_fan_out", input=label)
+    labels = [f"{label}-{i}" for i in range(4)]
+    runs = [effects_dir / f"runs-{each}" for each in labels]
+    # All four at once: the drainers keep the fan-out's parallelism (one drainer for all would run one).
+    wait_until(lambda: all(r.exists() for r in runs), message="all four activities to start together")
+
+    first.kill()  # SIGKILL with every drainer inside an activity: the chord is lost with them
+    for each in labels:
+        (effects_dir / f"gate-{each}").touch()
+    start_worker(hub, lease_seconds=1.0, extra_env=patient)  # takes over the expired leases at once
+
+    state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    for each, run, key in zip(labels, runs, state.output, strict=True):
+        assert len(set(run.read_text().split())) == 2  # ran on the killed worker, then on the new one
+        assert (effects_dir / f"effects-{each}").read_text().splitlines() == [key]  # one effect, its own key
+
+
+def test_a_drainer_runs_the_shares_of_drainers_whose_messages_were_lost(services: Services) -> None:
+    client = make_client(services, new_taskhub("drain"))  # no worker: this test runs the one drainer
+    instance_id = client.schedule_new_orchestration("fan_out", input=10)
+    fanned = run_one_step(client.app, client.taskhub, instance_id)
+    item_ids = [item for item, _ in fanned.activities]
+    assert len(item_ids) == 10 and fanned.chord_instance == instance_id
+
+    # Drainer 0 of 3 runs its own share and then the two shares whose drainers never came.
+    assert on_drain_message(client.app, client.taskhub, item_ids, 0, 3) == 10
+    assert on_drain_message(client.app, client.taskhub, item_ids, 2, 3) == 0  # a late one finds all done
+    run_one_step(client.app, client.taskhub, instance_id)
+    state = client.get_orchestration_state(instance_id)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    assert state.output == sum(i * i for i in range(10))
 
 
 def test_losing_every_broker_message_loses_no_work(services: Services, start_worker: Any) -> None:

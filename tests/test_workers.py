@@ -64,6 +64,7 @@ def test_a_worker_registers_what_it_serves_heartbeats_and_leaves_on_stop(service
     assert {"sequence", "approval", "long_timer"} <= set(worker.orchestrations)
     assert {"hello", "add_one", "async_double"} <= set(worker.activities)
     assert worker.agents == ()
+    assert worker.concurrency == process.concurrency  # its slots, which size fan-outs' drainers
     first_beat = worker.last_heartbeat_at
     wait_until(lambda: client.list_workers()[0].last_heartbeat_at > first_beat, message="a heartbeat")
 

@@ -345,6 +345,12 @@ def crash_target(context: OrchestrationContext) -> Any:
 
 
 @app.orchestration
+def crash_fan_out(context: OrchestrationContext) -> Any:
+    label = context.get_input()
+    return (yield [context.call_activity(record_effect, input=f"{label}-{i}") for i in range(4)])
+
+
+@app.orchestration
 def yields_garbage(context: OrchestrationContext) -> Any:
     yield 42
 

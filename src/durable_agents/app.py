@@ -269,9 +269,9 @@ class DurableApp(Celery):  # type: ignore[misc]
             check_hub(taskhub)
             on_activity_message(self, taskhub, item_id, wake)
 
-        def drain(taskhub: str, item_ids: list[int]) -> int:
+        def drain(taskhub: str, item_ids: list[int], share: int, shares: int) -> int:
             check_hub(taskhub)
-            return on_drain_message(self, taskhub, item_ids)
+            return on_drain_message(self, taskhub, item_ids, share, shares)
 
         def sweep() -> int:
             return sweep_once(self)

@@ -97,7 +97,7 @@ def workers(
 
 def _workers_table(listed: list[WorkerInfo]) -> Table:
     table = Table(title=f"Workers of task hub {listed[0].taskhub!r}", title_justify="left")
-    for column in ("node", "host", "pid", "queues", "serves", "last heartbeat", "live"):
+    for column in ("node", "host", "pid", "slots", "queues", "serves", "last heartbeat", "live"):
         table.add_column(column)
     for worker in listed:
         serves = [
@@ -109,6 +109,7 @@ def _workers_table(listed: list[WorkerInfo]) -> Table:
             worker.node_name,
             worker.host,
             str(worker.pid),
+            str(worker.concurrency),
             "\n".join(worker.queues),
             "\n".join(serves) or "-",
             when(worker.last_heartbeat_at),

@@ -63,5 +63,10 @@ def try_exclusive(session: Session, name: str) -> bool:
     return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
 
+def supports_writing_ctes(session: Session) -> bool:
+    """Whether an INSERT or DELETE can run as a CTE of another statement."""
+    return _dialect(session) == "postgresql"
+
+
 def supports_notify(session: Session) -> bool:
     return _dialect(session) == "postgresql"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Insert, func, select
 from sqlalchemy.orm import Session
 
 from ..models import inbox_table
@@ -24,6 +24,21 @@ def post(
     dedupe_key: str | None = None,
 ) -> None:
     """Add `event` to the instance's inbox; a second post under the same dedupe key does nothing."""
+    session.execute(
+        post_statement(session, taskhub, instance_id, event, execution_id=execution_id, dedupe_key=dedupe_key)
+    )
+
+
+def post_statement(
+    session: Session,
+    taskhub: str,
+    instance_id: str,
+    event: HistoryEvent,
+    *,
+    execution_id: str | None = None,
+    dedupe_key: str | None = None,
+) -> Insert:
+    """The INSERT of `post()`, to run on its own or as part of a larger statement."""
     statement = dialect.insert(session, inbox_table).values(
         taskhub=taskhub,
         instance_id=instance_id,
@@ -31,7 +46,8 @@ def post(
         dedupe_key=dedupe_key,
         event=event_to_json(event),
     )
-    session.execute(statement.on_conflict_do_nothing(index_elements=["taskhub", "instance_id", "dedupe_key"]))
+    upsert: Insert = statement.on_conflict_do_nothing(index_elements=["taskhub", "instance_id", "dedupe_key"])
+    return upsert
 
 
 def task_key(execution_id: str, task_id: int) -> str:

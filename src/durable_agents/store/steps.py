@@ -55,13 +55,11 @@ from ..orchestrator.history import (
 )
 from ..registry import Registry
 from . import dialect, inbox, work
+from .work import Completion
 
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
-
-#: An activity's work item and its outcome, not yet recorded.
-Completion = tuple[WorkItem, TaskCompleted | TaskFailed]
 
 
 @dataclass

@@ -2,54 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import CTE, Delete, Insert, delete, or_, update
 from sqlalchemy.orm import Session
 
 from ..models import WorkItem, work_items_table
 from ..orchestrator.history import TaskCompleted, TaskFailed
 from . import dialect, inbox
 
-
-def claim(session: Session, taskhub: str, item_id: int, owner: str, lease_seconds: float) -> WorkItem | None:
-    """Take the item if it is pending or its lease has expired; None if someone else holds it or it is done."""
-    items = work_items_table.c
-    now = dialect.clock(session)
-    return _lease(session, (items.id == item_id, items.taskhub == taskhub, _claimable(now)), owner, lease_seconds)
+#: An activity's work item and its outcome, not yet recorded.
+Completion = tuple[WorkItem, TaskCompleted | TaskFailed]
 
 
-def claim_next(
-    session: Session, taskhub: str, item_ids: Sequence[int], owner: str, lease_seconds: float
+def claim(
+    session: Session,
+    taskhub: str,
+    item_id: int,
+    owner: str,
+    lease_seconds: float,
+    *,
+    recording: Completion | None = None,
 ) -> WorkItem | None:
-    """Take the first claimable item of `item_ids`, passing over those another claimer has locked this
-    moment; None once every one is done or leased."""
+    """Take the item if it is pending or its lease has expired; None if someone else holds it or it is done.
+
+    With `recording`, the outcome of another item is recorded first, as `complete()` does: on PostgreSQL
+    in the same statement (its CTEs write the outcome), which is atomic on its own and so needs no
+    transaction: one round trip where a transaction of its own would take five.
+    """
     items = work_items_table.c
-    now = dialect.clock(session)
-    candidate = (
-        select(items.id)
-        .where(items.id.in_(item_ids), items.taskhub == taskhub, _claimable(now))
-        .order_by(items.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return _lease(session, (items.id == candidate,), owner, lease_seconds)
-
-
-def _claimable(now: ColumnElement[datetime] | datetime) -> ColumnElement[bool]:
-    items = work_items_table.c
-    return or_(items.status == "pending", items.lease_expires_at < now)
-
-
-def _lease(
-    session: Session, where: tuple[ColumnElement[bool], ...], owner: str, lease_seconds: float
-) -> WorkItem | None:
-    items = work_items_table.c
+    ctes: list[CTE] = []
+    if recording is not None:
+        done, event = recording
+        if dialect.supports_writing_ctes(session):
+            ctes = [_record_statement(session, done, event).cte("recorded"), _delete_statement(done).cte("deleted")]
+        else:
+            complete(session, done, event)
     claimed = session.execute(
         update(work_items_table)
-        .where(*where)
+        .add_cte(*ctes)
+        .where(
+            items.id == item_id,
+            items.taskhub == taskhub,
+            or_(items.status == "pending", items.lease_expires_at < dialect.clock(session)),
+        )
         .values(
             status="running",
             lease_owner=owner,
@@ -75,7 +71,12 @@ def renew(session: Session, item_id: int, owner: str, lease_seconds: float) -> b
 
 def complete(session: Session, item: WorkItem, event: TaskCompleted | TaskFailed) -> None:
     """Record the outcome under the task's unique key (a second completion changes nothing)."""
-    inbox.post(
+    session.execute(_record_statement(session, item, event))
+    session.execute(_delete_statement(item))
+
+
+def _record_statement(session: Session, item: WorkItem, event: TaskCompleted | TaskFailed) -> Insert:
+    return inbox.post_statement(
         session,
         item.taskhub,
         item.instance_id,
@@ -83,4 +84,7 @@ def complete(session: Session, item: WorkItem, event: TaskCompleted | TaskFailed
         execution_id=item.execution_id,
         dedupe_key=inbox.task_key(item.execution_id, item.task_id),
     )
-    session.execute(delete(work_items_table).where(work_items_table.c.id == item.id))
+
+
+def _delete_statement(item: WorkItem) -> Delete:
+    return delete(work_items_table).where(work_items_table.c.id == item.id)

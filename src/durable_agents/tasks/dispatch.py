@@ -61,8 +61,12 @@ def _drainers(app: DurableApp, activities: list[tuple[int, str]]) -> list[Signat
     for queue, item_ids in by_queue.items():
         slots = app.slot_census.slots(queue)
         drainers = min(len(item_ids), slots) if slots else len(item_ids)
-        drain = app.signature(DRAIN_TASK, args=(app.settings.taskhub, item_ids), queue=queue, immutable=True)
-        header.extend(drain.clone() for _ in range(drainers))
+        header.extend(
+            app.signature(
+                DRAIN_TASK, args=(app.settings.taskhub, item_ids, share, drainers), queue=queue, immutable=True
+            )
+            for share in range(drainers)
+        )
     return header
 
 

@@ -1,12 +1,12 @@
 """Fan-out drainers: a few chord members work through a fan-out's activities, as many as there are slots.
 
-A Celery message per activity would cost a broker round trip, a result in the backend and a claim
-transaction each; a drainer claims the fan-out's next item in the transaction that records the
-outcome of the one before. Parallelism is kept: the chord has one drainer per live worker slot that
-serves the activities' queue (up to one per activity), and drainers take items as they free up, so a
-slow activity holds up only its own drainer. Correctness never rests on drainers: each item is
-claimed under a lease, recorded under its unique key, and re-dispatched alone by the sweeper if its
-drainer dies.
+A Celery message per activity would cost a broker round trip, a result in the backend and a claim of
+its own each; a drainer claims its next item in the statement that records the outcome of the one
+before. Parallelism is kept: the chord has one drainer per live worker slot serving the activities'
+queue (up to one per activity). Each drainer owns a share of the items and runs it from the front,
+then helps with the other shares from their backs, so a slow activity holds up only its own drainer
+and no item waits for a busy one. Correctness never rests on drainers: each item is claimed under a
+lease, recorded under its unique key, and re-dispatched alone by the sweeper if its drainer dies.
 """
 
 from __future__ import annotations
@@ -14,33 +14,58 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..orchestrator.history import TaskCompleted, TaskFailed
 from ..store import work
-from ..store.db import single_statement, transaction
-from .activity import lease_owner, perform
+from ..store.db import is_sqlite, single_statement, transaction
+from ..store.work import Completion
+from .activity import lease_owner, perform, record
 
 if TYPE_CHECKING:
     from ..app import DurableApp
-    from ..models import WorkItem
 
 
-def on_drain_message(app: DurableApp, taskhub: str, item_ids: Sequence[int]) -> int:
-    """Run the items of `item_ids` that nobody else holds, one after another; returns how many ran here."""
-    owner = lease_owner()
-    lease = app.settings.lease_seconds
-    with single_statement(app.settings.database_url) as session:
-        item = work.claim_next(session, taskhub, item_ids, owner, lease)
-    ran = 0
-    while item is not None:
-        outcome = perform(app, taskhub, item, owner)
-        item = _record_and_claim_next(app, item, outcome, item_ids, owner)
-        ran += 1
-    return ran
+def on_drain_message(app: DurableApp, taskhub: str, item_ids: Sequence[int], share: int, shares: int) -> int:
+    """Run share `share` of `shares` of the fan-out's `item_ids`, then whatever is left of the others;
+    returns how many activities ran here."""
+    drainer = _Drainer(app, taskhub)
+    try:
+        for item_id in item_ids[share::shares]:
+            drainer.run(item_id)  # its own share: only a helper that got here first has taken an item
+        for offset in range(1, shares):
+            for item_id in reversed(item_ids[(share + offset) % shares :: shares]):
+                if not drainer.run(item_id):
+                    break  # its owner, or another helper, has been here: the rest is taken
+    finally:
+        drainer.finish()  # the last outcome, or the one a failed claim could not record with it
+    return drainer.ran
 
 
-def _record_and_claim_next(
-    app: DurableApp, done: WorkItem, outcome: TaskCompleted | TaskFailed, item_ids: Sequence[int], owner: str
-) -> WorkItem | None:
-    with transaction(app.settings.database_url) as session:
-        work.complete(session, done, outcome)
-        return work.claim_next(session, done.taskhub, item_ids, owner, app.settings.lease_seconds)
+class _Drainer:
+    def __init__(self, app: DurableApp, taskhub: str) -> None:
+        self._app = app
+        self._taskhub = taskhub
+        self._owner = lease_owner()
+        self._unrecorded: Completion | None = None
+        # On PostgreSQL, recording an outcome and claiming the next item is one statement, atomic without
+        # a transaction; SQLite records it with statements of its own, which must share one.
+        url = app.settings.database_url
+        self._scope = transaction if is_sqlite(url) else single_statement
+        self.ran = 0
+
+    def run(self, item_id: int) -> bool:
+        """Run the item unless someone else holds it or it is done (False)."""
+        settings = self._app.settings
+        with self._scope(settings.database_url) as session:
+            item = work.claim(
+                session, self._taskhub, item_id, self._owner, settings.lease_seconds, recording=self._unrecorded
+            )
+        self._unrecorded = None  # recorded with the claim
+        if item is None:
+            return False
+        self._unrecorded = (item, perform(self._app, self._taskhub, item, self._owner))
+        self.ran += 1
+        return True
+
+    def finish(self) -> None:
+        if self._unrecorded is not None:
+            record(self._app, *self._unrecorded)
+            self._unrecorded = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..store.db import transaction
-from ..store.steps import Completion, Dispatch, EagerClaim, run_step
+from ..store.steps import Dispatch, EagerClaim, run_step
+from ..store.work import Completion
 
 if TYPE_CHECKING:
     from ..app import DurableApp

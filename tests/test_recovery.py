@@ -103,6 +103,36 @@ def test_losing_every_broker_message_loses_no_work(services: Services, start_wor
         assert state.output == n * 100 + 10
 
 
+def test_a_running_activity_keeps_its_lease_for_as_long_as_it_runs(
+    services: Services, effects_dir: Path, start_worker: Any
+) -> None:
+    from sqlalchemy import select
+
+    from durable_agents.models import WorkItem
+    from durable_agents.store.db import transaction
+
+    hub = new_taskhub("lease")
+    start_worker(hub, lease_seconds=1.0)  # its sweeper looks for expired leases five times a second
+    client = make_client(services, hub)
+    label = uuid.uuid4().hex
+    instance_id = client.schedule_new_orchestration("crash_target", input=label)
+    runs = effects_dir / f"runs-{label}"
+    wait_until(lambda: runs.exists(), message="the activity to start")
+
+    def lease_expiry() -> Any:
+        with transaction(services.database_url) as session:
+            return session.scalar(select(WorkItem.lease_expires_at).where(WorkItem.instance_id == instance_id))
+
+    first = lease_expiry()
+    # Renewed again and again: by now the first lease has been over for two seconds.
+    wait_until(lambda: (lease_expiry() - first).total_seconds() > 2, message="the lease to be renewed past 2 s")
+    (effects_dir / f"gate-{label}").touch()
+
+    state = client.wait_for_orchestration_completion(instance_id, timeout=30)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    assert runs.read_text().count("\n") == 1  # never taken over by the sweeper: it ran once
+
+
 def test_a_late_duplicate_execution_records_one_completion(
     services: Services, effects_dir: Path, worker: Any, client: Any
 ) -> None:

@@ -28,6 +28,7 @@ from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.drain import on_drain_message
 from .tasks.eager import drive, on_activity_message
+from .tasks.leases import LeaseRenewer
 from .tasks.presence import PresenceThread, SlotCensus, worker_record
 from .tasks.sweeper import SweeperThread, sweep_once
 from .tasks.trigger import register_trigger_task
@@ -78,6 +79,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         #: Who hears agent replies as they stream; the Redis Stream writer joins with the first agent.
         self.response_callbacks: list[Any] = []
         self._model_slots: ModelSlots | LocalModelSlots | None = None
+        self._leases: LeaseRenewer | None = None
         # Embedded mode keeps results in memory: nothing reads them but chords, which it does not use.
         backend = "cache+memory://" if self.settings.embedded else self.settings.redis_url
         super().__init__(main, broker=self.settings.effective_broker_url, backend=backend, **celery_options)
@@ -219,6 +221,13 @@ class DurableApp(Celery):  # type: ignore[misc]
                 else ModelSlots(self.settings.redis_url, redis_ssl_options(self.settings, self.settings.redis_url))
             )
         return self._model_slots
+
+    @property
+    def leases(self) -> LeaseRenewer:
+        """Keeps the leases of the activities this process runs alive (made on first use: clients never run any)."""
+        if self._leases is None:
+            self._leases = LeaseRenewer(self.settings.database_url, self.settings.lease_seconds)
+        return self._leases
 
     # -- Celery wiring -----------------------------------------------------------------------
 

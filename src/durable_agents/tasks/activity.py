@@ -35,36 +35,6 @@ def current_activity() -> ActivityContext:
     return context
 
 
-class LeaseKeeper:
-    """Renews a work item's lease in the background while its activity runs."""
-
-    def __init__(self, database_url: str, item_id: int, owner: str, lease_seconds: float) -> None:
-        self._url = database_url
-        self._item_id = item_id
-        self._owner = owner
-        self._lease = lease_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{item_id}", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._lease / 3):
-            try:
-                with single_statement(self._url) as session:
-                    if not work.renew(session, self._item_id, self._owner, self._lease):
-                        log.warning("lost the lease of work item %s; another worker may run it too", self._item_id)
-                        return
-            except Exception:
-                log.exception("renewing the lease of work item %s failed; will retry", self._item_id)
-
-
 def lease_owner() -> str:
     """Who holds a lease: this host, process and thread."""
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -94,7 +64,7 @@ def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCo
         idempotency_key=item.idempotency_key,
     )
     event: TaskCompleted | TaskFailed
-    with LeaseKeeper(settings.database_url, item.id, owner, settings.lease_seconds):
+    with app.leases.holding(item.id, owner):
         try:
             spec = app.registry.activity(item.name)
             value = invoke(spec, context, item.input)

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from durable_agents import OrchestrationStatus
+from durable_agents.tasks.dispatch import publish
 from durable_agents.tasks.drain import on_drain_message
 from durable_agents.tasks.step import run_one_step
 
@@ -82,6 +83,19 @@ def test_a_drainer_runs_the_shares_of_drainers_whose_messages_were_lost(services
     state = client.get_orchestration_state(instance_id)
     assert state.runtime_status == OrchestrationStatus.COMPLETED
     assert state.output == sum(i * i for i in range(10))
+
+
+def test_a_fan_out_no_live_worker_serves_yet_gets_a_message_per_activity(services: Services) -> None:
+    import json
+
+    client = make_client(services, new_taskhub("nodrain"))  # no worker: the registry knows no slots
+    instance_id = client.schedule_new_orchestration("fan_out", input=6)
+    publish(client.app, run_one_step(client.app, client.taskhub, instance_id))
+
+    # Workers that start later can run all six at once: drainers sized by no slots would forbid that.
+    broker = redis.Redis.from_url(services.redis_url)
+    queued = [json.loads(m)["headers"]["task"] for m in broker.lrange(client.settings.queue("activities"), 0, -1)]
+    assert queued == ["durable_agents.activity"] * 6
 
 
 def test_losing_every_broker_message_loses_no_work(services: Services, start_worker: Any) -> None:

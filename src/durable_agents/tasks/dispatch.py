@@ -34,7 +34,7 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
             # One wake-up for the whole fan-in instead of one per completion, and one message per
             # drainer rather than per activity. Correctness does not depend on it: completions are
             # rows, and a lost callback or drainer is covered by the sweeper.
-            header = _drainers(app, dispatch.activities)
+            header = _chord_header(app, dispatch.activities)
             callback = app.signature(
                 STEP_TASK, args=(hub, dispatch.chord_instance), queue=app.settings.queue("orchestrator"), immutable=True
             )
@@ -51,20 +51,25 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
         log.exception("publishing to the broker failed; the sweeper will dispatch this work again")
 
 
-def _drainers(app: DurableApp, activities: list[tuple[int, str]]) -> list[Signature]:
-    """A fan-out's chord header: per queue, one drainer for each live worker slot consuming it, and no
-    more drainers than activities (as many as activities while no live worker is known)."""
+def _chord_header(app: DurableApp, activities: list[tuple[int, str]]) -> list[Signature]:
+    """A fan-out's chord members: per queue, one drainer for each live worker slot consuming it, and no
+    more drainers than activities. While no live worker of a queue is known, its activities get a
+    member each, as many as any number of workers that turn up could run at once."""
+    hub = app.settings.taskhub
     by_queue: dict[str, list[int]] = {}
     for item, name in activities:
         by_queue.setdefault(activity_queue(app, name), []).append(item)
     header: list[Signature] = []
     for queue, item_ids in by_queue.items():
         slots = app.slot_census.slots(queue)
-        drainers = min(len(item_ids), slots) if slots else len(item_ids)
-        header.extend(
-            app.signature(
-                DRAIN_TASK, args=(app.settings.taskhub, item_ids, share, drainers), queue=queue, immutable=True
+        if not slots:
+            header.extend(
+                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=queue, immutable=True) for item in item_ids
             )
+            continue
+        drainers = min(len(item_ids), slots)
+        header.extend(
+            app.signature(DRAIN_TASK, args=(hub, item_ids, share, drainers), queue=queue, immutable=True)
             for share in range(drainers)
         )
     return header

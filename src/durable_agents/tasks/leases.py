@@ -61,10 +61,11 @@ class LeaseRenewer:
         except Exception:
             log.exception("renewing the lease of work item %s failed; will retry", item_id)
             return
-        log.warning("lost the lease of work item %s; another worker may run it too", item_id)
         with self._lock:
-            if self._held.get(item_id) == owner:
-                del self._held[item_id]
+            if self._held.get(item_id) != owner:
+                return  # it finished meanwhile: its item is gone, not lost
+            del self._held[item_id]
+        log.warning("lost the lease of work item %s; another worker may run it too", item_id)
 
     def _forget_parent(self) -> None:
         self._lock = threading.Lock()  # the parent's thread may have held it at the fork

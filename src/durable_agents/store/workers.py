@@ -25,24 +25,6 @@ class WorkerRecord:
     host: str
     pid: int
     version: str
-    queues: tuple[str, ...]
-    orchestrations: tuple[str, ...]
-    activities: tuple[str, ...]
-    agents: tuple[str, ...]
-    runs_sweeper: bool
-    concurrency: int
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """A worker of a task hub as the store knows it: what it serves and whether it is live."""
-
-    worker_id: str
-    taskhub: str
-    node_name: str
-    host: str
-    pid: int
-    version: str
     #: The Celery queues it consumes.
     queues: tuple[str, ...]
     #: The names it runs: registered in its app, on a queue it consumes.
@@ -52,6 +34,13 @@ class WorkerInfo:
     runs_sweeper: bool
     #: Its worker slots: how many tasks it runs at once.
     concurrency: int
+
+
+@dataclass(frozen=True)
+class WorkerInfo(WorkerRecord):
+    """A worker of a task hub as the store knows it: its record, and whether it is live."""
+
+    taskhub: str
     started_at: datetime
     last_heartbeat_at: datetime
     #: Without a heartbeat before this moment, the worker counts as gone.

@@ -100,7 +100,8 @@ def test_a_fan_out_no_live_worker_serves_yet_gets_a_message_per_activity(service
 
 def test_losing_every_broker_message_loses_no_work(services: Services, start_worker: Any) -> None:
     hub = new_taskhub("flush")
-    worker = start_worker(hub)
+    # Two slots hold at most four messages (two running, two prefetched): the rest wait in the broker.
+    worker = start_worker(hub, concurrency=2)
     client = make_client(services, hub)
     instance_ids = [client.schedule_new_orchestration("chain", input=i * 100) for i in range(20)]
     wait_until(lambda: any(len(client.get_history(i)) > 3 for i in instance_ids), message="instances to make progress")

@@ -396,3 +396,17 @@ def echo_back(context: OrchestrationContext) -> Any:
     item = yield context.wait_for_external_event("item")
     context.send_event(context.get_input(), "answer", f"{item} -> pong")
     return item
+
+
+@app.orchestration
+def mixed_fan_out(context: OrchestrationContext) -> Any:
+    """Alternating activities in one fan-out: each work item must be dispatched under its own name."""
+    count = context.get_input()
+    calls = [context.call_activity(square if i % 2 else add_one, input=i) for i in range(count)]
+    return sum((yield calls))
+
+
+@app.orchestration
+def schedules_and_returns(context: OrchestrationContext) -> Any:
+    context.call_activity(echo, input="never awaited")
+    return "done"

@@ -10,7 +10,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,10 +29,18 @@ def clock(session: Session) -> ColumnElement[datetime] | datetime:
     return datetime.now(UTC)
 
 
-def clock_column(session: Session) -> ColumnElement[datetime]:
-    """`clock()` as a column, to read "now" in the same round trip as a row."""
+def clock_column(dialect_name: str) -> ColumnElement[datetime]:
+    """`clock()` as a column, to read "now" in the same round trip as a row, for a statement built once.
+    On SQLite it is the bind parameter `now`, which `clock_parameters()` fills in each time it runs."""
+    if dialect_name == "postgresql":
+        return func.clock_timestamp()
+    return bindparam("now", type_=UtcDateTime())
+
+
+def clock_parameters(session: Session) -> dict[str, datetime]:
+    """The parameters a statement with `clock_column()` needs."""
     now = clock(session)
-    return literal(now, UtcDateTime()) if isinstance(now, datetime) else now
+    return {"now": now} if isinstance(now, datetime) else {}
 
 
 def current_time(session: Session) -> datetime:

@@ -11,12 +11,12 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, NotRegisteredError
@@ -54,8 +54,13 @@ from ..orchestrator.history import (
     event_to_json,
 )
 from ..registry import Registry
-from . import dialect, inbox, work
+from . import inbox, work
+from .step_reads import InboxRows, lock_instance, read_inbox, take_and_read_inbox, take_leased_item
 from .work import Completion
+from .writes import StepWrites
+
+if TYPE_CHECKING:
+    from .writes import AnyRow
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +161,11 @@ class LockedInstance:
         object.__setattr__(self, name, value)
         self._changes[name] = value
 
-    def save(self, session: Session) -> None:
-        changes = self._changes
-        if changes:
-            columns = instances_table.c
-            session.execute(
-                update(instances_table)
-                .where(columns.taskhub == self.taskhub, columns.instance_id == self.instance_id)
-                .values(changes)
-            )
-            changes.clear()
+    def save(self, writes: StepWrites) -> None:
+        """Write what changed since the row was read, if anything did."""
+        where = {"taskhub": self.taskhub, "instance_id": self.instance_id}
+        writes.update(instances_table, where, dict(self._changes))
+        self._changes.clear()
 
 
 #: An event for the step: the inbox row it came from (None for an eager completion) and its execution.
@@ -185,42 +185,39 @@ def run_step(
 ) -> StepOutcome:
     """One step of the instance. `completion`, the outcome of an activity this worker ran, is taken
     after the instance's row lock (the order every step takes its locks in)."""
-    columns = instances_table.c
-    row = session.execute(
-        select(instances_table, dialect.clock_column(session).label("now"))
-        .where(columns.taskhub == taskhub, columns.instance_id == instance_id)
-        .with_for_update()
-    ).one_or_none()
+    row = lock_instance(session, taskhub, instance_id)
+    if row is None:  # purged meanwhile: nobody waits for the outcome
+        if completion is not None:
+            take_leased_item(session, completion[0])
+        return StepOutcome(Dispatch())
     arrivals: list[Arrival] = []
+    item = completion[0] if completion is not None else None
+    taken, inbox_rows = take_and_read_inbox(session, taskhub, instance_id, item)
     if completion is not None:
         item, outcome = completion
-        if _take_leased_item(session, item) and row is not None:
+        if taken:
             # The item was still ours: deleting it made this the one completion of the task, so it
             # goes straight into the step, without the round trip through the inbox.
             arrivals.append((None, item.execution_id, outcome))
-        elif row is not None:
+        else:
             work.complete(session, item, outcome)  # lease lost: recorded once, under the task's key
-    if row is None:  # purged meanwhile: nobody waits for the outcome
-        return StepOutcome(Dispatch())
+            inbox_rows = read_inbox(session, taskhub, instance_id)  # where it may be the first completion
     instance = LockedInstance(dict(row._mapping))
-    outcome_of_step = _step(session, instance, row.now, arrivals, registry, cache, max_payload_bytes, eager)
-    instance.save(session)
+    writes = StepWrites(session)
+    outcome_of_step = _step(
+        session, writes, instance, row.now, inbox_rows, arrivals, registry, cache, max_payload_bytes, eager
+    )
+    instance.save(writes)
+    writes.send()
     return outcome_of_step
-
-
-def _take_leased_item(session: Session, item: WorkItem) -> bool:
-    """Delete the work item if this worker's lease on it still holds."""
-    items = work_items_table.c
-    deleted = session.execute(
-        delete(work_items_table).where(items.id == item.id, items.lease_owner == item.lease_owner).returning(items.id)
-    ).first()
-    return deleted is not None
 
 
 def _step(
     session: Session,
+    writes: StepWrites,
     instance: LockedInstance,
     now: datetime,
+    inbox_rows: InboxRows,
     arrivals: list[Arrival],
     registry: Registry,
     cache: ExecutorCache,
@@ -229,22 +226,16 @@ def _step(
 ) -> StepOutcome:
     dispatch = Dispatch()
     taskhub, instance_id = instance.taskhub, instance.instance_id
-    inbox_rows = inbox_table.c
-    rows = session.execute(
-        select(inbox_rows.id, inbox_rows.execution_id, inbox_rows.event)
-        .where(inbox_rows.taskhub == taskhub, inbox_rows.instance_id == instance_id)
-        .order_by(inbox_rows.id)
-    ).all()
-    events: list[Arrival] = [(r.id, r.execution_id, event_from_json(r.event)) for r in rows] + arrivals
+    events: list[Arrival] = [(r.id, r.execution_id, event_from_json(r.event)) for r in inbox_rows] + arrivals
     if not events:
         return StepOutcome(dispatch)
     if instance.status in TERMINAL:
-        _delete_inbox(session, [r.id for r in rows])
+        _delete_inbox(writes, [r.id for r in inbox_rows])
         return StepOutcome(dispatch)
 
     terminated = next((e for _, _, e in events if isinstance(e, ExecutionTerminated)), None)
     if terminated is not None:
-        _terminate(session, instance, terminated, now, dispatch)
+        _terminate(session, writes, instance, terminated, now, dispatch)
         return StepOutcome(dispatch)
 
     inbox_split = _sort_inbox(instance, events)
@@ -253,7 +244,7 @@ def _step(
     if not started:
         return StepOutcome(dispatch)  # events for an instance whose start is still scheduled
     if not batch:  # only stale completions, or events held while suspended: no step to record
-        _delete_inbox(session, inbox_split.consumed)
+        _delete_inbox(writes, inbox_split.consumed)
         _keep_held(session, instance, inbox_split)
         return StepOutcome(dispatch)
     if inbox_split.kept and not suspended:
@@ -268,7 +259,7 @@ def _step(
     recorded = [event_to_json(event) for event in step_events]
     result = executor.execute(step_events)
 
-    _delete_inbox(session, inbox_split.consumed)
+    _delete_inbox(writes, inbox_split.consumed)
     _keep_held(session, instance, inbox_split)
     if result.custom_status_changed:
         instance.custom_status = result.custom_status
@@ -280,12 +271,12 @@ def _step(
         inbox.notify(session, taskhub, instance_id)
         return StepOutcome(dispatch)
 
-    _append_history(session, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
-    new_activities = _schedule(session, instance, result, registry, dispatch, eager, now)
+    _append_history(session, writes, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
+    new_activities = _schedule(session, writes, instance, result, registry, dispatch, eager, now)
     previous_status = instance.status
     if result.outcome == "running":
         instance.status = "SUSPENDED" if suspended else "RUNNING"
-        if result.waiting_on_all and len(new_activities) > 1:
+        if result.waiting_on_all and new_activities > 1:
             dispatch.chord_instance = instance_id
     else:
         _finish(session, instance, result, now, dispatch)
@@ -364,10 +355,12 @@ def _fresh_executor(
     return executor
 
 
-def _append_history(session: Session, instance: LockedInstance, events: list[dict[str, Any]]) -> None:
+def _append_history(
+    session: Session, writes: StepWrites, instance: LockedInstance, events: list[dict[str, Any]]
+) -> None:
     base = instance.history_length
-    session.execute(
-        insert(history_table),
+    writes.insert(
+        history_table,
         [
             {
                 "taskhub": instance.taskhub,
@@ -384,14 +377,18 @@ def _append_history(session: Session, instance: LockedInstance, events: list[dic
 
 def _schedule(
     session: Session,
+    writes: StepWrites,
     instance: LockedInstance,
     result: StepResult,
     registry: Registry,
     dispatch: Dispatch,
     eager: EagerClaim | None,
     now: datetime,
-) -> list[int]:
-    """Turn the step's new actions into work items, timers and child instances."""
+) -> int:
+    """Turn the step's new actions into work items, timers and child instances; how many work items.
+
+    An instance that ends in this step gets no work items or timers: nothing would consume them.
+    """
     hub, execution_id = instance.taskhub, instance.execution_id
     work: list[dict[str, Any]] = []
     timers: list[dict[str, Any]] = []
@@ -411,6 +408,10 @@ def _schedule(
                     "task_id": event.task_id,
                     "name": event.name,
                     "input": event.input,
+                    "status": "pending",
+                    "attempts": 0,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
                 }
             )
         elif isinstance(event, TimerCreated):
@@ -426,21 +427,24 @@ def _schedule(
             )
         elif isinstance(event, SubOrchestrationCreated):
             _create_child(session, instance, event, dispatch)
-    ids: list[int] = []
+    if result.outcome != "running":
+        return 0
     claim = eager is not None and len(work) == 1 and eager.serves(work[0]["name"])
     if claim:
         assert eager is not None
         expires = now + timedelta(seconds=eager.lease_seconds)
         work[0].update(status="running", lease_owner=eager.owner, lease_expires_at=expires, attempts=1)
-    if work:
-        ids = list(session.scalars(insert(work_items_table).returning(work_items_table.c.id), work))
+
+    def dispatch_work(rows: Sequence[AnyRow]) -> None:
+        ids = {row.task_id: row.id for row in rows}
         if claim:
-            dispatch.claimed = WorkItem(id=ids[0], **work[0])
+            dispatch.claimed = WorkItem(id=ids[work[0]["task_id"]], **work[0])
         else:
-            dispatch.activities.extend(zip(ids, (w["name"] for w in work), strict=True))
-    if timers:
-        session.execute(insert(timers_table), timers)
-    return ids
+            dispatch.activities.extend((ids[w["task_id"]], w["name"]) for w in work)
+
+    writes.insert(work_items_table, work, returning=("id", "task_id"), then=dispatch_work)
+    writes.insert(timers_table, timers)
+    return len(work)
 
 
 def _deliver_sent_events(session: Session, instance: LockedInstance, result: StepResult, dispatch: Dispatch) -> None:
@@ -566,9 +570,8 @@ def _drop_pending_work(session: Session, instance: LockedInstance) -> None:
         )
 
 
-def _delete_inbox(session: Session, ids: list[int]) -> None:
-    if ids:
-        session.execute(delete(inbox_table).where(inbox_table.c.id.in_(ids)))
+def _delete_inbox(writes: StepWrites, ids: list[int]) -> None:
+    writes.delete_ids(inbox_table, ids)
 
 
 def _continue_as_new(session: Session, instance: LockedInstance, result: StepResult, dispatch: Dispatch) -> None:
@@ -596,13 +599,18 @@ def _continue_as_new(session: Session, instance: LockedInstance, result: StepRes
 
 
 def _terminate(
-    session: Session, instance: LockedInstance, event: ExecutionTerminated, now: datetime, dispatch: Dispatch
+    session: Session,
+    writes: StepWrites,
+    instance: LockedInstance,
+    event: ExecutionTerminated,
+    now: datetime,
+    dispatch: Dispatch,
 ) -> None:
     session.execute(
         delete(InboxRow).where(InboxRow.taskhub == instance.taskhub, InboxRow.instance_id == instance.instance_id)
     )
     if instance.history_length:
-        _append_history(session, instance, [event_to_json(StepStarted(timestamp=now)), event_to_json(event)])
+        _append_history(session, writes, instance, [event_to_json(StepStarted(timestamp=now)), event_to_json(event)])
     instance.status = "TERMINATED"
     instance.output = event.output
     instance.completed_at = now

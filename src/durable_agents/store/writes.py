@@ -1,0 +1,181 @@
+"""A step's writes, gathered while it decides and sent together: on PostgreSQL as one statement."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table, UpdateBase, bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from . import dialect
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from sqlalchemy import Row
+
+    #: A row of any shape, as a statement built at run time returns it.
+    AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+
+#: Receives the rows an INSERT ... RETURNING gave, once they are written.
+Then = Callable[[Sequence["AnyRow"]], None]
+
+
+@dataclass(frozen=True)
+class _Part:
+    #: Equal keys build equal statements: the combined statement is built once per sequence of keys.
+    key: Hashable
+    #: Builds the part with its bind parameters named `prefix + name` for each name of `params`.
+    build: Callable[[str], UpdateBase]
+    params: Mapping[str, Any]
+    then: Then | None = None
+
+
+class StepWrites:
+    """Writes that do not depend on one another, sent in one round trip where the database allows.
+
+    On PostgreSQL they become the CTEs of a single statement, a round trip saved per write on every
+    step. That statement is built from bind parameters only (rows travel as one JSON array each), so
+    SQLAlchemy compiles it once per shape and never again. Its parts share one snapshot: none of them
+    may touch rows another writes (a DELETE here would not see an INSERT here). A write that must see
+    an earlier one runs directly on the session. Elsewhere (SQLite) each write runs when it is added.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._together = dialect.supports_writing_ctes(session)
+        self._parts: list[_Part] = []
+
+    def insert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        returning: Sequence[str] = (),
+        then: Then | None = None,
+    ) -> None:
+        """Insert `rows`, which all have the same keys; with `returning`, hand those columns of the new
+        rows to `then` once they are written. Columns left out get their server defaults."""
+        if not rows:
+            return
+        if not self._together:
+            if returning:
+                assert then is not None
+                statement = insert(table).returning(*(table.c[name] for name in returning))
+                then(self._session.execute(statement, list(rows)).all())
+            else:
+                self._session.execute(insert(table), list(rows))
+            return
+        columns, returned = tuple(rows[0]), tuple(returning)
+        part = _Part(
+            ("insert", table.name, columns, returned),
+            lambda prefix: _insert_from_json(table, columns, returned, prefix + "rows"),
+            {"rows": [_json_row(row) for row in rows]},
+            then,
+        )
+        if then is not None and any(existing.then is not None for existing in self._parts):
+            self._send([part])  # one statement has one RETURNING to read
+        else:
+            self._parts.append(part)
+
+    def delete_ids(self, table: Table, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        if not self._together:
+            self._session.execute(delete(table).where(table.c.id.in_(ids)))
+            return
+        self._parts.append(
+            _Part(
+                ("delete", table.name),
+                lambda prefix: delete(table).where(table.c.id.in_(bindparam(prefix + "ids", expanding=True))),
+                {"ids": list(ids)},
+            )
+        )
+
+    def update(self, table: Table, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """Set `values` on the rows whose columns equal `where`."""
+        if not values:
+            return
+        if not self._together:
+            self._session.execute(
+                update(table).where(*(table.c[name] == value for name, value in where.items())).values(values)
+            )
+            return
+        keys, names = tuple(where), tuple(values)
+
+        def build(prefix: str) -> UpdateBase:
+            columns = table.c
+            return (
+                update(table)
+                .where(
+                    *(columns[name] == bindparam(f"{prefix}where_{name}", type_=columns[name].type) for name in keys)
+                )
+                .values({name: bindparam(f"{prefix}set_{name}", type_=columns[name].type) for name in names})
+            )
+
+        params = {**{f"where_{name}": value for name, value in where.items()}}
+        params.update({f"set_{name}": value for name, value in values.items()})
+        self._parts.append(_Part(("update", table.name, keys, names), build, params))
+
+    def send(self) -> None:
+        parts, self._parts = self._parts, []
+        if parts:
+            self._send(parts)
+
+    def _send(self, parts: list[_Part]) -> None:
+        statement = _combined(parts)
+        params = {f"p{n}_{name}": value for n, part in enumerate(parts) for name, value in part.params.items()}
+        result = self._session.execute(statement, params)
+        for part in parts:
+            if part.then is not None:
+                part.then(result.all())
+
+
+_statements: dict[tuple[Hashable, ...], UpdateBase] = {}
+_statements_lock = threading.Lock()
+#: Distinct shapes are few (which tables a step writes, which instance columns change); the cap only
+#: guards against a caller that would make every statement new.
+_MAX_STATEMENTS = 1024
+
+
+def _combined(parts: list[_Part]) -> UpdateBase:
+    """One statement for `parts`: the part with RETURNING (if any) is the main one, the others its CTEs.
+    Unreferenced, they still run: PostgreSQL runs every data-modifying CTE exactly once."""
+    shape = tuple(part.key for part in parts)
+    statement = _statements.get(shape)
+    if statement is not None:
+        return statement
+    main = next((n for n, part in enumerate(parts) if part.then is not None), len(parts) - 1)
+    statement = parts[main].build(f"p{main}_")
+    ctes = [part.build(f"p{n}_").cte(f"write_{n}") for n, part in enumerate(parts) if n != main]
+    if ctes:
+        statement = statement.add_cte(*ctes)
+    with _statements_lock:
+        if len(_statements) >= _MAX_STATEMENTS:
+            _statements.clear()
+        return _statements.setdefault(shape, statement)
+
+
+def _insert_from_json(table: Table, columns: tuple[str, ...], returning: tuple[str, ...], param: str) -> UpdateBase:
+    """INSERT INTO table (columns) SELECT columns FROM jsonb_populate_recordset(NULL::table, :param).
+
+    Any number of rows in one bind parameter, typed by the table's own row type."""
+    source = func.jsonb_populate_recordset(
+        literal_column(f"NULL::{table.name}"), bindparam(param, type_=JSONB)
+    ).table_valued(*columns)
+    statement = insert(table).from_select(list(columns), select(*(source.c[name] for name in columns)))
+    if returning:
+        return statement.returning(*(table.c[name] for name in returning))
+    return statement
+
+
+def _json_row(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    # Timestamps go as ISO 8601 text, which the row type reads back as timestamptz.
+    if any(isinstance(value, datetime) for value in row.values()):
+        return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in row.items()}
+    return row

@@ -23,8 +23,8 @@ from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
 from .store import instances, workers
-from .store.db import is_sqlite, transaction
-from .store.inbox import NOTIFY_CHANNEL
+from .store.db import is_sqlite, single_statement, transaction
+from .store.inbox import NOTIFY_CHANNEL, notify_payload
 from .store.schema import check_schema, upgrade
 from .store.workers import WorkerInfo
 from .tasks.dispatch import wake
@@ -113,7 +113,7 @@ class DurableClient:
     # -- reading -----------------------------------------------------------------------------
 
     def get_orchestration_state(self, instance_id: str) -> OrchestrationState | None:
-        with transaction(self._url) as session:
+        with single_statement(self._url) as session:
             return instances.get(session, self.taskhub, instance_id)
 
     get_instance_metadata = get_orchestration_state
@@ -201,7 +201,7 @@ class DurableClient:
 
             yield poll
             return
-        key = f"{self.taskhub}\x1f{instance_id}"
+        key = notify_payload(self.taskhub, instance_id)
         libpq_url = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(libpq_url, autocommit=True) as conn:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")

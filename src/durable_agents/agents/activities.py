@@ -8,7 +8,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ..store import sessions
-from ..store.db import transaction
+from ..store.db import single_statement, transaction
 from ..tasks.activity import current_activity
 from .agent import Agent, Summarize
 from .callbacks import AgentCallbackContext, CallbackFanout
@@ -53,7 +53,7 @@ def register_agent_activities(app: DurableApp) -> None:
             history = summarised_history(agent, request["session"], spent)
         else:
             keep_last = agent.history.messages if agent.history is not None else None
-            with transaction(settings.database_url) as session:
+            with single_statement(settings.database_url) as session:
                 history = sessions.load_messages(session, settings.taskhub, agent.name, request["session"], keep_last)
         prompt = [{"role": "system", "content": agent.instructions}, *history, *_for_model(request["messages"])]
         tools = [spec.openai_schema() for spec in agent.tools.values()] or None

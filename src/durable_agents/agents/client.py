@@ -142,14 +142,15 @@ class AgentProxy:
         )
         entity = session_instance_id(self.name, session_key)
         with transaction(client.settings.database_url) as db:
-            instances.ensure_started(
+            instances.ensure_started_with_event(
                 db,
                 taskhub=client.taskhub,
                 instance_id=entity,
                 name=SESSION_ENTITY,
                 input={"agent": self.name, "session": session_key},
+                event_name="turn",
+                data=request,
             )
-            instances.raise_event(db, client.taskhub, entity, "turn", request)
         wake(client.app, entity)
         if not wait_for_response:
             return correlation_id

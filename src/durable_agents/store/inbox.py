@@ -62,5 +62,10 @@ def notify(session: Session, taskhub: str, instance_id: str) -> None:
     """
     if not dialect.supports_notify(session):
         return
-    payload: Any = f"{taskhub}\x1f{instance_id}"
+    payload: Any = notify_payload(taskhub, instance_id)
     session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
+
+
+def notify_payload(taskhub: str, instance_id: str) -> str:
+    """What `notify()` sends, and what a client waiting for the instance listens for."""
+    return f"{taskhub}\x1f{instance_id}"

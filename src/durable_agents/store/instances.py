@@ -51,14 +51,28 @@ def create(
     reuse_id: bool,
 ) -> None:
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
-    if existing is not None:
-        if not (reuse_id and existing.status in TERMINAL):
-            raise InstanceExistsError(instance_id, existing.status)
-        session.delete(existing)
+    if existing is not None and not (reuse_id and existing.status in TERMINAL):
+        raise InstanceExistsError(instance_id, existing.status)
+    _start(session, existing, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=start_at)
+
+
+def _start(
+    session: Session,
+    replaced: Instance | None,
+    *,
+    taskhub: str,
+    instance_id: str,
+    name: str,
+    input: Any,
+    start_at: datetime | None,
+) -> None:
+    """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given."""
+    if replaced is not None:
+        session.delete(replaced)
         session.flush()
-    now = dialect.current_time(session)
+    # The clock is only read to tell a future start from one that is due already.
+    scheduled = start_at if start_at is not None and start_at > dialect.current_time(session) else None
     execution_id = new_execution_id()
-    scheduled = start_at if start_at is not None and start_at > now else None
     session.add(
         Instance(
             taskhub=taskhub,
@@ -104,8 +118,16 @@ def ensure_started(session: Session, *, taskhub: str, instance_id: str, name: st
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
     if existing is not None and existing.status not in TERMINAL:
         return False
-    create(session, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=None, reuse_id=True)
+    _start(session, existing, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=None)
     return True
+
+
+def ensure_started_with_event(
+    session: Session, *, taskhub: str, instance_id: str, name: str, input: Any, event_name: str, data: Any
+) -> None:
+    """`ensure_started`, then `raise_event` to the instance it leaves pending or running, and locked."""
+    ensure_started(session, taskhub=taskhub, instance_id=instance_id, name=name, input=input)
+    inbox.post(session, taskhub, instance_id, EventRaised(name=event_name, data=data))
 
 
 def get(session: Session, taskhub: str, instance_id: str) -> OrchestrationState | None:

@@ -92,7 +92,7 @@ def commit_turn(
     ttl: timedelta | None,
 ) -> int:
     """Append a turn's messages; a repeated commit of the same turn adds nothing. Returns rows added."""
-    now = dialect.current_time(session)
+    now = dialect.clock(session)
     session.execute(
         dialect.insert(session, AgentSessionRow)
         .values(

@@ -151,9 +151,11 @@ class LockedInstance:
     completed_at: datetime | None
     updated_at: datetime
     _changes: dict[str, Any]
+    _announce: bool
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_changes", {})
+        object.__setattr__(self, "_announce", False)
         for column in instances_table.c:
             object.__setattr__(self, column.name, values[column.name])
 
@@ -161,10 +163,15 @@ class LockedInstance:
         object.__setattr__(self, name, value)
         self._changes[name] = value
 
+    def announce(self) -> None:
+        """Tell waiting clients (LISTEN) that the instance changed, once its changes are saved and committed."""
+        object.__setattr__(self, "_announce", True)
+
     def save(self, writes: StepWrites) -> None:
         """Write what changed since the row was read, if anything did."""
         where = {"taskhub": self.taskhub, "instance_id": self.instance_id}
-        writes.update(instances_table, where, dict(self._changes))
+        notify = inbox.notify_payload(self.taskhub, self.instance_id) if self._announce else None
+        writes.update(instances_table, where, dict(self._changes), notify=notify)
         self._changes.clear()
 
 
@@ -267,8 +274,8 @@ def _step(
 
     _deliver_sent_events(session, instance, result, dispatch)
     if result.outcome == "continued_as_new":
-        _continue_as_new(session, instance, result, dispatch)
-        inbox.notify(session, taskhub, instance_id)
+        _continue_as_new(session, writes, instance, result, dispatch)
+        instance.announce()
         return StepOutcome(dispatch)
 
     _append_history(session, writes, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
@@ -279,9 +286,9 @@ def _step(
         if result.waiting_on_all and new_activities > 1:
             dispatch.chord_instance = instance_id
     else:
-        _finish(session, instance, result, now, dispatch)
+        _finish(session, writes, instance, result, now, dispatch)
     if instance.status != previous_status or result.custom_status_changed:
-        inbox.notify(session, taskhub, instance_id)
+        instance.announce()
     cached = executor if result.outcome == "running" else None
     return StepOutcome(dispatch, cached, instance.execution_id)
 
@@ -526,7 +533,14 @@ def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrat
     dispatch.steps.append(event.instance_id)
 
 
-def _finish(session: Session, instance: LockedInstance, result: StepResult, now: datetime, dispatch: Dispatch) -> None:
+def _finish(
+    session: Session,
+    writes: StepWrites,
+    instance: LockedInstance,
+    result: StepResult,
+    now: datetime,
+    dispatch: Dispatch,
+) -> None:
     instance.completed_at = now
     if result.outcome == "completed":
         instance.status = "COMPLETED"
@@ -537,7 +551,7 @@ def _finish(session: Session, instance: LockedInstance, result: StepResult, now:
         instance.status = "FAILED"
         instance.failure = result.failure.to_json()
         done = SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(result.failure))
-    _drop_pending_work(session, instance)
+    _drop_pending_work(writes, instance)
     _notify_parent(session, instance, done, dispatch)
 
 
@@ -562,21 +576,23 @@ def _notify_parent(session: Session, instance: LockedInstance, event: HistoryEve
     dispatch.steps.append(instance.parent_instance_id)
 
 
-def _drop_pending_work(session: Session, instance: LockedInstance) -> None:
-    """An ended instance needs no more activities or timers; late results are discarded on arrival."""
+def _drop_pending_work(writes: StepWrites, instance: LockedInstance) -> None:
+    """An ended instance needs no more activities or timers; late results are discarded on arrival.
+
+    Never in a step that also adds work items or timers: its writes share one snapshot (see `StepWrites`)."""
     for table in (work_items_table, timers_table):
-        session.execute(
-            delete(table).where(table.c.taskhub == instance.taskhub, table.c.instance_id == instance.instance_id)
-        )
+        writes.delete(table, {"taskhub": instance.taskhub, "instance_id": instance.instance_id})
 
 
 def _delete_inbox(writes: StepWrites, ids: list[int]) -> None:
-    writes.delete_ids(inbox_table, ids)
+    writes.delete(inbox_table, {"id": ids})
 
 
-def _continue_as_new(session: Session, instance: LockedInstance, result: StepResult, dispatch: Dispatch) -> None:
+def _continue_as_new(
+    session: Session, writes: StepWrites, instance: LockedInstance, result: StepResult, dispatch: Dispatch
+) -> None:
     """Start a new execution in place: fresh history, the new input, unconsumed events carried over."""
-    _drop_pending_work(session, instance)
+    _drop_pending_work(writes, instance)
     session.execute(
         delete(HistoryRow).where(HistoryRow.taskhub == instance.taskhub, HistoryRow.instance_id == instance.instance_id)
     )
@@ -615,7 +631,7 @@ def _terminate(
     instance.output = event.output
     instance.completed_at = now
     instance.updated_at = now
-    _drop_pending_work(session, instance)
+    _drop_pending_work(writes, instance)
     children = session.scalars(
         select(Instance.instance_id).where(
             Instance.taskhub == instance.taskhub,
@@ -633,4 +649,4 @@ def _terminate(
         SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(failure)),
         dispatch,
     )
-    inbox.notify(session, instance.taskhub, instance.instance_id)
+    instance.announce()

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, UpdateBase, bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    String,
+    Table,
+    UpdateBase,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from . import dialect
+from .inbox import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -83,44 +97,53 @@ class StepWrites:
         else:
             self._parts.append(part)
 
-    def delete_ids(self, table: Table, ids: Sequence[int]) -> None:
-        if not ids:
-            return
+    def delete(self, table: Table, where: Mapping[str, Any]) -> None:
+        """Delete the rows whose columns equal `where`; a list value means any of its items."""
+        if any(isinstance(value, list) and not value for value in where.values()):
+            return  # "any of no ids": nothing to delete
         if not self._together:
-            self._session.execute(delete(table).where(table.c.id.in_(ids)))
+            self._session.execute(delete(table).where(*_matching(table, where)))
             return
+        keys = tuple((name, isinstance(value, list)) for name, value in where.items())
         self._parts.append(
             _Part(
-                ("delete", table.name),
-                lambda prefix: delete(table).where(table.c.id.in_(bindparam(prefix + "ids", expanding=True))),
-                {"ids": list(ids)},
+                ("delete", table.name, keys),
+                lambda prefix: delete(table).where(*_matching(table, _params(table, keys, prefix + "where_"))),
+                {f"where_{name}": value for name, value in where.items()},
             )
         )
 
-    def update(self, table: Table, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
-        """Set `values` on the rows whose columns equal `where`."""
+    def update(
+        self, table: Table, where: Mapping[str, Any], values: Mapping[str, Any], *, notify: str | None = None
+    ) -> None:
+        """Set `values` on the rows whose columns equal `where`. With `notify`, also send it as the payload of
+        a notification on `NOTIFY_CHANNEL` (delivered at commit) where the database has notifications."""
         if not values:
             return
         if not self._together:
-            self._session.execute(
-                update(table).where(*(table.c[name] == value for name, value in where.items())).values(values)
-            )
+            self._session.execute(update(table).where(*_matching(table, where)).values(values))
+            if notify is not None and dialect.supports_notify(self._session):
+                self._session.execute(select(func.pg_notify(NOTIFY_CHANNEL, notify)))
             return
-        keys, names = tuple(where), tuple(values)
+        keys = tuple((name, False) for name in where)
+        names = tuple((name, False) for name in values)
 
         def build(prefix: str) -> UpdateBase:
-            columns = table.c
-            return (
+            statement = (
                 update(table)
-                .where(
-                    *(columns[name] == bindparam(f"{prefix}where_{name}", type_=columns[name].type) for name in keys)
-                )
-                .values({name: bindparam(f"{prefix}set_{name}", type_=columns[name].type) for name in names})
+                .where(*_matching(table, _params(table, keys, prefix + "where_")))
+                .values(_params(table, names, prefix + "set_"))
             )
+            if notify is None:
+                return statement
+            # RETURNING is computed for every row, even in a CTE nobody reads: the notification goes out.
+            return statement.returning(func.pg_notify(NOTIFY_CHANNEL, bindparam(prefix + "notify", type_=String())))
 
-        params = {**{f"where_{name}": value for name, value in where.items()}}
+        params = {f"where_{name}": value for name, value in where.items()}
         params.update({f"set_{name}": value for name, value in values.items()})
-        self._parts.append(_Part(("update", table.name, keys, names), build, params))
+        if notify is not None:
+            params["notify"] = notify
+        self._parts.append(_Part(("update", table.name, keys, names, notify is not None), build, params))
 
     def send(self) -> None:
         parts, self._parts = self._parts, []
@@ -172,6 +195,21 @@ def _insert_from_json(table: Table, columns: tuple[str, ...], returning: tuple[s
     if returning:
         return statement.returning(*(table.c[name] for name in returning))
     return statement
+
+
+def _params(table: Table, keys: Iterable[tuple[str, bool]], prefix: str) -> dict[str, Any]:
+    """A bind parameter per column, named `prefix + column`: an expanding one (an IN list) where marked."""
+    return {name: bindparam(prefix + name, type_=table.c[name].type, expanding=expanding) for name, expanding in keys}
+
+
+def _matching(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """`column = value` for each item, or `column IN (...)` for a list or an expanding bind parameter."""
+    return [
+        table.c[name].in_(value)
+        if isinstance(value, list) or (isinstance(value, BindParameter) and value.expanding)
+        else table.c[name] == value
+        for name, value in where.items()
+    ]
 
 
 def _json_row(row: Mapping[str, Any]) -> Mapping[str, Any]:

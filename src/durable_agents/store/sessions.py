@@ -122,11 +122,12 @@ def commit_turn(
         }
         for position, message in enumerate(messages)
     ]
-    statement = dialect.insert(session, AgentMessageRow).values(rows)
-    statement = statement.on_conflict_do_nothing(
+    statement = dialect.insert(session, AgentMessageRow).on_conflict_do_nothing(
         index_elements=["taskhub", "agent", "session_key", "correlation_id", "position"]
     )
-    added = session.scalars(statement.returning(AgentMessageRow.id)).all()
+    # Rows as parameters, not as VALUES of the statement: SQLAlchemy cannot cache a multi-row VALUES
+    # statement and would compile it again on every turn.
+    added = session.scalars(statement.returning(AgentMessageRow.id), rows).all()
     if added:
         usage = [m.get("usage") or {} for m in messages]
         session.execute(

@@ -110,7 +110,7 @@ def run_once(name: str, client: Any, options: Any, workers: list[Any], env: dict
 
         return workloads.waiting(client, options.waiting, active), None
     if name == "agents":
-        return workloads.agents(client), None
+        return workloads.agents(client, os.environ["MODEL_SERVER_URL"]), None
     # recovery: a second worker stands by; the one holding the activity's lease is killed.
     workers.append(durable_worker(env, options.pool, options.concurrency, name="standby"))
 

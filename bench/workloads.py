@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -161,7 +163,7 @@ def _storage(client: DurableClient, hub: str, prefix: str) -> tuple[int, int]:
     return rows, size
 
 
-def agents(client: DurableClient, turns: int = 100, model_latency_ms: int = 50) -> Figures:
+def agents(client: DurableClient, model_url: str, turns: int = 100, model_latency_ms: int = 50) -> Figures:
     agent = DurableAgentClient(client).get_agent("Benchy")
     sequential = []
     for _ in range(10):
@@ -173,10 +175,37 @@ def agents(client: DurableClient, turns: int = 100, model_latency_ms: int = 50) 
     for correlation_id in ids:
         agent.wait(correlation_id, timeout=600)
     wall = time.monotonic() - started
+    model_alone = _model_call_alone(model_url)
     return {
         "turns_per_s": turns / wall,
-        "overhead_ms": (statistics.median(sequential) * 1000) - model_latency_ms,
+        "model_alone_ms": model_alone * 1000,
+        "overhead_ms": (statistics.median(sequential) - model_alone) * 1000,
+        "beyond_latency_ms": statistics.median(sequential) * 1000 - model_latency_ms,
     }
+
+
+#: The same streamed request a turn makes, sent with the openai SDK alone from a process of its own
+#: (as a worker's is): the model's latency as its callers see it, the baseline of a turn's overhead.
+_MODEL_ALONE = """
+import statistics, sys, time
+import openai
+sdk = openai.OpenAI(base_url=sys.argv[1], api_key="bench")
+messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "hi"}]
+took = []
+for _ in range(13):
+    started = time.monotonic()
+    for _chunk in sdk.chat.completions.create(
+        model="bench", messages=messages, stream=True, stream_options={"include_usage": True}
+    ):
+        pass
+    took.append(time.monotonic() - started)
+print(statistics.median(took[3:]))
+"""
+
+
+def _model_call_alone(model_url: str) -> float:
+    done = subprocess.run([sys.executable, "-c", _MODEL_ALONE, model_url], capture_output=True, text=True, check=True)
+    return float(done.stdout)
 
 
 def recovery(client: DurableClient, kill_owner: Callable[[str], float], lease_seconds: float) -> Figures:

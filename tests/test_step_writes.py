@@ -8,6 +8,7 @@ from durable_agents import OrchestrationStatus
 from durable_agents.models import WorkItem
 from durable_agents.store.db import transaction
 from durable_agents.tasks.drain import on_drain_message
+from durable_agents.tasks.eager import on_activity_message
 from durable_agents.tasks.step import run_one_step
 
 from conftest import Services, make_client, new_taskhub
@@ -41,3 +42,19 @@ def test_an_instance_that_ends_in_a_step_leaves_no_work_behind(services: Service
     assert client.get_orchestration_state(instance_id).output == "done"
     with transaction(services.database_url) as session:
         assert session.scalars(select(WorkItem).where(WorkItem.instance_id == instance_id)).all() == []
+
+
+def test_continue_as_new_runs_the_new_executions_first_step_in_the_same_step(services: Services) -> None:
+    client = make_client(services, new_taskhub("can"))
+    instance_id = client.schedule_new_orchestration("counter", input={"count": 0, "target": 3})
+    ((item, _),) = run_one_step(client.app, client.taskhub, instance_id).activities
+    on_activity_message(client.app, client.taskhub, item, False)  # records the outcome, wakes nobody
+
+    dispatch = run_one_step(client.app, client.taskhub, instance_id)
+
+    # The first execution ended and the second one already ran up to its own activity: no wake-up needed.
+    assert dispatch.steps == [] and len(dispatch.activities) == 1
+    state = client.get_orchestration_state(instance_id)
+    assert state.runtime_status == OrchestrationStatus.RUNNING
+    assert state.custom_status == {"count": 2}
+    assert [event["type"] for event in client.get_history(instance_id)][:2] == ["StepStarted", "ExecutionStarted"]

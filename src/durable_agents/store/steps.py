@@ -96,6 +96,8 @@ class StepOutcome:
     #: The live executor to keep for this instance's next step, valid once the transaction commits.
     executor: ReplayExecutor | None = None
     execution_id: str = ""
+    #: The step ended its execution with continue_as_new; the new one waits for a step.
+    continued_as_new: bool = False
 
 
 class ExecutorCache:
@@ -173,6 +175,7 @@ class LockedInstance:
         notify = inbox.notify_payload(self.taskhub, self.instance_id) if self._announce else None
         writes.update(instances_table, where, dict(self._changes), notify=notify)
         self._changes.clear()
+        object.__setattr__(self, "_announce", False)
 
 
 #: An event for the step: the inbox row it came from (None for an eager completion) and its execution.
@@ -214,6 +217,19 @@ def run_step(
     outcome_of_step = _step(
         session, writes, instance, row.now, inbox_rows, arrivals, registry, cache, max_payload_bytes, eager
     )
+    if outcome_of_step.continued_as_new:
+        # The new execution's first step runs in this transaction too: a step and a message saved on
+        # every continue_as_new, which agent sessions make once per turn. Only this one: an execution
+        # that continues as new again at once gets a step of its own, so no transaction runs long.
+        instance.save(writes)
+        writes.send()
+        ended = outcome_of_step.dispatch
+        ended.steps.remove(instance_id)
+        inbox_rows = read_inbox(session, taskhub, instance_id)
+        outcome_of_step = _step(
+            session, writes, instance, row.now, inbox_rows, [], registry, cache, max_payload_bytes, eager
+        )
+        outcome_of_step.dispatch.steps[:0] = ended.steps
     instance.save(writes)
     writes.send()
     return outcome_of_step
@@ -276,7 +292,7 @@ def _step(
     if result.outcome == "continued_as_new":
         _continue_as_new(session, writes, instance, result, dispatch)
         instance.announce()
-        return StepOutcome(dispatch)
+        return StepOutcome(dispatch, continued_as_new=True)
 
     _append_history(session, writes, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
     new_activities = _schedule(session, writes, instance, result, registry, dispatch, eager, now)

@@ -294,7 +294,7 @@ def _step(
         instance.announce()
         return StepOutcome(dispatch, continued_as_new=True)
 
-    _append_history(session, writes, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
+    _append_history(writes, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
     new_activities = _schedule(session, writes, instance, result, registry, dispatch, eager, now)
     previous_status = instance.status
     if result.outcome == "running":
@@ -378,9 +378,7 @@ def _fresh_executor(
     return executor
 
 
-def _append_history(
-    session: Session, writes: StepWrites, instance: LockedInstance, events: list[dict[str, Any]]
-) -> None:
+def _append_history(writes: StepWrites, instance: LockedInstance, events: list[dict[str, Any]]) -> None:
     base = instance.history_length
     writes.insert(
         history_table,
@@ -642,7 +640,7 @@ def _terminate(
         delete(InboxRow).where(InboxRow.taskhub == instance.taskhub, InboxRow.instance_id == instance.instance_id)
     )
     if instance.history_length:
-        _append_history(session, writes, instance, [event_to_json(StepStarted(timestamp=now)), event_to_json(event)])
+        _append_history(writes, instance, [event_to_json(StepStarted(timestamp=now)), event_to_json(event)])
     instance.status = "TERMINATED"
     instance.output = event.output
     instance.completed_at = now

@@ -74,7 +74,7 @@ class StepWrites:
         then: Then | None = None,
     ) -> None:
         """Insert `rows`, which all have the same keys; with `returning`, hand those columns of the new
-        rows to `then` once they are written. Columns left out get their server defaults."""
+        rows to `then` once they are written. Columns left out get their defaults."""
         if not rows:
             return
         if not self._together:

@@ -17,22 +17,22 @@ from sqlalchemy.orm import Session
 from ..models.types import UtcDateTime
 
 
-def _dialect(session: Session) -> str:
+def dialect_name(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
 def clock(session: Session) -> ColumnElement[datetime] | datetime:
     """ "Now" inside a statement: the server's clock on PostgreSQL (the same for every worker host),
     this process's clock on SQLite (a local file, so there is only one host)."""
-    if _dialect(session) == "postgresql":
+    if dialect_name(session) == "postgresql":
         return func.clock_timestamp()
     return datetime.now(UTC)
 
 
-def clock_column(dialect_name: str) -> ColumnElement[datetime]:
+def clock_column(backend: str) -> ColumnElement[datetime]:
     """`clock()` as a column, to read "now" in the same round trip as a row, for a statement built once.
     On SQLite it is the bind parameter `now`, which `clock_parameters()` fills in each time it runs."""
-    if dialect_name == "postgresql":
+    if backend == "postgresql":
         return func.clock_timestamp()
     return bindparam("now", type_=UtcDateTime())
 
@@ -55,7 +55,7 @@ def current_time(session: Session) -> datetime:
 
 def insert(session: Session, table: Any) -> Any:
     """An INSERT that supports `on_conflict_do_nothing(index_elements=...)` on this database."""
-    if _dialect(session) == "postgresql":
+    if dialect_name(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -65,7 +65,7 @@ def try_exclusive(session: Session, name: str) -> bool:
 
     PostgreSQL uses an advisory lock; a SQLite transaction already holds the whole database.
     """
-    if _dialect(session) != "postgresql":
+    if dialect_name(session) != "postgresql":
         return True
     key = zlib.crc32(name.encode()) - 2**31  # a stable signed 32-bit key, the same in every process
     return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
@@ -73,8 +73,8 @@ def try_exclusive(session: Session, name: str) -> bool:
 
 def supports_writing_ctes(session: Session) -> bool:
     """Whether an INSERT or DELETE can run as a CTE of another statement."""
-    return _dialect(session) == "postgresql"
+    return dialect_name(session) == "postgresql"
 
 
 def supports_notify(session: Session) -> bool:
-    return _dialect(session) == "postgresql"
+    return dialect_name(session) == "postgresql"

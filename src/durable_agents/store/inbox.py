@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Insert, func, select
 from sqlalchemy.orm import Session
 
@@ -60,10 +58,13 @@ def notify(session: Session, taskhub: str, instance_id: str) -> None:
 
     SQLite has no notifications: its clients poll instead.
     """
-    if not dialect.supports_notify(session):
-        return
-    payload: Any = notify_payload(taskhub, instance_id)
-    session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
+    send_notification(session, notify_payload(taskhub, instance_id))
+
+
+def send_notification(session: Session, payload: str) -> None:
+    """`notify()` with its payload made already; nothing where the database has no notifications."""
+    if dialect.supports_notify(session):
+        session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
 
 
 def notify_payload(taskhub: str, instance_id: str) -> str:

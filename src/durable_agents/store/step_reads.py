@@ -31,14 +31,14 @@ _instances = instances_table.c
 
 def lock_instance(session: Session, taskhub: str, instance_id: str) -> AnyRow | None:
     """The instance's row, locked until the transaction ends, with the database's "now" as `now`."""
-    statement = _lock_statement(session.get_bind().dialect.name)
+    statement = _lock_statement(dialect.dialect_name(session))
     params = {"taskhub": taskhub, "instance_id": instance_id, **dialect.clock_parameters(session)}
     return session.execute(statement, params).one_or_none()
 
 
 @cache
-def _lock_statement(dialect_name: str) -> Select[*tuple[object, ...]]:
-    now = dialect.clock_column(dialect_name).label("now")
+def _lock_statement(backend: str) -> Select[*tuple[object, ...]]:
+    now = dialect.clock_column(backend).label("now")
     return (
         select(instances_table, now)
         .where(_instances.taskhub == bindparam("taskhub"), _instances.instance_id == bindparam("instance_id"))

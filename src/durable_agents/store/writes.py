@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from . import dialect
+from . import dialect, inbox
 from .inbox import NOTIFY_CHANNEL
 
 if TYPE_CHECKING:
@@ -122,8 +122,8 @@ class StepWrites:
             return
         if not self._together:
             self._session.execute(update(table).where(*_matching(table, where)).values(values))
-            if notify is not None and dialect.supports_notify(self._session):
-                self._session.execute(select(func.pg_notify(NOTIFY_CHANNEL, notify)))
+            if notify is not None:
+                inbox.send_notification(self._session, notify)
             return
         keys = tuple((name, False) for name in where)
         names = tuple((name, False) for name in values)

@@ -175,7 +175,7 @@ def agents(client: DurableClient, model_url: str, turns: int = 100, model_latenc
     for correlation_id in ids:
         agent.wait(correlation_id, timeout=600)
     wall = time.monotonic() - started
-    model_alone = _model_call_alone(model_url)
+    model_alone = _model_call_alone(model_url, client.app.agent("Benchy").instructions)
     return {
         "turns_per_s": turns / wall,
         "model_alone_ms": model_alone * 1000,
@@ -190,7 +190,7 @@ _MODEL_ALONE = """
 import statistics, sys, time
 import openai
 sdk = openai.OpenAI(base_url=sys.argv[1], api_key="bench")
-messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "hi"}]
+messages = [{"role": "system", "content": sys.argv[2]}, {"role": "user", "content": "hi"}]
 took = []
 for _ in range(13):
     started = time.monotonic()
@@ -203,8 +203,9 @@ print(statistics.median(took[3:]))
 """
 
 
-def _model_call_alone(model_url: str) -> float:
-    done = subprocess.run([sys.executable, "-c", _MODEL_ALONE, model_url], capture_output=True, text=True, check=True)
+def _model_call_alone(model_url: str, instructions: str) -> float:
+    command = [sys.executable, "-c", _MODEL_ALONE, model_url, instructions]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     return float(done.stdout)
 
 

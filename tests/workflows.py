@@ -410,3 +410,52 @@ def mixed_fan_out(context: OrchestrationContext) -> Any:
 def schedules_and_returns(context: OrchestrationContext) -> Any:
     context.call_activity(echo, input="never awaited")
     return "done"
+
+
+# -- in-step activities (Registry.add_activity(..., in_step=True)) -----------------------------
+
+
+def write_note(session: Any, note: dict[str, Any]) -> str:
+    """Writes a row through the step's own session; then fails if asked, which must undo the row."""
+    from durable_agents.models import AgentSessionRow
+    from durable_agents.store import dialect
+
+    session.execute(
+        dialect.insert(session, AgentSessionRow).values(
+            taskhub=note["hub"],
+            agent="notes",
+            session_key=note["key"],
+            message_count=0,
+            turn_count=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+        )
+    )
+    if note.get("fail"):
+        raise ValueError(f"note {note['key']} refused")
+    return note["key"]
+
+
+app.registry.add_activity(write_note, "write_note", in_step=True)
+
+
+@app.orchestration
+def notes_then_activity(context: OrchestrationContext) -> Any:
+    hub = context.get_input()
+    kept = yield context.call_activity("write_note", input={"hub": hub, "key": "kept"})
+    try:
+        yield context.call_activity("write_note", input={"hub": hub, "key": "undone", "fail": True})
+        refused = "not refused"
+    except TaskFailedError as error:
+        refused = error.details.message
+    after = yield context.call_activity(add_one, input=1)
+    return [kept, refused, after]
+
+
+@app.orchestration
+def many_notes(context: OrchestrationContext) -> Any:
+    hub, count = context.get_input()
+    notes = []
+    for i in range(count):
+        notes.append((yield context.call_activity("write_note", input={"hub": hub, "key": f"n{i}"})))
+    return notes

@@ -44,11 +44,10 @@ from .errors import (
     WaitTimeoutError,
 )
 from .orchestrator import OrchestrationContext, RetryPolicy, Task
-from .registry import ActivityContext
+from .registry import ActivityContext, current_activity
 from .state import OrchestrationState, OrchestrationStatus
 from .store.sessions import SessionInfo
 from .store.workers import WorkerInfo
-from .tasks.activity import current_activity
 
 __version__ = "0.1.0"
 

@@ -1,13 +1,17 @@
-"""The registry: orchestrations and activities by name, with the types their signatures declare."""
+"""The registry: orchestrations and activities by name, with the types their signatures declare, and how
+an activity is invoked."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 from .errors import ActivityNotRegisteredError, OrchestrationNotRegisteredError
+from .serialization import decode
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class ActivitySpec:
     result_type: Any
     #: The queue role its work goes to: "activities", or "agents" for model and tool calls.
     queue_role: str = "activities"
+    #: Runs inside the transaction of the step that schedules it, as `fn(session, context, input)`:
+    #: its writes and its completion commit together, without a work item or a step of their own.
+    in_step: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,11 @@ class Registry:
         self.orchestrations[name] = OrchestrationSpec(name, fn, _hints(fn).get("return"))
         return name
 
-    def add_activity(self, fn: Callable[..., Any], name: str | None = None, queue_role: str = "activities") -> str:
+    def add_activity(
+        self, fn: Callable[..., Any], name: str | None = None, queue_role: str = "activities", in_step: bool = False
+    ) -> str:
+        """Register `fn` as activity `name`. With `in_step`, `fn(session, context, input)` writes through the
+        step's own database session (see `ActivitySpec.in_step`)."""
         name = name or fn.__name__
         if name in self.activities and self.activities[name].fn is not fn:
             raise ValueError(f"an activity named {name!r} is already registered")
@@ -72,6 +83,8 @@ class Registry:
             for p in inspect.signature(fn).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
+        if in_step:
+            params = params[1:]  # the session
         first = hints.get(params[0].name) if params else None
         takes_context = len(params) >= 2 or first is ActivityContext
         input_param = params[1] if len(params) >= 2 else (params[0] if params and not takes_context else None)
@@ -83,6 +96,7 @@ class Registry:
             input_type=hints.get(input_param.name) if input_param is not None else None,
             result_type=hints.get("return"),
             queue_role=queue_role,
+            in_step=in_step,
         )
         return name
 
@@ -103,3 +117,36 @@ class Registry:
         table: dict[str, Any] = self.activities if kind == "activity" else self.orchestrations
         spec = table.get(name)
         return spec.result_type if spec is not None else None
+
+
+_current: ContextVar[ActivityContext | None] = ContextVar("durable_agents_activity", default=None)
+
+
+def current_activity() -> ActivityContext:
+    """The context of the activity running in this thread (its idempotency key, attempt, instance)."""
+    context = _current.get()
+    if context is None:
+        raise RuntimeError("current_activity() is only available inside a running activity")
+    return context
+
+
+def invoke(spec: ActivitySpec, context: ActivityContext, raw_input: Any, session: Any = None) -> Any:
+    """Call the activity with what its signature asks for; `session` is the database session an
+    in-step activity writes through."""
+    args: list[Any] = [session] if spec.in_step else []
+    if spec.takes_context:
+        args.append(context)
+    if spec.takes_input:
+        args.append(decode(raw_input, spec.input_type, what=f"input of activity {spec.name!r}"))
+    token = _current.set(context)
+    try:
+        value = spec.fn(*args)
+        if inspect.isawaitable(value):
+            value = asyncio.run(_wait(value))
+        return value
+    finally:
+        _current.reset(token)
+
+
+async def _wait(awaitable: Any) -> Any:
+    return await awaitable

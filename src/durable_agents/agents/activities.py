@@ -7,15 +7,17 @@ from contextlib import nullcontext
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ..registry import current_activity
 from ..store import sessions
 from ..store.db import single_statement, transaction
-from ..tasks.activity import current_activity
 from .agent import Agent, Summarize
 from .callbacks import AgentCallbackContext, CallbackFanout
 from .tools import tool_output
 from .turn import COMMIT_TURN, MODEL_CALL, STREAM_ERROR, TOOL_CALL
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ..app import DurableApp
 
 
@@ -130,25 +132,27 @@ def register_agent_activities(app: DurableApp) -> None:
     def stream_error(request: dict[str, Any]) -> None:
         callbacks_for(request).error(request["error"])
 
-    def commit_turn(request: dict[str, Any]) -> int:
+    def commit_turn(session: Session, request: dict[str, Any]) -> int:
+        """In the step that ends the turn (an in-step activity): the messages, the turn's history and its
+        result commit together. The callbacks hear the response before that commit, so a step that fails
+        to commit runs again and they hear it again: at least once, as from any activity."""
         agent = app.agent(request["agent"])
-        with transaction(settings.database_url) as session:
-            added = sessions.commit_turn(
-                session,
-                taskhub=settings.taskhub,
-                agent=agent.name,
-                session_key=request["session"],
-                correlation_id=request["correlation_id"],
-                messages=request["messages"],
-                orchestration_instance_id=request.get("orchestration_instance_id"),
-                ttl=agent.session_ttl,
-            )
+        added = sessions.commit_turn(
+            session,
+            taskhub=settings.taskhub,
+            agent=agent.name,
+            session_key=request["session"],
+            correlation_id=request["correlation_id"],
+            messages=request["messages"],
+            orchestration_instance_id=request.get("orchestration_instance_id"),
+            ttl=agent.session_ttl,
+        )
         callbacks_for(request).response({"text": request["text"], "messages": request["messages"]})
         return added
 
     app.registry.add_activity(model_call, MODEL_CALL, queue_role="agents")
     app.registry.add_activity(tool_call, TOOL_CALL, queue_role="agents")
-    app.registry.add_activity(commit_turn, COMMIT_TURN, queue_role="agents")
+    app.registry.add_activity(commit_turn, COMMIT_TURN, queue_role="agents", in_step=True)
     app.registry.add_activity(stream_error, STREAM_ERROR, queue_role="agents")
 
 

@@ -11,7 +11,7 @@ from ..connections import redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
 from ..state import OrchestrationStatus
 from ..store import instances, sessions
-from ..store.db import transaction
+from ..store.db import single_statement, transaction
 from ..store.sessions import SessionInfo
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
 from ..tasks.dispatch import wake
@@ -141,16 +141,19 @@ class AgentProxy:
             reply_to=None,
         )
         entity = session_instance_id(self.name, session_key)
-        with transaction(client.settings.database_url) as db:
-            instances.ensure_started_with_event(
-                db,
-                taskhub=client.taskhub,
-                instance_id=entity,
-                name=SESSION_ENTITY,
-                input={"agent": self.name, "session": session_key},
-                event_name="turn",
-                data=request,
-            )
+        submit: dict[str, Any] = {
+            "taskhub": client.taskhub,
+            "instance_id": entity,
+            "name": SESSION_ENTITY,
+            "input": {"agent": self.name, "session": session_key},
+            "event_name": "turn",
+            "data": request,
+        }
+        with single_statement(client.settings.database_url) as db:
+            posted = instances.post_event_starting(db, **submit)
+        if not posted:
+            with transaction(client.settings.database_url) as db:
+                instances.ensure_started_with_event(db, **submit)
         wake(client.app, entity)
         if not wait_for_response:
             return correlation_id

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, String, bindparam, delete, func, insert, literal, select, union_all
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
-from ..models import HistoryRow, Instance, Timer
+from ..models import HistoryRow, Instance, Timer, inbox_table, instances_table
 from ..orchestrator.history import (
     EventRaised,
     ExecutionResumed,
     ExecutionStarted,
     ExecutionSuspended,
     ExecutionTerminated,
+    event_to_json,
 )
 from ..state import OrchestrationState, OrchestrationStatus
 from . import dialect, inbox
@@ -128,6 +131,97 @@ def ensure_started_with_event(
     """`ensure_started`, then `raise_event` to the instance it leaves pending or running, and locked."""
     ensure_started(session, taskhub=taskhub, instance_id=instance_id, name=name, input=input)
     inbox.post(session, taskhub, instance_id, EventRaised(name=event_name, data=data))
+
+
+def post_event_starting(
+    session: Session, *, taskhub: str, instance_id: str, name: str, input: Any, event_name: str, data: Any
+) -> bool:
+    """`ensure_started_with_event` in one statement, for the cases it meets most: no instance under the
+    id yet, or one pending or running. False where it did nothing: the id belongs to a finished
+    instance (which `ensure_started_with_event` replaces), or the database is not PostgreSQL."""
+    if not dialect.supports_writing_ctes(session):
+        return False
+    execution_id = new_execution_id()
+    params = {
+        "taskhub": taskhub,
+        "instance_id": instance_id,
+        "name": name,
+        "execution_id": execution_id,
+        "input": input,
+        "start_key": f"start:{execution_id}",
+        "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
+        "event": event_to_json(EventRaised(name=event_name, data=data)),
+        "notify": inbox.notify_payload(taskhub, instance_id),
+    }
+    posted, _notified = session.execute(_post_event_starting_statement(), params).one()
+    return bool(posted)
+
+
+@cache
+def _post_event_starting_statement() -> Select[int, int]:
+    """Built once, from bind parameters. Its parts share one snapshot: an instance inserted by a
+    concurrent caller is neither `started` (the insert conflicts) nor `live` (not seen), so the
+    statement does nothing and the caller takes the locking path."""
+    columns, box = instances_table.c, inbox_table.c
+
+    def param(name: str, column: Any) -> Any:
+        return bindparam(name, type_=column.type)
+
+    started = (
+        postgresql.insert(instances_table)
+        .values(
+            taskhub=param("taskhub", columns.taskhub),
+            instance_id=param("instance_id", columns.instance_id),
+            name=param("name", columns.name),
+            execution_id=param("execution_id", columns.execution_id),
+            status="PENDING",
+            input=param("input", columns.input),
+            history_length=0,
+        )
+        .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
+        .returning(columns.instance_id)
+        .cte("started")
+    )
+    # Locked like every writer of an instance's inbox locks it, so that a step finishing the
+    # instance meanwhile is waited for, and the status read again after it.
+    live = (
+        select(columns.instance_id)
+        .where(
+            columns.taskhub == param("taskhub", columns.taskhub),
+            columns.instance_id == param("instance_id", columns.instance_id),
+            columns.status.not_in(TERMINAL),
+        )
+        .with_for_update()
+        .cte("live")
+    )
+    targets = union_all(select(started.c.instance_id), select(live.c.instance_id)).cte("targets")
+    inbox_columns = ["taskhub", "instance_id", "execution_id", "dedupe_key", "event"]
+    start_event = insert(inbox_table).from_select(
+        inbox_columns,
+        select(
+            param("taskhub", box.taskhub),
+            started.c.instance_id,
+            param("execution_id", box.execution_id),
+            param("start_key", box.dedupe_key),
+            param("start_event", box.event),
+        ),
+    )
+    event = insert(inbox_table).from_select(
+        inbox_columns,
+        select(
+            param("taskhub", box.taskhub),
+            targets.c.instance_id,
+            literal(None, box.execution_id.type),
+            literal(None, box.dedupe_key.type),
+            param("event", box.event),
+        ),
+    )
+    # Selected, so that it runs: a CTE that only reads runs only if the statement reads it.
+    notified = select(func.pg_notify(inbox.NOTIFY_CHANNEL, bindparam("notify", type_=String()))).select_from(started)
+    return select(
+        select(func.count()).select_from(targets).scalar_subquery(),
+        select(func.count()).select_from(notified.subquery()).scalar_subquery(),
+    ).add_cte(start_event.cte("start_event"), event.cte("event"))
 
 
 def get(session: Session, taskhub: str, instance_id: str) -> OrchestrationState | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, NotRegisteredError
@@ -26,6 +26,7 @@ from ..models import (
     Instance,
     WorkItem,
     history_table,
+    idempotency_key,
     inbox_table,
     instances_table,
     timers_table,
@@ -53,8 +54,9 @@ from ..orchestrator.history import (
     event_from_json,
     event_to_json,
 )
-from ..registry import Registry
-from . import inbox, work
+from ..registry import ActivityContext, Registry, invoke
+from ..serialization import encode
+from . import dialect, inbox, work
 from .step_reads import InboxRows, lock_instance, read_inbox, take_and_read_inbox, take_leased_item
 from .work import Completion
 from .writes import StepWrites
@@ -65,6 +67,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
+
+#: Rounds of in-step activities one step runs before it leaves the rest to work items, so that code
+#: calling them in a loop cannot hold a step's transaction open without end.
+IN_STEP_ROUNDS = 8
 
 
 @dataclass
@@ -93,11 +99,15 @@ class EagerClaim:
 @dataclass
 class StepOutcome:
     dispatch: Dispatch
-    #: The live executor to keep for this instance's next step, valid once the transaction commits.
-    executor: ReplayExecutor | None = None
-    execution_id: str = ""
+    #: Live executors to keep for the next steps, as (instance id, execution id, executor): valid once
+    #: the transaction commits.
+    executors: list[tuple[str, str, ReplayExecutor]] = field(default_factory=list)
     #: The step ended its execution with continue_as_new; the new one waits for a step.
     continued_as_new: bool = False
+    #: Work items the step wrote.
+    work_items: int = 0
+    #: Sub-orchestrations the step created; each waits for its first step.
+    children: list[str] = field(default_factory=list)
 
 
 class ExecutorCache:
@@ -231,8 +241,50 @@ def run_step(
         )
         outcome_of_step.dispatch.steps[:0] = ended.steps
     instance.save(writes)
+    child = None
+    if len(outcome_of_step.children) == 1 and not outcome_of_step.work_items:
+        child = _step_child_inline(
+            session, writes, taskhub, outcome_of_step, row.now, registry, cache, max_payload_bytes, eager
+        )
     writes.send()
+    if child is not None:  # once sent: the work items' ids are known then
+        _merge_child(outcome_of_step, child)
     return outcome_of_step
+
+
+def _step_child_inline(
+    session: Session,
+    writes: StepWrites,
+    taskhub: str,
+    parent: StepOutcome,
+    now: datetime,
+    registry: Registry,
+    cache: ExecutorCache,
+    max_payload_bytes: int,
+    eager: EagerClaim | None,
+) -> StepOutcome:
+    """The first step of the one child the parent's step created, in the parent's transaction: a step, a
+    transaction and a message saved on every sub-orchestration, which every agent turn is. Only the
+    first: the child's later steps are its own. The parent must not have written work items, whose
+    claim and chord are the parent's."""
+    (child_id,) = parent.children
+    row = lock_instance(session, taskhub, child_id)
+    assert row is not None  # created in this transaction
+    child = LockedInstance(dict(row._mapping))
+    inbox_rows = read_inbox(session, taskhub, child_id)
+    outcome = _step(session, writes, child, now, inbox_rows, [], registry, cache, max_payload_bytes, eager)
+    child.save(writes)
+    return outcome
+
+
+def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
+    dispatch, (child_id,) = parent.dispatch, parent.children
+    dispatch.steps = [instance_id for instance_id in dispatch.steps if instance_id != child_id]
+    dispatch.steps += child.dispatch.steps
+    dispatch.activities = child.dispatch.activities
+    dispatch.chord_instance = child.dispatch.chord_instance
+    dispatch.claimed = child.dispatch.claimed
+    parent.executors += child.executors
 
 
 def _step(
@@ -281,6 +333,7 @@ def _step(
     # results, event data), and history must record what was delivered, not what became of it.
     recorded = [event_to_json(event) for event in step_events]
     result = executor.execute(step_events)
+    result = _run_in_step_activities(session, instance, executor, result, recorded, registry, max_payload_bytes)
 
     _delete_inbox(writes, inbox_split.consumed)
     _keep_held(session, instance, inbox_split)
@@ -294,8 +347,9 @@ def _step(
         instance.announce()
         return StepOutcome(dispatch, continued_as_new=True)
 
-    _append_history(writes, instance, [*recorded, *(event_to_json(e) for e in result.new_events)])
-    new_activities = _schedule(session, writes, instance, result, registry, dispatch, eager, now)
+    _append_history(writes, instance, recorded)
+    children: list[str] = []
+    new_activities = _schedule(session, writes, instance, result, registry, dispatch, eager, now, children)
     previous_status = instance.status
     if result.outcome == "running":
         instance.status = "SUSPENDED" if suspended else "RUNNING"
@@ -305,8 +359,70 @@ def _step(
         _finish(session, writes, instance, result, now, dispatch)
     if instance.status != previous_status or result.custom_status_changed:
         instance.announce()
-    cached = executor if result.outcome == "running" else None
-    return StepOutcome(dispatch, cached, instance.execution_id)
+    cached = [(instance_id, instance.execution_id, executor)] if result.outcome == "running" else []
+    return StepOutcome(dispatch, cached, work_items=new_activities, children=children)
+
+
+def _run_in_step_activities(
+    session: Session,
+    instance: LockedInstance,
+    executor: ReplayExecutor,
+    result: StepResult,
+    recorded: list[dict[str, Any]],
+    registry: Registry,
+    max_payload_bytes: int,
+) -> StepResult:
+    """Run the in-step activities the code scheduled (`ActivitySpec.in_step`) and feed their outcomes
+    back to it, round after round, all in this transaction. Appends every event of the step to
+    `recorded`, in the order they happened; returns the last round's result, whose new events are every
+    other action of the step (work items, timers, children, events sent) for the step to carry out."""
+    actions: list[HistoryEvent] = []
+    custom_status_changed = result.custom_status_changed
+    for _ in range(IN_STEP_ROUNDS):
+        here = [
+            event for event in result.new_events if isinstance(event, TaskScheduled) and _is_in_step(registry, event)
+        ]
+        if not here or result.outcome != "running":
+            break
+        outcomes = [_run_in_step(session, instance, event, registry, max_payload_bytes) for event in here]
+        recorded += [event_to_json(event) for event in [*result.new_events, *outcomes]]
+        actions += [event for event in result.new_events if not _is_in_step(registry, event)]
+        result = executor.execute(outcomes)
+        custom_status_changed = custom_status_changed or result.custom_status_changed
+    recorded += [event_to_json(event) for event in result.new_events]
+    result.new_events = [*actions, *result.new_events]
+    result.custom_status_changed = custom_status_changed
+    return result
+
+
+def _is_in_step(registry: Registry, event: HistoryEvent) -> bool:
+    if not isinstance(event, TaskScheduled):
+        return False
+    spec = registry.activities.get(event.name)
+    return spec is not None and spec.in_step
+
+
+def _run_in_step(
+    session: Session, instance: LockedInstance, event: TaskScheduled, registry: Registry, max_payload_bytes: int
+) -> TaskCompleted | TaskFailed:
+    """One in-step activity, under a savepoint: if it fails, its writes are undone and the code gets the failure."""
+    spec = registry.activity(event.name)
+    context = ActivityContext(
+        taskhub=instance.taskhub,
+        instance_id=instance.instance_id,
+        task_id=event.task_id,
+        name=event.name,
+        attempt=1,
+        idempotency_key=idempotency_key(instance.taskhub, instance.instance_id, instance.execution_id, event.task_id),
+    )
+    try:
+        with session.begin_nested():
+            value = invoke(spec, context, event.input, session)
+        result = encode(value, what=f"result of activity {event.name!r}", limit=max_payload_bytes)
+    except Exception as error:
+        log.info("in-step activity %s of %s failed: %r", event.name, instance.instance_id, error)
+        return TaskFailed(task_id=event.task_id, failure=FailureInfo.of(FailureDetails.from_exception(error)))
+    return TaskCompleted(task_id=event.task_id, result=result)
 
 
 @dataclass
@@ -405,8 +521,10 @@ def _schedule(
     dispatch: Dispatch,
     eager: EagerClaim | None,
     now: datetime,
+    children: list[str],
 ) -> int:
-    """Turn the step's new actions into work items, timers and child instances; how many work items.
+    """Turn the step's new actions into work items, timers and child instances (their ids added to
+    `children`); how many work items.
 
     An instance that ends in this step gets no work items or timers: nothing would consume them.
     """
@@ -447,7 +565,8 @@ def _schedule(
                 }
             )
         elif isinstance(event, SubOrchestrationCreated):
-            _create_child(session, instance, event, dispatch)
+            created = _create_child(session, instance, event, dispatch)
+            children += [event.instance_id] if created else []
     if result.outcome != "running":
         return 0
     claim = eager is not None and len(work) == 1 and eager.serves(work[0]["name"])
@@ -513,15 +632,12 @@ def _fail_task_now(session: Session, instance: LockedInstance, task_id: int, err
     )
 
 
-def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrationCreated, dispatch: Dispatch) -> None:
-    existing = session.get(Instance, (parent.taskhub, event.instance_id))
-    if existing is not None:
-        _fail_task_now(session, parent, event.task_id, InstanceExistsError(event.instance_id, existing.status))
-        dispatch.steps.append(parent.instance_id)
-        return
+def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrationCreated, dispatch: Dispatch) -> bool:
+    """Create the child instance, or fail the task if its id is taken; whether it was created."""
     execution_id = new_execution_id()
-    session.add(
-        Instance(
+    created = session.execute(
+        dialect.insert(session, instances_table)
+        .values(
             taskhub=parent.taskhub,
             instance_id=event.instance_id,
             name=event.name,
@@ -533,8 +649,16 @@ def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrat
             parent_task_id=event.task_id,
             history_length=0,
         )
-    )
-    session.flush()
+        .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
+        .returning(instances_table.c.execution_id)
+    ).first()
+    if created is None:
+        existing = session.scalar(
+            select(Instance.status).where(Instance.taskhub == parent.taskhub, Instance.instance_id == event.instance_id)
+        )
+        _fail_task_now(session, parent, event.task_id, InstanceExistsError(event.instance_id, existing or "unknown"))
+        dispatch.steps.append(parent.instance_id)
+        return False
     inbox.post(
         session,
         parent.taskhub,
@@ -545,6 +669,7 @@ def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrat
         execution_id=execution_id,
     )
     dispatch.steps.append(event.instance_id)
+    return True
 
 
 def _finish(
@@ -572,14 +697,7 @@ def _finish(
 def _notify_parent(session: Session, instance: LockedInstance, event: HistoryEvent, dispatch: Dispatch) -> None:
     if instance.parent_instance_id is None or instance.parent_execution_id is None:
         return
-    parent_exists = session.scalar(
-        select(func.count())
-        .select_from(Instance)
-        .where(Instance.taskhub == instance.taskhub, Instance.instance_id == instance.parent_instance_id)
-    )
-    if not parent_exists:
-        return
-    inbox.post(
+    inbox.post_if_instance_exists(  # the parent may have been purged
         session,
         instance.taskhub,
         instance.parent_instance_id,

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 import os
 import socket
 import threading
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import FailureDetails, NotRegisteredError
 from ..orchestrator.history import FailureInfo, TaskCompleted, TaskFailed
-from ..registry import ActivityContext, ActivitySpec
-from ..serialization import decode, encode
+from ..registry import ActivityContext, invoke
+from ..serialization import encode
 from ..store import work
 from ..store.db import single_statement, transaction
 
@@ -23,16 +20,6 @@ if TYPE_CHECKING:
     from ..models import WorkItem
 
 log = logging.getLogger(__name__)
-
-_current: ContextVar[ActivityContext | None] = ContextVar("durable_agents_activity", default=None)
-
-
-def current_activity() -> ActivityContext:
-    """The context of the activity running in this thread (its idempotency key, attempt, instance)."""
-    context = _current.get()
-    if context is None:
-        raise RuntimeError("current_activity() is only available inside a running activity")
-    return context
 
 
 def lease_owner() -> str:
@@ -67,7 +54,11 @@ def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCo
     with app.leases.holding(item.id, owner):
         try:
             spec = app.registry.activity(item.name)
-            value = invoke(spec, context, item.input)
+            if spec.in_step:  # scheduled as a work item all the same (by an older release): a transaction of its own
+                with transaction(settings.database_url) as session:
+                    value = invoke(spec, context, item.input, session)
+            else:
+                value = invoke(spec, context, item.input)
             result = encode(value, what=f"result of activity {item.name!r}", limit=settings.max_payload_bytes)
             event = TaskCompleted(task_id=item.task_id, result=result)
         except NotRegisteredError as error:
@@ -80,23 +71,3 @@ def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCo
 
 def _failed(task_id: int, error: BaseException) -> TaskFailed:
     return TaskFailed(task_id=task_id, failure=FailureInfo.of(FailureDetails.from_exception(error)))
-
-
-def invoke(spec: ActivitySpec, context: ActivityContext, raw_input: Any) -> Any:
-    args: list[Any] = []
-    if spec.takes_context:
-        args.append(context)
-    if spec.takes_input:
-        args.append(decode(raw_input, spec.input_type, what=f"input of activity {spec.name!r}"))
-    token = _current.set(context)
-    try:
-        value = spec.fn(*args)
-        if inspect.isawaitable(value):
-            value = asyncio.run(_wait(value))
-        return value
-    finally:
-        _current.reset(token)
-
-
-async def _wait(awaitable: Any) -> Any:
-    return await awaitable

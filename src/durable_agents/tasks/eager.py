@@ -47,6 +47,8 @@ def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completio
         follow = _take_single_wake(app, dispatch) if dispatch.claimed is None else None
         publish(app, dispatch)
         if dispatch.claimed is not None:
+            # The claimed item may be a child's, whose first step ran inline.
+            instance_id = dispatch.claimed.instance_id
             completion = (dispatch.claimed, perform(app, taskhub, dispatch.claimed, eager.owner))
         elif follow is not None:
             instance_id, completion = follow, None

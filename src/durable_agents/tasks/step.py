@@ -34,6 +34,6 @@ def run_one_step(
             completion=completion,
         )
     # Only now, after commit, is the executor's state the stored state.
-    if outcome.executor is not None:
-        app.executor_cache.put(taskhub, instance_id, outcome.execution_id, outcome.executor)
+    for stepped, execution_id, executor in outcome.executors:
+        app.executor_cache.put(taskhub, stepped, execution_id, executor)
     return outcome.dispatch

@@ -1,0 +1,75 @@
+"""Work that runs inside a step's own transaction: in-step activities, and a child's first step."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from durable_agents import OrchestrationStatus
+from durable_agents.models import AgentSessionRow, WorkItem
+from durable_agents.store.db import transaction
+from durable_agents.store.steps import IN_STEP_ROUNDS
+from durable_agents.tasks.eager import on_activity_message
+from durable_agents.tasks.step import run_one_step
+
+from conftest import Services, make_client, new_taskhub
+
+
+def notes(services: Services, taskhub: str) -> set[str]:
+    with transaction(services.database_url) as session:
+        rows = session.scalars(select(AgentSessionRow.session_key).where(AgentSessionRow.taskhub == taskhub))
+        return set(rows)
+
+
+def test_in_step_activities_commit_with_the_step_and_a_failing_one_leaves_no_writes(services: Services) -> None:
+    client = make_client(services, new_taskhub("instep"))  # no worker: the test runs the steps
+    instance_id = client.schedule_new_orchestration("notes_then_activity", input=client.taskhub)
+
+    ((item, name),) = run_one_step(client.app, client.taskhub, instance_id).activities
+
+    # One step ran both in-step activities and got as far as the ordinary activity after them.
+    assert name == "add_one"
+    assert notes(services, client.taskhub) == {"kept"}  # the failed one's row was rolled back with it
+    types = [event["type"] for event in client.get_history(instance_id)]
+    in_step = ["TaskScheduled", "TaskCompleted", "TaskScheduled", "TaskFailed"]
+    assert types == ["StepStarted", "ExecutionStarted", *in_step, "TaskScheduled"]
+    on_activity_message(client.app, client.taskhub, item, False)
+    run_one_step(client.app, client.taskhub, instance_id)
+    state = client.get_orchestration_state(instance_id)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    assert state.output == ["kept", "note undone refused", 2]
+
+
+def test_in_step_rounds_are_bounded_and_the_rest_run_as_work_items(services: Services) -> None:
+    client = make_client(services, new_taskhub("rounds"))
+    count = IN_STEP_ROUNDS + 2
+    instance_id = client.schedule_new_orchestration("many_notes", input=[client.taskhub, count])
+
+    ((item, name),) = run_one_step(client.app, client.taskhub, instance_id).activities
+
+    assert name == "write_note"
+    assert notes(services, client.taskhub) == {f"n{i}" for i in range(IN_STEP_ROUNDS)}
+    # As a work item it runs in a transaction of its own, then the next step runs the last one in-step.
+    on_activity_message(client.app, client.taskhub, item, False)
+    assert run_one_step(client.app, client.taskhub, instance_id).activities == []
+    state = client.get_orchestration_state(instance_id)
+    assert state.runtime_status == OrchestrationStatus.COMPLETED
+    assert state.output == [f"n{i}" for i in range(count)]
+    assert notes(services, client.taskhub) == set(state.output)
+
+
+def test_a_new_childs_first_step_runs_in_its_parents_step(services: Services) -> None:
+    client = make_client(services, new_taskhub("child"))
+    instance_id = client.schedule_new_orchestration("parent")
+
+    dispatch = run_one_step(client.app, client.taskhub, instance_id)
+
+    # The child already scheduled its activity; nobody needs to wake it.
+    ((item, name),) = dispatch.activities
+    assert name == "async_double" and dispatch.steps == []
+    with transaction(services.database_url) as session:
+        child_id = session.scalar(select(WorkItem.instance_id).where(WorkItem.id == item))
+    parent_started = client.get_history(instance_id)[0]
+    child_started = client.get_history(child_id)[0]
+    assert parent_started["type"] == child_started["type"] == "StepStarted"
+    assert parent_started["timestamp"] == child_started["timestamp"]  # the same transaction's clock
+    assert client.get_orchestration_state(child_id).runtime_status == OrchestrationStatus.RUNNING

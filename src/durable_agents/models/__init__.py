@@ -264,6 +264,8 @@ history_table = cast(Table, HistoryRow.__table__)
 inbox_table = cast(Table, InboxRow.__table__)
 work_items_table = cast(Table, WorkItem.__table__)
 timers_table = cast(Table, Timer.__table__)
+agent_sessions_table = cast(Table, AgentSessionRow.__table__)
+agent_messages_table = cast(Table, AgentMessageRow.__table__)
 
 __all__ = [
     "AgentMessageRow",
@@ -275,6 +277,8 @@ __all__ = [
     "Timer",
     "WorkItem",
     "WorkerRow",
+    "agent_messages_table",
+    "agent_sessions_table",
     "history_table",
     "inbox_table",
     "instances_table",

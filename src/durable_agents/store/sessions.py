@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Interval, Select, bindparam, delete, func, literal, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..errors import SessionNotFoundError
-from ..models import AgentMessageRow, AgentSessionRow
+from ..models import AgentMessageRow, AgentSessionRow, agent_messages_table, agent_sessions_table
 from . import dialect
+from .writes import insert_from_json, json_rows
 
 
 @dataclass(frozen=True)
@@ -92,20 +95,6 @@ def commit_turn(
     ttl: timedelta | None,
 ) -> int:
     """Append a turn's messages; a repeated commit of the same turn adds nothing. Returns rows added."""
-    now = dialect.clock(session)
-    session.execute(
-        dialect.insert(session, AgentSessionRow)
-        .values(
-            taskhub=taskhub,
-            agent=agent,
-            session_key=session_key,
-            message_count=0,
-            turn_count=0,
-            prompt_tokens=0,
-            completion_tokens=0,
-        )
-        .on_conflict_do_nothing()
-    )
     rows = [
         {
             "taskhub": taskhub,
@@ -122,11 +111,24 @@ def commit_turn(
         }
         for position, message in enumerate(messages)
     ]
-    statement = dialect.insert(session, AgentMessageRow).on_conflict_do_nothing(
-        index_elements=["taskhub", "agent", "session_key", "correlation_id", "position"]
+    if dialect.supports_writing_ctes(session):
+        params = {"rows": json_rows(rows), "taskhub": taskhub, "agent": agent, "session_key": session_key, "ttl": ttl}
+        return int(session.execute(_commit_turn_statement(), params).scalar_one())
+    now = dialect.clock(session)
+    session.execute(
+        dialect.insert(session, AgentSessionRow)
+        .values(
+            taskhub=taskhub,
+            agent=agent,
+            session_key=session_key,
+            message_count=0,
+            turn_count=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+        )
+        .on_conflict_do_nothing()
     )
-    # Rows as parameters, not as VALUES of the statement: SQLAlchemy cannot cache a multi-row VALUES
-    # statement and would compile it again on every turn.
+    statement = dialect.insert(session, AgentMessageRow).on_conflict_do_nothing(index_elements=_TURN_KEY)
     added = session.scalars(statement.returning(AgentMessageRow.id), rows).all()
     if added:
         usage = [m.get("usage") or {} for m in messages]
@@ -143,6 +145,56 @@ def commit_turn(
             )
         )
     return len(added)
+
+
+_TURN_KEY = ["taskhub", "agent", "session_key", "correlation_id", "position"]
+_MESSAGE_COLUMNS = ("taskhub", "agent", "session_key", "correlation_id", "position", "role", "content",
+                    "tool_calls", "tool_call_id", "usage", "orchestration_instance_id")  # fmt: skip
+
+
+@cache
+def _commit_turn_statement() -> Select[int]:
+    """`commit_turn` as one statement on PostgreSQL, built once: the new messages, then the session's
+    counters created or advanced by what was added. The messages' foreign key to a session row
+    created by the same statement holds: PostgreSQL checks it when the statement ends."""
+    messages, sessions = agent_messages_table, agent_sessions_table
+    added = insert_from_json(messages, _MESSAGE_COLUMNS, "rows", returning=("usage",), skip_conflicts_on=_TURN_KEY).cte(
+        "added"
+    )
+
+    def tokens(key: str) -> Any:
+        return func.coalesce(func.sum(added.c.usage[key].as_integer()), 0)
+
+    totals = select(
+        func.count().label("added"),
+        tokens("prompt_tokens").label("prompt"),
+        tokens("completion_tokens").label("completion"),
+    ).cte("totals")
+    now = func.now()
+    counted = postgresql.insert(sessions).from_select(
+        ["taskhub", "agent", "session_key", "message_count", "turn_count", "prompt_tokens", "completion_tokens",
+         "updated_at", "expires_at"],
+        select(
+            bindparam("taskhub", type_=sessions.c.taskhub.type),
+            bindparam("agent", type_=sessions.c.agent.type),
+            bindparam("session_key", type_=sessions.c.session_key.type),
+            totals.c.added, literal(1), totals.c.prompt, totals.c.completion,
+            now, now + bindparam("ttl", type_=Interval()),
+        ).where(totals.c.added > 0),
+    )  # fmt: skip
+    excluded, current = counted.excluded, sessions.c
+    counted = counted.on_conflict_do_update(
+        index_elements=["taskhub", "agent", "session_key"],
+        set_={
+            "message_count": current.message_count + excluded.message_count,
+            "turn_count": current.turn_count + 1,
+            "prompt_tokens": current.prompt_tokens + excluded.prompt_tokens,
+            "completion_tokens": current.completion_tokens + excluded.completion_tokens,
+            "updated_at": excluded.updated_at,
+            "expires_at": excluded.expires_at,
+        },
+    )
+    return select(totals.c.added).add_cte(counted.cte("counted"))
 
 
 def _row(session: Session, taskhub: str, agent: str, session_key: str) -> AgentSessionRow:

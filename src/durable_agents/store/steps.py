@@ -106,8 +106,16 @@ class StepOutcome:
     continued_as_new: bool = False
     #: Work items the step wrote.
     work_items: int = 0
-    #: Sub-orchestrations the step created; each waits for its first step.
-    children: list[str] = field(default_factory=list)
+    #: Sub-orchestrations the step created, their start events not posted yet (see `run_step`).
+    children: list[NewChild] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NewChild:
+    """A sub-orchestration created in this transaction: its instance row as inserted, and its start."""
+
+    row: Mapping[str, Any]
+    started: ExecutionStarted
 
 
 class ExecutorCache:
@@ -243,9 +251,10 @@ def run_step(
     instance.save(writes)
     child = None
     if len(outcome_of_step.children) == 1 and not outcome_of_step.work_items:
-        child = _step_child_inline(
-            session, writes, taskhub, outcome_of_step, row.now, registry, cache, max_payload_bytes, eager
-        )
+        child = _step_child_inline(session, writes, outcome_of_step, row.now, registry, cache, max_payload_bytes, eager)
+    else:
+        for new in outcome_of_step.children:
+            inbox.post(session, taskhub, new.row["instance_id"], new.started, execution_id=new.started.execution_id)
     writes.send()
     if child is not None:  # once sent: the work items' ids are known then
         _merge_child(outcome_of_step, child)
@@ -255,7 +264,6 @@ def run_step(
 def _step_child_inline(
     session: Session,
     writes: StepWrites,
-    taskhub: str,
     parent: StepOutcome,
     now: datetime,
     registry: Registry,
@@ -267,18 +275,18 @@ def _step_child_inline(
     transaction and a message saved on every sub-orchestration, which every agent turn is. Only the
     first: the child's later steps are its own. The parent must not have written work items, whose
     claim and chord are the parent's."""
-    (child_id,) = parent.children
-    row = lock_instance(session, taskhub, child_id)
-    assert row is not None  # created in this transaction
-    child = LockedInstance(dict(row._mapping))
-    inbox_rows = read_inbox(session, taskhub, child_id)
-    outcome = _step(session, writes, child, now, inbox_rows, [], registry, cache, max_payload_bytes, eager)
+    (new,) = parent.children
+    # Inserted by this transaction, so locked already; its start goes straight into the step, not
+    # through the inbox.
+    child = LockedInstance(new.row)
+    arrival: Arrival = (None, new.started.execution_id, new.started)
+    outcome = _step(session, writes, child, now, [], [arrival], registry, cache, max_payload_bytes, eager)
     child.save(writes)
     return outcome
 
 
 def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
-    dispatch, (child_id,) = parent.dispatch, parent.children
+    dispatch, child_id = parent.dispatch, parent.children[0].row["instance_id"]
     dispatch.steps = [instance_id for instance_id in dispatch.steps if instance_id != child_id]
     dispatch.steps += child.dispatch.steps
     dispatch.activities = child.dispatch.activities
@@ -348,7 +356,7 @@ def _step(
         return StepOutcome(dispatch, continued_as_new=True)
 
     _append_history(writes, instance, recorded)
-    children: list[str] = []
+    children: list[NewChild] = []
     new_activities = _schedule(session, writes, instance, result, registry, dispatch, eager, now, children)
     previous_status = instance.status
     if result.outcome == "running":
@@ -521,7 +529,7 @@ def _schedule(
     dispatch: Dispatch,
     eager: EagerClaim | None,
     now: datetime,
-    children: list[str],
+    children: list[NewChild],
 ) -> int:
     """Turn the step's new actions into work items, timers and child instances (their ids added to
     `children`); how many work items.
@@ -566,7 +574,7 @@ def _schedule(
             )
         elif isinstance(event, SubOrchestrationCreated):
             created = _create_child(session, instance, event, dispatch)
-            children += [event.instance_id] if created else []
+            children += [created] if created is not None else []
     if result.outcome != "running":
         return 0
     claim = eager is not None and len(work) == 1 and eager.serves(work[0]["name"])
@@ -632,8 +640,11 @@ def _fail_task_now(session: Session, instance: LockedInstance, task_id: int, err
     )
 
 
-def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrationCreated, dispatch: Dispatch) -> bool:
-    """Create the child instance, or fail the task if its id is taken; whether it was created."""
+def _create_child(
+    session: Session, parent: LockedInstance, event: SubOrchestrationCreated, dispatch: Dispatch
+) -> NewChild | None:
+    """Create the child instance, or fail the task if its id is taken. Its start event is left to the
+    caller, which posts it to the inbox or runs the child's first step with it."""
     execution_id = new_execution_id()
     created = session.execute(
         dialect.insert(session, instances_table)
@@ -650,7 +661,7 @@ def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrat
             history_length=0,
         )
         .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
-        .returning(instances_table.c.execution_id)
+        .returning(*instances_table.c)
     ).first()
     if created is None:
         existing = session.scalar(
@@ -658,18 +669,12 @@ def _create_child(session: Session, parent: LockedInstance, event: SubOrchestrat
         )
         _fail_task_now(session, parent, event.task_id, InstanceExistsError(event.instance_id, existing or "unknown"))
         dispatch.steps.append(parent.instance_id)
-        return False
-    inbox.post(
-        session,
-        parent.taskhub,
-        event.instance_id,
-        ExecutionStarted(
-            name=event.name, input=event.input, execution_id=execution_id, parent_instance_id=parent.instance_id
-        ),
-        execution_id=execution_id,
-    )
+        return None
     dispatch.steps.append(event.instance_id)
-    return True
+    started = ExecutionStarted(
+        name=event.name, input=event.input, execution_id=execution_id, parent_instance_id=parent.instance_id
+    )
+    return NewChild(dict(created._mapping), started)
 
 
 def _finish(

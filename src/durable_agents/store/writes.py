@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -88,8 +89,8 @@ class StepWrites:
         columns, returned = tuple(rows[0]), tuple(returning)
         part = _Part(
             ("insert", table.name, columns, returned),
-            lambda prefix: _insert_from_json(table, columns, returned, prefix + "rows"),
-            {"rows": [_json_row(row) for row in rows]},
+            lambda prefix: insert_from_json(table, columns, prefix + "rows", returning=returned),
+            {"rows": json_rows(rows)},
             then,
         )
         if then is not None and any(existing.then is not None for existing in self._parts):
@@ -184,17 +185,31 @@ def _combined(parts: list[_Part]) -> UpdateBase:
         return _statements.setdefault(shape, statement)
 
 
-def _insert_from_json(table: Table, columns: tuple[str, ...], returning: tuple[str, ...], param: str) -> UpdateBase:
-    """INSERT INTO table (columns) SELECT columns FROM jsonb_populate_recordset(NULL::table, :param).
-
-    Any number of rows in one bind parameter, typed by the table's own row type."""
+def insert_from_json(
+    table: Table,
+    columns: Sequence[str],
+    param: str,
+    *,
+    returning: Sequence[str] = (),
+    skip_conflicts_on: Sequence[str] | None = None,
+) -> UpdateBase:
+    """INSERT INTO table (columns) SELECT columns FROM jsonb_populate_recordset(NULL::table, :param), on
+    PostgreSQL: any number of rows in one bind parameter, typed by the table's own row type. With
+    `skip_conflicts_on`, rows that conflict on that unique key are skipped."""
     source = func.jsonb_populate_recordset(
         literal_column(f"NULL::{table.name}"), bindparam(param, type_=JSONB)
     ).table_valued(*columns)
-    statement = insert(table).from_select(list(columns), select(*(source.c[name] for name in columns)))
+    statement = postgresql.insert(table).from_select(list(columns), select(*(source.c[name] for name in columns)))
+    if skip_conflicts_on is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
     if returning:
         return statement.returning(*(table.c[name] for name in returning))
     return statement
+
+
+def json_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Rows as `insert_from_json` takes them."""
+    return [_json_row(row) for row in rows]
 
 
 def _params(table: Table, keys: Iterable[tuple[str, bool]], prefix: str) -> dict[str, Any]:

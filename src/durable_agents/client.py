@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +23,8 @@ from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
 from .store import instances, workers
 from .store.db import is_sqlite, single_statement, transaction
-from .store.inbox import NOTIFY_CHANNEL, notify_payload
+from .store.inbox import notify_payload
+from .store.listener import listener
 from .store.schema import check_schema, upgrade
 from .store.workers import WorkerInfo
 from .tasks.dispatch import wake
@@ -201,17 +201,9 @@ class DurableClient:
 
             yield poll
             return
-        key = notify_payload(self.taskhub, instance_id)
         libpq_url = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(libpq_url, autocommit=True) as conn:
-            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-
-            def listen(remaining: float) -> None:
-                for notice in conn.notifies(timeout=min(remaining, 5.0)):
-                    if notice.payload == key:
-                        break
-
-            yield listen
+        with listener(libpq_url).waiting_for(notify_payload(self.taskhub, instance_id)) as wait:
+            yield wait
 
     # -- signalling and managing ---------------------------------------------------------------
 

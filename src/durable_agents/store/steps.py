@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, NotRegisteredError
 from ..models import (
-    HistoryRow,
     InboxRow,
     Instance,
     WorkItem,
@@ -104,6 +103,9 @@ class StepOutcome:
     executors: list[tuple[str, str, ReplayExecutor]] = field(default_factory=list)
     #: The step ended its execution with continue_as_new; the new one waits for a step.
     continued_as_new: bool = False
+    #: After continue_as_new: the new execution's start and the events carried over to it, for its
+    #: first step (see `run_step`), as (execution id, event).
+    next_execution: list[tuple[str | None, HistoryEvent]] = field(default_factory=list)
     #: Work items the step wrote.
     work_items: int = 0
     #: Sub-orchestrations the step created, their start events not posted yet (see `run_step`).
@@ -243,11 +245,14 @@ def run_step(
         writes.send()
         ended = outcome_of_step.dispatch
         ended.steps.remove(instance_id)
-        inbox_rows = read_inbox(session, taskhub, instance_id)
+        # Its events go straight in; anything else in the inbox came with a wake-up of its own.
+        started: list[Arrival] = [(None, execution, event) for execution, event in outcome_of_step.next_execution]
         outcome_of_step = _step(
-            session, writes, instance, row.now, inbox_rows, [], registry, cache, max_payload_bytes, eager
+            session, writes, instance, row.now, [], started, registry, cache, max_payload_bytes, eager
         )
         outcome_of_step.dispatch.steps[:0] = ended.steps
+    for execution, event in outcome_of_step.next_execution:  # continued as new again: a step of its own
+        inbox.post(session, taskhub, instance_id, event, execution_id=execution)
     instance.save(writes)
     child = None
     if len(outcome_of_step.children) == 1 and not outcome_of_step.work_items:
@@ -351,9 +356,9 @@ def _step(
 
     _deliver_sent_events(session, instance, result, dispatch)
     if result.outcome == "continued_as_new":
-        _continue_as_new(session, writes, instance, result, dispatch)
+        next_execution = _continue_as_new(writes, instance, result, dispatch)
         instance.announce()
-        return StepOutcome(dispatch, continued_as_new=True)
+        return StepOutcome(dispatch, continued_as_new=True, next_execution=next_execution)
 
     _append_history(writes, instance, recorded)
     children: list[NewChild] = []
@@ -726,29 +731,21 @@ def _delete_inbox(writes: StepWrites, ids: list[int]) -> None:
 
 
 def _continue_as_new(
-    session: Session, writes: StepWrites, instance: LockedInstance, result: StepResult, dispatch: Dispatch
-) -> None:
-    """Start a new execution in place: fresh history, the new input, unconsumed events carried over."""
+    writes: StepWrites, instance: LockedInstance, result: StepResult, dispatch: Dispatch
+) -> list[tuple[str | None, HistoryEvent]]:
+    """Start a new execution in place: fresh history, the new input. Returns its start and the
+    unconsumed events carried over, as (execution id, event), for the caller to deliver."""
     _drop_pending_work(writes, instance)
-    session.execute(
-        delete(HistoryRow).where(HistoryRow.taskhub == instance.taskhub, HistoryRow.instance_id == instance.instance_id)
-    )
+    writes.delete(history_table, {"taskhub": instance.taskhub, "instance_id": instance.instance_id})
     instance.execution_id = new_execution_id()
     instance.history_length = 0
     instance.input = result.continue_input
     instance.output = None
     instance.status = "CONTINUED_AS_NEW"
-    inbox.post(
-        session,
-        instance.taskhub,
-        instance.instance_id,
-        ExecutionStarted(name=instance.name, input=result.continue_input, execution_id=instance.execution_id),
-        execution_id=instance.execution_id,
-    )
-    carried: list[EventRaised] = result.carryover_events
-    for event in carried:
-        inbox.post(session, instance.taskhub, instance.instance_id, event)
     dispatch.steps.append(instance.instance_id)
+    start = ExecutionStarted(name=instance.name, input=result.continue_input, execution_id=instance.execution_id)
+    carried: list[EventRaised] = result.carryover_events
+    return [(instance.execution_id, start), *((None, event) for event in carried)]
 
 
 def _terminate(

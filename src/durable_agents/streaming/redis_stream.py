@@ -84,9 +84,12 @@ class RedisStreamCallback:
 
     def on_response(self, context: AgentCallbackContext, response: dict[str, Any]) -> None:
         key = stream_key(self._prefix, context.taskhub, context.correlation_id)
-        last: Any = self._redis.xrevrange(key, count=1)
-        if last and last[0][1].get("type") == "complete":
-            return  # the turn's commit ran again after a crash: already complete
+        with self._lock:
+            writing = key in self._next_seq  # this process streamed the reply and has not ended it
+        if not writing:
+            last: Any = self._redis.xrevrange(key, count=1)
+            if last and last[0][1].get("type") == "complete":
+                return  # the turn's commit ran again, after a crash or a failed commit: already complete
         # The text is all in the chunks before; the completion entry only ends the stream.
         self._add(context, {"type": "complete", "text": ""}, final=True)
 

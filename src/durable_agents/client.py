@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from .app import DurableApp
@@ -201,8 +200,7 @@ class DurableClient:
 
             yield poll
             return
-        libpq_url = make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with listener(libpq_url).waiting_for(notify_payload(self.taskhub, instance_id)) as wait:
+        with listener(self._url).waiting_for(notify_payload(self.taskhub, instance_id)) as wait:
             yield wait
 
     # -- signalling and managing ---------------------------------------------------------------

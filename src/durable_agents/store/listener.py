@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
+from .db import get_engine
 from .inbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -25,16 +27,14 @@ log = logging.getLogger(__name__)
 #: How long a waiter sleeps at most between reads while the listener is up, and while it is not.
 LISTENING_POLL = 5.0
 DEGRADED_POLL = 0.2
-#: How long a first waiter gives the listener to connect before it polls instead.
-CONNECT_WAIT = 5.0
 RECONNECT_DELAY = 1.0
 
 
 class Listener:
     """Wakes the threads that wait for notifications with a given payload."""
 
-    def __init__(self, libpq_url: str) -> None:
-        self._url = libpq_url
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
         self._lock = threading.Lock()
         self._waiters: dict[str, set[threading.Event]] = {}
         self._listening = threading.Event()
@@ -43,15 +43,14 @@ class Listener:
     @contextmanager
     def waiting_for(self, payload: str) -> Iterator[Callable[[float], None]]:
         """A function that returns when a notification with `payload` may have arrived (or after at most
-        its argument, in seconds). Listening has started when this yields, so a change committed
-        before the caller's next read is noticed."""
+        its argument, in seconds). A change committed after this call is noticed: if it came before
+        the listener listened, the listener wakes every waiter once it does, and until then waiters poll."""
         woken = threading.Event()
         with self._lock:
             self._waiters.setdefault(payload, set()).add(woken)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._listen, name="durable-agents-listener", daemon=True)
                 self._thread.start()
-        self._listening.wait(CONNECT_WAIT)
 
         def wait(remaining: float) -> None:
             poll = LISTENING_POLL if self._listening.is_set() else DEGRADED_POLL
@@ -70,7 +69,7 @@ class Listener:
     def _listen(self) -> None:
         while True:
             try:
-                with psycopg.connect(self._url, autocommit=True, application_name=application_name()) as connection:
+                with self._connect() as connection:
                     connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self._listening.set()
                     self._wake(None)  # whatever was committed while no one listened
@@ -83,6 +82,12 @@ class Listener:
             self._listening.clear()
             self._wake(None)
             time.sleep(RECONNECT_DELAY)  # a database that is down is not asked again at once
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        # Connected as the engine connects (its URL's query, such as TLS options, included).
+        engine = get_engine(self._url)
+        args, options = engine.dialect.create_connect_args(engine.url)
+        return psycopg.connect(*args, **{**options, "autocommit": True, "application_name": application_name()})
 
     def _wake(self, payload: str | None) -> None:
         with self._lock:
@@ -103,11 +108,12 @@ _listeners: dict[tuple[str, int], Listener] = {}
 _listeners_lock = threading.Lock()
 
 
-def listener(libpq_url: str) -> Listener:
-    """The listener of this process for the database at `libpq_url` (a forked child makes its own)."""
-    key = (libpq_url, os.getpid())
+def listener(database_url: str) -> Listener:
+    """The listener of this process for the PostgreSQL database at `database_url` (a forked child makes
+    its own)."""
+    key = (database_url, os.getpid())
     with _listeners_lock:
         found = _listeners.get(key)
         if found is None:
-            found = _listeners[key] = Listener(libpq_url)
+            found = _listeners[key] = Listener(database_url)
         return found

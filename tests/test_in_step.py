@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from durable_agents import OrchestrationStatus
-from durable_agents.models import AgentSessionRow, WorkItem
+from durable_agents.models import AgentSessionRow, InboxRow, Instance, WorkItem
 from durable_agents.store.db import transaction
 from durable_agents.store.steps import IN_STEP_ROUNDS
 from durable_agents.tasks.eager import on_activity_message
@@ -73,3 +73,21 @@ def test_a_new_childs_first_step_runs_in_its_parents_step(services: Services) ->
     assert parent_started["type"] == child_started["type"] == "StepStarted"
     assert parent_started["timestamp"] == child_started["timestamp"]  # the same transaction's clock
     assert client.get_orchestration_state(child_id).runtime_status == OrchestrationStatus.RUNNING
+
+
+def test_a_child_whose_parent_was_purged_still_completes(services: Services) -> None:
+    client = make_client(services, new_taskhub("orphan"))
+    instance_id = client.schedule_new_orchestration("parent")
+    ((item, _),) = run_one_step(client.app, client.taskhub, instance_id).activities
+    with transaction(services.database_url) as session:
+        child_id = session.scalar(select(WorkItem.instance_id).where(WorkItem.id == item))
+        session.execute(delete(Instance).where(Instance.taskhub == client.taskhub, Instance.instance_id == instance_id))
+
+    on_activity_message(client.app, client.taskhub, item, False)
+    dispatch = run_one_step(client.app, client.taskhub, child_id)
+
+    assert client.get_orchestration_state(child_id).runtime_status == OrchestrationStatus.COMPLETED
+    assert client.get_orchestration_state(instance_id) is None
+    assert dispatch.steps == [instance_id]  # a wake-up for nobody, which its step ignores
+    with transaction(services.database_url) as session:
+        assert session.scalars(select(InboxRow).where(InboxRow.instance_id == instance_id)).all() == []

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Insert, exists, func, literal, select
+from sqlalchemy import Insert, func, select
 from sqlalchemy.orm import Session
 
-from ..models import inbox_table, instances_table
+from ..models import inbox_table
 from ..orchestrator.history import HistoryEvent, event_to_json
 from . import dialect
 
 NOTIFY_CHANNEL = "durable_agents"
 
-_DEDUPE = ["taskhub", "instance_id", "dedupe_key"]
+#: The unique key under which an event is posted at most once.
+DEDUPE_KEY = ["taskhub", "instance_id", "dedupe_key"]
 
 
 def post(
@@ -46,27 +47,8 @@ def post_statement(
         dedupe_key=dedupe_key,
         event=event_to_json(event),
     )
-    upsert: Insert = statement.on_conflict_do_nothing(index_elements=_DEDUPE)
+    upsert: Insert = statement.on_conflict_do_nothing(index_elements=DEDUPE_KEY)
     return upsert
-
-
-def post_if_instance_exists(
-    session: Session, taskhub: str, instance_id: str, event: HistoryEvent, *, execution_id: str, dedupe_key: str
-) -> None:
-    """`post()` to an instance that may have been purged meanwhile: nothing if it is gone."""
-    box, instance = inbox_table.c, instances_table.c
-    values = select(
-        literal(taskhub, box.taskhub.type),
-        literal(instance_id, box.instance_id.type),
-        literal(execution_id, box.execution_id.type),
-        literal(dedupe_key, box.dedupe_key.type),
-        literal(event_to_json(event), box.event.type),
-    ).where(exists().where(instance.taskhub == taskhub, instance.instance_id == instance_id))
-    session.execute(
-        dialect.insert(session, inbox_table)
-        .from_select(["taskhub", "instance_id", "execution_id", "dedupe_key", "event"], values)
-        .on_conflict_do_nothing(index_elements=_DEDUPE)
-    )
 
 
 def task_key(execution_id: str, task_id: int) -> str:

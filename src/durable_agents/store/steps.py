@@ -701,20 +701,21 @@ def _finish(
         instance.failure = result.failure.to_json()
         done = SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(result.failure))
     _drop_pending_work(writes, instance)
-    _notify_parent(session, instance, done, dispatch)
+    _notify_parent(writes, instance, done, dispatch)
 
 
-def _notify_parent(session: Session, instance: LockedInstance, event: HistoryEvent, dispatch: Dispatch) -> None:
+def _notify_parent(writes: StepWrites, instance: LockedInstance, event: HistoryEvent, dispatch: Dispatch) -> None:
     if instance.parent_instance_id is None or instance.parent_execution_id is None:
         return
-    inbox.post_if_instance_exists(  # the parent may have been purged
-        session,
-        instance.taskhub,
-        instance.parent_instance_id,
-        event,
-        execution_id=instance.parent_execution_id,
-        dedupe_key=f"sub:{instance.parent_execution_id}:{instance.parent_task_id}",
-    )
+    row = {
+        "taskhub": instance.taskhub,
+        "instance_id": instance.parent_instance_id,
+        "execution_id": instance.parent_execution_id,
+        "dedupe_key": f"sub:{instance.parent_execution_id}:{instance.parent_task_id}",
+        "event": event_to_json(event),
+    }
+    # Posted once, and only to a parent that has not been purged meanwhile.
+    writes.insert(inbox_table, [row], skip_conflicts_on=inbox.DEDUPE_KEY, for_existing_instances=True)
     dispatch.steps.append(instance.parent_instance_id)
 
 
@@ -778,7 +779,7 @@ def _terminate(
         dispatch.steps.append(child)
     failure = FailureDetails("TerminatedError", f"sub-orchestration {instance.instance_id!r} was terminated")
     _notify_parent(
-        session,
+        writes,
         instance,
         SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(failure)),
         dispatch,

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -16,8 +16,10 @@ from sqlalchemy import (
     UpdateBase,
     bindparam,
     delete,
+    exists,
     func,
     insert,
+    literal,
     literal_column,
     select,
     update,
@@ -26,6 +28,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from ..models import instances_table
 from . import dialect, inbox
 from .inbox import NOTIFY_CHANNEL
 
@@ -73,13 +76,22 @@ class StepWrites:
         *,
         returning: Sequence[str] = (),
         then: Then | None = None,
+        skip_conflicts_on: Sequence[str] | None = None,
+        for_existing_instances: bool = False,
     ) -> None:
         """Insert `rows`, which all have the same keys; with `returning`, hand those columns of the new
-        rows to `then` once they are written. Columns left out get their defaults."""
+        rows to `then` once they are written. Columns left out get their defaults. With
+        `skip_conflicts_on`, a row that conflicts on that unique key is skipped; with
+        `for_existing_instances`, so is a row whose (taskhub, instance_id) names no instance."""
         if not rows:
             return
         if not self._together:
-            if returning:
+            if skip_conflicts_on is not None or for_existing_instances:
+                assert not returning
+                for row in rows:
+                    self._session.execute(_insert_row_where(self._session, table, row, skip_conflicts_on,
+                                                            for_existing_instances))  # fmt: skip
+            elif returning:
                 assert then is not None
                 statement = insert(table).returning(*(table.c[name] for name in returning))
                 then(self._session.execute(statement, list(rows)).all())
@@ -87,9 +99,17 @@ class StepWrites:
                 self._session.execute(insert(table), list(rows))
             return
         columns, returned = tuple(rows[0]), tuple(returning)
+        skipped = tuple(skip_conflicts_on) if skip_conflicts_on is not None else None
         part = _Part(
-            ("insert", table.name, columns, returned),
-            lambda prefix: insert_from_json(table, columns, prefix + "rows", returning=returned),
+            ("insert", table.name, columns, returned, skipped, for_existing_instances),
+            lambda prefix: insert_from_json(
+                table,
+                columns,
+                prefix + "rows",
+                returning=returned,
+                skip_conflicts_on=skipped,
+                for_existing_instances=for_existing_instances,
+            ),
             {"rows": json_rows(rows)},
             then,
         )
@@ -192,19 +212,45 @@ def insert_from_json(
     *,
     returning: Sequence[str] = (),
     skip_conflicts_on: Sequence[str] | None = None,
+    for_existing_instances: bool = False,
 ) -> UpdateBase:
     """INSERT INTO table (columns) SELECT columns FROM jsonb_populate_recordset(NULL::table, :param), on
-    PostgreSQL: any number of rows in one bind parameter, typed by the table's own row type. With
-    `skip_conflicts_on`, rows that conflict on that unique key are skipped."""
+    PostgreSQL: any number of rows in one bind parameter, typed by the table's own row type. For
+    `skip_conflicts_on` and `for_existing_instances`, see `StepWrites.insert`."""
     source = func.jsonb_populate_recordset(
         literal_column(f"NULL::{table.name}"), bindparam(param, type_=JSONB)
     ).table_valued(*columns)
-    statement = postgresql.insert(table).from_select(list(columns), select(*(source.c[name] for name in columns)))
+    rows = select(*(source.c[name] for name in columns))
+    if for_existing_instances:
+        rows = rows.where(_instance_exists(source.c.taskhub, source.c.instance_id))
+    statement = postgresql.insert(table).from_select(list(columns), rows)
     if skip_conflicts_on is not None:
         statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
     if returning:
         return statement.returning(*(table.c[name] for name in returning))
     return statement
+
+
+def _insert_row_where(
+    session: Session,
+    table: Table,
+    row: Mapping[str, Any],
+    skip_conflicts_on: Sequence[str] | None,
+    for_existing_instances: bool,
+) -> UpdateBase:
+    """`insert_from_json`'s conditions for one row, on any database."""
+    values = select(*(literal(value, table.c[name].type) for name, value in row.items()))
+    if for_existing_instances:
+        values = values.where(_instance_exists(literal(row["taskhub"]), literal(row["instance_id"])))
+    statement = dialect.insert(session, table).from_select(list(row), values)
+    if skip_conflicts_on is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    return cast(UpdateBase, statement)
+
+
+def _instance_exists(taskhub: ColumnElement[Any], instance_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    instances = instances_table.c
+    return exists().where(instances.taskhub == taskhub, instances.instance_id == instance_id)
 
 
 def json_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -55,7 +55,12 @@ def current_time(session: Session) -> datetime:
 
 def insert(session: Session, table: Any) -> Any:
     """An INSERT that supports `on_conflict_do_nothing(index_elements=...)` on this database."""
-    if dialect_name(session) == "postgresql":
+    return insert_for(dialect_name(session), table)
+
+
+def insert_for(backend: str, table: Any) -> Any:
+    """`insert()` for the database named `backend`, for statements built once per database."""
+    if backend == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

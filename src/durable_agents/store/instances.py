@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, delete, func, insert, literal, select, union_all
+from sqlalchemy import Row, Select, String, bindparam, delete, func, insert, literal, select, union_all
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,8 @@ from . import dialect, inbox
 from .steps import TERMINAL, new_execution_id
 
 
-def to_state(row: Instance) -> OrchestrationState:
+def to_state(row: Instance | Row[*tuple[Any, ...]]) -> OrchestrationState:
+    """The state of the instance in `row`, an ORM object or a row of `da_instances`."""
     return OrchestrationState(
         instance_id=row.instance_id,
         name=row.name,
@@ -225,8 +226,14 @@ def _post_event_starting_statement() -> Select[int, int]:
 
 
 def get(session: Session, taskhub: str, instance_id: str) -> OrchestrationState | None:
-    row = session.get(Instance, (taskhub, instance_id))
+    # A plain row, not an ORM object: waiting clients read the state on every change they hear of.
+    row = session.execute(_GET, {"taskhub": taskhub, "instance_id": instance_id}).one_or_none()
     return to_state(row) if row is not None else None
+
+
+_GET = select(instances_table).where(
+    instances_table.c.taskhub == bindparam("taskhub"), instances_table.c.instance_id == bindparam("instance_id")
+)
 
 
 def require(session: Session, taskhub: str, instance_id: str) -> Instance:

@@ -14,9 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, NotRegisteredError
@@ -651,23 +652,17 @@ def _create_child(
     """Create the child instance, or fail the task if its id is taken. Its start event is left to the
     caller, which posts it to the inbox or runs the child's first step with it."""
     execution_id = new_execution_id()
-    created = session.execute(
-        dialect.insert(session, instances_table)
-        .values(
-            taskhub=parent.taskhub,
-            instance_id=event.instance_id,
-            name=event.name,
-            execution_id=execution_id,
-            status="PENDING",
-            input=event.input,
-            parent_instance_id=parent.instance_id,
-            parent_execution_id=parent.execution_id,
-            parent_task_id=event.task_id,
-            history_length=0,
-        )
-        .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
-        .returning(*instances_table.c)
-    ).first()
+    values = {
+        "taskhub": parent.taskhub,
+        "instance_id": event.instance_id,
+        "name": event.name,
+        "execution_id": execution_id,
+        "input": event.input,
+        "parent_instance_id": parent.instance_id,
+        "parent_execution_id": parent.execution_id,
+        "parent_task_id": event.task_id,
+    }
+    created = session.execute(_create_child_statement(dialect.dialect_name(session)), values).first()
     if created is None:
         existing = session.scalar(
             select(Instance.status).where(Instance.taskhub == parent.taskhub, Instance.instance_id == event.instance_id)
@@ -680,6 +675,21 @@ def _create_child(
         name=event.name, input=event.input, execution_id=execution_id, parent_instance_id=parent.instance_id
     )
     return NewChild(dict(created._mapping), started)
+
+
+@cache
+def _create_child_statement(backend: str) -> Any:
+    """The child's row, unless its id is taken; built once, from bind parameters."""
+    columns = instances_table.c
+    names = ("taskhub", "instance_id", "name", "execution_id", "input", "parent_instance_id",
+             "parent_execution_id", "parent_task_id")  # fmt: skip
+    values: dict[str, Any] = {name: bindparam(name, type_=columns[name].type) for name in names}
+    return (
+        dialect.insert_for(backend, instances_table)
+        .values(**values, status="PENDING", history_length=0)
+        .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
+        .returning(*columns)
+    )
 
 
 def _finish(

@@ -183,8 +183,8 @@ def _post_event_starting_statement() -> Select[int, int]:
         .returning(columns.instance_id)
         .cte("started")
     )
-    # Locked like every writer of an instance's inbox locks it, so that a step finishing the
-    # instance meanwhile is waited for, and the status read again after it.
+    # Locked, as `ensure_started_with_event` locks it: a step finishing the instance meanwhile is
+    # waited for, and the status is read again after it.
     live = (
         select(columns.instance_id)
         .where(

@@ -22,6 +22,7 @@ from durable_agents import (
     SessionNotFoundError,
 )
 from durable_agents.agents.limits import ModelSlots
+from durable_agents.agents.proxy import session_instance_id
 from durable_agents.models import Timer
 from durable_agents.store.db import transaction
 from durable_agents.testing import TestModelServer
@@ -341,6 +342,24 @@ def test_sessions_read_list_reset_delete_and_expire(agents: DurableAgentClient) 
         lambda: short_lived.key not in {s.session_key for s in agents.list_sessions("Ephemeral")},
         message="the idle session to expire",
     )
+
+
+def test_a_session_whose_entity_was_terminated_takes_the_next_turn(
+    agents: DurableAgentClient, agents_client: DurableClient
+) -> None:
+    joker = agents.get_agent("Joker")
+    session = joker.create_session()
+    assert joker.run_sync("One", session=session).text == "Reply to: One (turn 1)"
+    entity = session_instance_id("Joker", session.key)
+    assert agents_client.terminate_orchestration(entity)
+    agents_client.wait_for_orchestration_completion(entity, timeout=30)
+
+    # The one-statement submit finds a finished entity and leaves it to the path that replaces it.
+    assert joker.run_sync("Two", session=session).text == "Reply to: Two (turn 2)"
+    assert agents_client.get_orchestration_state(entity).runtime_status == OrchestrationStatus.RUNNING
+    assert [m["content"] for m in agents.get_session("Joker", session).messages] == [
+        "One", "Reply to: One (turn 1)", "Two", "Reply to: Two (turn 2)",
+    ]  # fmt: skip
 
 
 def test_usage_is_summed_per_session_and_per_instance(

@@ -8,7 +8,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, Select, String, bindparam, delete, func, insert, literal, select, union_all
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..errors import FailureDetails, InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
@@ -23,7 +22,7 @@ from ..orchestrator.history import (
 )
 from ..state import OrchestrationState, OrchestrationStatus
 from . import dialect, inbox
-from .steps import TERMINAL, new_execution_id
+from .steps import TERMINAL, insert_new_instance, new_execution_id
 
 
 def to_state(row: Instance | Row[*tuple[Any, ...]]) -> OrchestrationState:
@@ -149,6 +148,9 @@ def post_event_starting(
         "name": name,
         "execution_id": execution_id,
         "input": input,
+        "parent_instance_id": None,
+        "parent_execution_id": None,
+        "parent_task_id": None,
         "start_key": f"start:{execution_id}",
         "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
         "event": event_to_json(EventRaised(name=event_name, data=data)),
@@ -168,21 +170,7 @@ def _post_event_starting_statement() -> Select[int, int]:
     def param(name: str, column: Any) -> Any:
         return bindparam(name, type_=column.type)
 
-    started = (
-        postgresql.insert(instances_table)
-        .values(
-            taskhub=param("taskhub", columns.taskhub),
-            instance_id=param("instance_id", columns.instance_id),
-            name=param("name", columns.name),
-            execution_id=param("execution_id", columns.execution_id),
-            status="PENDING",
-            input=param("input", columns.input),
-            history_length=0,
-        )
-        .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
-        .returning(columns.instance_id)
-        .cte("started")
-    )
+    started = insert_new_instance("postgresql").returning(columns.instance_id).cte("started")
     # Locked, as `ensure_started_with_event` locks it: a step finishing the instance meanwhile is
     # waited for, and the status is read again after it.
     live = (

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -393,14 +393,12 @@ def _run_in_step_activities(
     actions: list[HistoryEvent] = []
     custom_status_changed = result.custom_status_changed
     for _ in range(IN_STEP_ROUNDS):
-        here = [
-            event for event in result.new_events if isinstance(event, TaskScheduled) and _is_in_step(registry, event)
-        ]
+        here = [event for event in result.new_events if _is_in_step(event, registry)]
         if not here or result.outcome != "running":
             break
         outcomes = [_run_in_step(session, instance, event, registry, max_payload_bytes) for event in here]
         recorded += [event_to_json(event) for event in [*result.new_events, *outcomes]]
-        actions += [event for event in result.new_events if not _is_in_step(registry, event)]
+        actions += [event for event in result.new_events if not _is_in_step(event, registry)]
         result = executor.execute(outcomes)
         custom_status_changed = custom_status_changed or result.custom_status_changed
     recorded += [event_to_json(event) for event in result.new_events]
@@ -409,7 +407,7 @@ def _run_in_step_activities(
     return result
 
 
-def _is_in_step(registry: Registry, event: HistoryEvent) -> bool:
+def _is_in_step(event: HistoryEvent, registry: Registry) -> TypeGuard[TaskScheduled]:
     if not isinstance(event, TaskScheduled):
         return False
     spec = registry.activities.get(event.name)
@@ -677,9 +675,9 @@ def _create_child(
     return NewChild(dict(created._mapping), started)
 
 
-@cache
-def _create_child_statement(backend: str) -> Any:
-    """The child's row, unless its id is taken; built once, from bind parameters."""
+def insert_new_instance(backend: str) -> Any:
+    """An INSERT of a pending instance's row that does nothing if the id is taken, from bind parameters
+    named after the columns (the parent's may be None): for statements built once per database."""
     columns = instances_table.c
     names = ("taskhub", "instance_id", "name", "execution_id", "input", "parent_instance_id",
              "parent_execution_id", "parent_task_id")  # fmt: skip
@@ -688,8 +686,13 @@ def _create_child_statement(backend: str) -> Any:
         dialect.insert_for(backend, instances_table)
         .values(**values, status="PENDING", history_length=0)
         .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
-        .returning(*columns)
     )
+
+
+@cache
+def _create_child_statement(backend: str) -> Any:
+    """The child's row, unless its id is taken, returned whole; built once."""
+    return insert_new_instance(backend).returning(*instances_table.c)
 
 
 def _finish(

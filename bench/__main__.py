@@ -110,7 +110,9 @@ def run_once(name: str, client: Any, options: Any, workers: list[Any], env: dict
 
         return workloads.waiting(client, options.waiting, active), None
     if name == "agents":
-        return workloads.agents(client, os.environ["MODEL_SERVER_URL"]), None
+        model_url, instructions = os.environ["MODEL_SERVER_URL"], client.app.agent("Benchy").instructions
+        plain = workloads.in_thread(lambda: workloads.agents_celery(model_url, instructions))
+        return workloads.agents(client, model_url), plain
     # recovery: a second worker stands by; the one holding the activity's lease is killed.
     workers.append(durable_worker(env, options.pool, options.concurrency, name="standby"))
 

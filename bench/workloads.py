@@ -184,6 +184,30 @@ def agents(client: DurableClient, model_url: str, turns: int = 100, model_latenc
     }
 
 
+def agents_celery(model_url: str, instructions: str, turns: int = 100, model_latency_ms: int = 50) -> Figures:
+    """The agents workload as plain Celery tasks: each turn one task making the same streamed request."""
+    from celery_app import agent_turn
+
+    sequential = []
+    for _ in range(10):
+        started = time.monotonic()
+        agent_turn.delay(instructions, "hi").get(timeout=60)
+        sequential.append(time.monotonic() - started)
+    started = time.monotonic()
+    results = [agent_turn.delay(instructions, "hi") for _ in range(turns)]
+    for result in results:
+        result.get(timeout=600)
+        result.forget()
+    wall = time.monotonic() - started
+    model_alone = _model_call_alone(model_url, instructions)
+    return {
+        "turns_per_s": turns / wall,
+        "model_alone_ms": model_alone * 1000,
+        "overhead_ms": (statistics.median(sequential) - model_alone) * 1000,
+        "beyond_latency_ms": statistics.median(sequential) * 1000 - model_latency_ms,
+    }
+
+
 #: The same streamed request a turn makes, sent with the openai SDK alone from a process of its own
 #: (as a worker's is): the model's latency as its callers see it, the baseline of a turn's overhead.
 _MODEL_ALONE = """

@@ -101,6 +101,9 @@ class _Pipeline:
     def expire(self, key: str, seconds: float) -> None:
         self._calls.append(("expire", (key, seconds)))
 
+    def xlen(self, key: str) -> None:
+        self._calls.append(("xlen", (key,)))
+
     def execute(self) -> list[Any]:
         return [getattr(self._streams, name)(*args) for name, args in self._calls]
 

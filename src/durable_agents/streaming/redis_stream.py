@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from ..agents.callbacks import AgentCallbackContext
 from ..errors import AgentRunError, FailureDetails, StreamNotFoundError, WaitTimeoutError
 from .local_stream import LOCAL_URL, AsyncLocalStreams, local_streams
+from .writer import StreamWriter
 
 ChunkKind = Literal["chunk", "restart", "complete"]
 #: A stream nobody completes (its turn was abandoned) still goes away after this long.
@@ -53,28 +54,23 @@ class RedisStreamCallback:
         )
         self._prefix = prefix
         self._ttl = ttl_seconds
-        # The next sequence number of each stream this process is writing.
-        self._next_seq: dict[str, int] = {}
+        self._writer = StreamWriter(self._redis)
+        # The streams this process has begun to write and not yet ended.
+        self._open: set[str] = set()
         self._lock = threading.Lock()
 
     def _add(self, context: AgentCallbackContext, fields: dict[str, Any], *, final: bool = False) -> None:
+        """Queue an entry; an entry that ends the stream returns only once the stream holds it."""
         key = stream_key(self._prefix, context.taskhub, context.correlation_id)
         with self._lock:
-            seq = self._next_seq.pop(key, None)
-        first = seq is None
-        if seq is None:  # the first entry this process writes (another may have written before a crash)
-            seq = self._redis.xlen(key)
-        entry: dict[Any, Any] = {**fields, "seq": seq, "ts": repr(time.time()), "attempt": context.attempt}
-        if first or final:
-            pipe = self._redis.pipeline()
-            pipe.xadd(key, entry)
-            pipe.expire(key, self._ttl if final else IN_PROGRESS_TTL)
-            pipe.execute()
-        else:
-            self._redis.xadd(key, entry)  # one round trip a chunk
-        if not final:
-            with self._lock:
-                self._next_seq[key] = seq + 1
+            first = key not in self._open
+            if final:
+                self._open.discard(key)
+            else:
+                self._open.add(key)
+        entry: dict[Any, Any] = {**fields, "ts": repr(time.time()), "attempt": context.attempt}
+        expire = self._ttl if final else IN_PROGRESS_TTL if first else None
+        self._writer.write(key, entry, expire=expire, final=final, wait=final)
 
     def on_chunk(self, context: AgentCallbackContext, chunk: str) -> None:
         self._add(context, {"type": "chunk", "text": chunk})
@@ -85,7 +81,7 @@ class RedisStreamCallback:
     def on_response(self, context: AgentCallbackContext, response: dict[str, Any]) -> None:
         key = stream_key(self._prefix, context.taskhub, context.correlation_id)
         with self._lock:
-            writing = key in self._next_seq  # this process streamed the reply and has not ended it
+            writing = key in self._open  # this process streamed the reply and has not ended it
         if not writing:
             last: Any = self._redis.xrevrange(key, count=1)
             if last and last[0][1].get("type") == "complete":

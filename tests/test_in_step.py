@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import delete, event, select
 
 from durable_agents import OrchestrationStatus
 from durable_agents.models import AgentSessionRow, InboxRow, Instance, WorkItem
-from durable_agents.store.db import transaction
+from durable_agents.store.db import get_engine, transaction
 from durable_agents.store.steps import IN_STEP_ROUNDS
 from durable_agents.tasks.eager import on_activity_message
 from durable_agents.tasks.step import run_one_step
@@ -20,11 +24,32 @@ def notes(services: Services, taskhub: str) -> set[str]:
         return set(rows)
 
 
+@contextmanager
+def savepoints(database_url: str) -> Iterator[list[str]]:
+    """The SAVEPOINT statements this process sends meanwhile."""
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("SAVEPOINT"):
+            sent.append(statement)
+
+    engine = get_engine(database_url)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
 def test_in_step_activities_commit_with_the_step_and_a_failing_one_leaves_no_writes(services: Services) -> None:
     client = make_client(services, new_taskhub("instep"))  # no worker: the test runs the steps
     instance_id = client.schedule_new_orchestration("notes_then_activity", input=client.taskhub)
 
-    ((item, name),) = run_one_step(client.app, client.taskhub, instance_id).activities
+    with savepoints(services.database_url) as sent:
+        ((item, name),) = run_one_step(client.app, client.taskhub, instance_id).activities
+
+    # The failure undid the step run without savepoints; run again, each activity had one of its own.
+    assert len(sent) == 2
 
     # One step ran both in-step activities and got as far as the ordinary activity after them.
     assert name == "add_one"
@@ -44,8 +69,10 @@ def test_in_step_rounds_are_bounded_and_the_rest_run_as_work_items(services: Ser
     count = IN_STEP_ROUNDS + 2
     instance_id = client.schedule_new_orchestration("many_notes", input=[client.taskhub, count])
 
-    ((item, name),) = run_one_step(client.app, client.taskhub, instance_id).activities
+    with savepoints(services.database_url) as sent:
+        ((item, name),) = run_one_step(client.app, client.taskhub, instance_id).activities
 
+    assert sent == []  # none failed: the step ran them without a savepoint each
     assert name == "write_note"
     assert notes(services, client.taskhub) == {f"n{i}" for i in range(IN_STEP_ROUNDS)}
     # As a work item it runs in a transaction of its own, then the next step runs the last one in-step.

@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -71,6 +72,15 @@ TERMINAL = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 #: Rounds of in-step activities one step runs before it leaves the rest to work items, so that code
 #: calling them in a loop cannot hold a step's transaction open without end.
 IN_STEP_ROUNDS = 8
+
+#: Set in a step's `Session.info` to run each in-step activity under a savepoint of its own. A step
+#: runs without them first, two round trips fewer per activity: in-step activities rarely fail, and
+#: one that does raises InStepActivityError, whose step is rolled back and run again with them.
+ISOLATE_IN_STEP = "durable_agents.isolate_in_step"
+
+
+class InStepActivityError(Exception):
+    """An in-step activity failed in a step run without savepoints: run the step again, with them."""
 
 
 @dataclass
@@ -417,7 +427,8 @@ def _is_in_step(event: HistoryEvent, registry: Registry) -> TypeGuard[TaskSchedu
 def _run_in_step(
     session: Session, instance: LockedInstance, event: TaskScheduled, registry: Registry, max_payload_bytes: int
 ) -> TaskCompleted | TaskFailed:
-    """One in-step activity, under a savepoint: if it fails, its writes are undone and the code gets the failure."""
+    """One in-step activity. Under a savepoint (ISOLATE_IN_STEP), a failure undoes its writes and the code
+    gets it; without one, a failure raises InStepActivityError (the whole step is then undone)."""
     spec = registry.activity(event.name)
     context = ActivityContext(
         taskhub=instance.taskhub,
@@ -427,11 +438,15 @@ def _run_in_step(
         attempt=1,
         idempotency_key=idempotency_key(instance.taskhub, instance.instance_id, instance.execution_id, event.task_id),
     )
+    isolated = bool(session.info.get(ISOLATE_IN_STEP))
     try:
-        with session.begin_nested():
+        with session.begin_nested() if isolated else nullcontext():
             value = invoke(spec, context, event.input, session)
-        result = encode(value, what=f"result of activity {event.name!r}", limit=max_payload_bytes)
+            # Inside the savepoint: a result too large to record undoes the writes that made it.
+            result = encode(value, what=f"result of activity {event.name!r}", limit=max_payload_bytes)
     except Exception as error:
+        if not isolated:
+            raise InStepActivityError(f"in-step activity {event.name!r} failed") from error
         log.info("in-step activity %s of %s failed: %r", event.name, instance.instance_id, error)
         return TaskFailed(task_id=event.task_id, failure=FailureInfo.of(FailureDetails.from_exception(error)))
     return TaskCompleted(task_id=event.task_id, result=result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..store.db import transaction
-from ..store.steps import Dispatch, EagerClaim, run_step
+from ..store.steps import ISOLATE_IN_STEP, Dispatch, EagerClaim, InStepActivityError, run_step
 from ..store.work import Completion
 
 if TYPE_CHECKING:
@@ -21,8 +21,26 @@ def run_one_step(
 ) -> Dispatch:
     """Step the instance (recording `completion` first) and return the messages its decisions imply,
     not yet published."""
+    try:
+        return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=False)
+    except InStepActivityError:
+        # Rolled back whole: again, with each in-step activity under a savepoint, so that its failure
+        # undoes only its own writes and the code gets it.
+        return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=True)
+
+
+def _run_step(
+    app: DurableApp,
+    taskhub: str,
+    instance_id: str,
+    eager: EagerClaim | None,
+    completion: Completion | None,
+    *,
+    isolate_in_step: bool,
+) -> Dispatch:
     settings = app.settings
     with transaction(settings.database_url) as session:
+        session.info[ISOLATE_IN_STEP] = isolate_in_step
         outcome = run_step(
             session,
             taskhub=taskhub,

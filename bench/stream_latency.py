@@ -1,6 +1,6 @@
 """Streaming benchmark: chunk latency and throughput through durable agents, next to a direct SDK stream.
 
-    python -m bench.stream_latency [--runs 5] [--words 200]
+    python -m bench.stream_latency [--runs 5] [--words 200] [--chunk-delay-ms 0]
 
 Both paths stream the same reply from the same bundled test model in this run. Latency of a
 chunk is the time from its arrival at the process talking to the model (the worker, or this
@@ -74,11 +74,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--words", type=int, default=200)
+    parser.add_argument(
+        "--chunk-delay-ms", type=int, default=0, help="the model's pause between chunks (10: 100 tokens/s)"
+    )
     options = parser.parse_args()
     taskhub = f"bench{uuid.uuid4().hex[:8]}"
     os.environ["TASKHUB"] = taskhub
     with TestModelServer() as server:
-        server.control.add_rule(reply={"content": " ".join(f"w{i}" for i in range(options.words))})
+        words = " ".join(f"w{i}" for i in range(options.words))
+        server.control.add_rule(reply={"content": words, "chunk_delay_ms": options.chunk_delay_ms})
         os.environ["MODEL_SERVER_URL"] = server.url
         sys.path.insert(0, str(ROOT / "bench"))
         from stream_app import app
@@ -97,7 +101,8 @@ def main() -> None:
         finally:
             worker.terminate()
             worker.wait()
-    print(f"{options.words}-word replies, median of {options.runs} runs (min-max)")
+    pace = f", {options.chunk_delay_ms} ms between chunks" if options.chunk_delay_ms else ", as fast as they come"
+    print(f"{options.words}-word replies{pace}, median of {options.runs} runs (min-max)")
     _, _, direct_rate = summary("direct", direct_runs)
     _, _, durable_rate = summary("durable", durable_runs)
     print(f"throughput ratio durable/direct: {durable_rate / direct_rate:.2f}")

@@ -163,3 +163,29 @@ def test_cli_follows_a_stream(services: Services, agents: DurableAgentClient) ->
     result = run_cli("stream", correlation_id, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Reply to: Print me (turn 1)"
+
+
+def test_the_writer_keeps_each_streams_order_and_numbers_on_from_what_the_stream_holds(services: Services) -> None:
+    from durable_agents.agents.callbacks import AgentCallbackContext
+    from durable_agents.streaming import RedisStreamCallback
+
+    hub = new_taskhub("writer")
+    writer = RedisStreamCallback(services.redis_url)
+    first, second = (AgentCallbackContext(hub, "Joker", "s", name, None, 1) for name in ("first", "second"))
+    raw = redis.Redis.from_url(services.redis_url, decode_responses=True)
+    raw.xadd(stream_key("durable_agents", hub, "second"), {"type": "chunk", "text": "earlier", "seq": 0})
+    for i in range(300):  # queued faster than Redis answers: written in pipelines, interleaved
+        writer.on_chunk(first, f"a{i} ")
+        writer.on_chunk(second, f"b{i} ")
+    writer.on_response(first, {})
+    writer.on_error(second, {"error_type": "ValueError", "message": "no"})
+
+    for name, expected in (
+        ("first", [f"a{i} " for i in range(300)]),
+        ("second", ["earlier", *[f"b{i} " for i in range(300)]]),
+    ):
+        entries = [fields for _, fields in raw.xrange(stream_key("durable_agents", hub, name))]
+        assert [e["text"] for e in entries if e["type"] == "chunk"] == expected
+        assert [int(e["seq"]) for e in entries] == list(range(len(entries)))  # on from what another wrote
+    assert raw.xrange(stream_key("durable_agents", hub, "first"))[-1][1]["type"] == "complete"
+    assert raw.xrange(stream_key("durable_agents", hub, "second"))[-1][1]["type"] == "error"

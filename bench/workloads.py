@@ -165,39 +165,52 @@ def _storage(client: DurableClient, hub: str, prefix: str) -> tuple[int, int]:
 
 def agents(client: DurableClient, model_url: str, turns: int = 100, model_latency_ms: int = 50) -> Figures:
     agent = DurableAgentClient(client).get_agent("Benchy")
-    sequential = []
-    for _ in range(10):
-        started = time.monotonic()
+
+    def all_at_once(count: int) -> None:
+        ids = [agent.run_sync("hi", session=agent.create_session(), wait_for_response=False) for _ in range(count)]
+        for correlation_id in ids:
+            agent.wait(correlation_id, timeout=600)
+
+    def one() -> None:
         agent.run_sync("hi", session=agent.create_session())
-        sequential.append(time.monotonic() - started)
-    started = time.monotonic()
-    ids = [agent.run_sync("hi", session=agent.create_session(), wait_for_response=False) for _ in range(turns)]
-    for correlation_id in ids:
-        agent.wait(correlation_id, timeout=600)
-    wall = time.monotonic() - started
-    model_alone = _model_call_alone(model_url, client.app.agent("Benchy").instructions)
-    return {
-        "turns_per_s": turns / wall,
-        "model_alone_ms": model_alone * 1000,
-        "overhead_ms": (statistics.median(sequential) - model_alone) * 1000,
-        "beyond_latency_ms": statistics.median(sequential) * 1000 - model_latency_ms,
-    }
+
+    instructions = client.app.agent("Benchy").instructions
+    return _turn_figures(one, all_at_once, turns, model_url, instructions, model_latency_ms)
 
 
 def agents_celery(model_url: str, instructions: str, turns: int = 100, model_latency_ms: int = 50) -> Figures:
     """The agents workload as plain Celery tasks: each turn one task making the same streamed request."""
     from celery_app import agent_turn
 
+    def all_at_once(count: int) -> None:
+        results = [agent_turn.delay(instructions, "hi") for _ in range(count)]
+        for result in results:
+            result.get(timeout=600)
+            result.forget()
+
+    def one() -> None:
+        agent_turn.delay(instructions, "hi").get(timeout=60)
+
+    return _turn_figures(one, all_at_once, turns, model_url, instructions, model_latency_ms)
+
+
+def _turn_figures(
+    one: Callable[[], None],
+    all_at_once: Callable[[int], None],
+    turns: int,
+    model_url: str,
+    instructions: str,
+    model_latency_ms: int,
+) -> Figures:
+    """Overhead from 10 sequential turns (`one`) against the model alone; throughput from `turns` started
+    at once and awaited (`all_at_once`)."""
     sequential = []
     for _ in range(10):
         started = time.monotonic()
-        agent_turn.delay(instructions, "hi").get(timeout=60)
+        one()
         sequential.append(time.monotonic() - started)
     started = time.monotonic()
-    results = [agent_turn.delay(instructions, "hi") for _ in range(turns)]
-    for result in results:
-        result.get(timeout=600)
-        result.forget()
+    all_at_once(turns)
     wall = time.monotonic() - started
     model_alone = _model_call_alone(model_url, instructions)
     return {

@@ -54,12 +54,14 @@ def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCo
     with app.leases.holding(item.id, owner):
         try:
             spec = app.registry.activity(item.name)
-            if spec.in_step:  # scheduled as a work item all the same (by an older release): a transaction of its own
+            what, limit = f"result of activity {item.name!r}", settings.max_payload_bytes
+            if spec.in_step:
+                # Scheduled as a work item all the same (by an older release): a transaction of its own,
+                # which a result too large to record undoes, as the step's savepoint would.
                 with transaction(settings.database_url) as session:
-                    value = invoke(spec, context, item.input, session)
+                    result = encode(invoke(spec, context, item.input, session), what=what, limit=limit)
             else:
-                value = invoke(spec, context, item.input)
-            result = encode(value, what=f"result of activity {item.name!r}", limit=settings.max_payload_bytes)
+                result = encode(invoke(spec, context, item.input), what=what, limit=limit)
             event = TaskCompleted(task_id=item.task_id, result=result)
         except NotRegisteredError as error:
             event = _failed(item.task_id, error)

@@ -26,7 +26,7 @@ import time
 
 from durable_agents import DurableAgentClient, DurableApp, DurableClient, chat_client_from_env
 from durable_agents.agents.environment import is_offline, offline_model_server
-from durable_agents.agents.proxy import turn_instance_id
+from durable_agents.ids import agent_turn_instance_id
 
 #: How long the tool works; hours would do as well (its activity holds a renewed lease, not a slot).
 REPORT_SECONDS = 3.0
@@ -81,7 +81,7 @@ async def main() -> None:
     researcher = DurableAgentClient(client).get_agent("Researcher")
 
     correlation_id = await researcher.run("Write a report on durable execution", wait_for_response=False)
-    turn = turn_instance_id(correlation_id)
+    turn = agent_turn_instance_id(correlation_id)
     print(f"Asked the Researcher for a report: turn instance {turn}")
 
     activity = await asyncio.to_thread(wait_for_tool_call, client, turn)

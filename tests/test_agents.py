@@ -22,7 +22,7 @@ from durable_agents import (
     SessionNotFoundError,
 )
 from durable_agents.agents.limits import ModelSlots
-from durable_agents.agents.proxy import session_instance_id
+from durable_agents.ids import agent_session_instance_id
 from durable_agents.models import Timer
 from durable_agents.store.db import transaction
 from durable_agents.testing import TestModelServer
@@ -350,7 +350,7 @@ def test_a_session_whose_entity_was_terminated_takes_the_next_turn(
     joker = agents.get_agent("Joker")
     session = joker.create_session()
     assert joker.run_sync("One", session=session).text == "Reply to: One (turn 1)"
-    entity = session_instance_id("Joker", session.key)
+    entity = agent_session_instance_id("Joker", session.key)
     assert agents_client.terminate_orchestration(entity)
     agents_client.wait_for_orchestration_completion(entity, timeout=30)
 

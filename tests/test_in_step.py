@@ -10,8 +10,8 @@ from sqlalchemy import delete, event, select
 
 from durable_agents import OrchestrationStatus
 from durable_agents.models import AgentSessionRow, InboxRow, Instance, WorkItem
+from durable_agents.steps.in_step import IN_STEP_ROUNDS
 from durable_agents.store.db import get_engine, transaction
-from durable_agents.store.steps import IN_STEP_ROUNDS
 from durable_agents.tasks.eager import on_activity_message
 from durable_agents.tasks.step import run_one_step
 

@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
-from durable_agents.errors import EventTimeoutError, FailureDetails, TaskFailedError
+from durable_agents.agents.proxy import OrchestrationAgent
+from durable_agents.errors import ConfigurationError, EventTimeoutError, FailureDetails, TaskFailedError
 from durable_agents.orchestrator import ReplayExecutor, RetryPolicy, StepResult
+from durable_agents.orchestrator.context import StartIfMissing
 from durable_agents.orchestrator.history import (
     EventRaised,
+    EventSent,
     ExecutionCompleted,
     ExecutionStarted,
     FailureInfo,
@@ -49,16 +52,29 @@ def failure(message: str, error_type: str = "ValueError") -> FailureInfo:
 class Instance:
     """One orchestration instance as the storage layer sees it: its history and its steps."""
 
-    def __init__(self, orchestrator: Any, *, instance_id: str = "inst-1", max_payload_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        orchestrator: Any,
+        *,
+        instance_id: str = "inst-1",
+        max_payload_bytes: int = 1 << 20,
+        agent_factory: Any = None,
+    ) -> None:
         self.orchestrator = orchestrator
         self.instance_id = instance_id
         self.max_payload_bytes = max_payload_bytes
+        self.agent_factory = agent_factory
         self.history: list[Any] = []
         self.executor: ReplayExecutor | None = None
 
     def fresh(self) -> ReplayExecutor:
         """A new executor that has replayed the whole stored history."""
-        executor = ReplayExecutor(self.orchestrator, self.instance_id, max_payload_bytes=self.max_payload_bytes)
+        executor = ReplayExecutor(
+            self.orchestrator,
+            self.instance_id,
+            max_payload_bytes=self.max_payload_bytes,
+            agent_factory=self.agent_factory,
+        )
         executor.replay(self.history)
         return executor
 
@@ -585,3 +601,95 @@ def test_plain_function_orchestration_completes_at_once() -> None:
     result = Instance(plain).start({"a": 1})
     assert (result.outcome, result.result) == ("completed", {"got": {"a": 1}})
     assert result.new_events == [ExecutionCompleted(status="COMPLETED", result={"got": {"a": 1}})]
+
+
+# -- 12. events that start their target, and agents -------------------------------------------
+
+
+def notifier(ctx: Any) -> Any:
+    ctx.send_event("echo-1", "item", {"n": 1}, start=StartIfMissing("echo_back", ctx.instance_id))
+    ctx.send_event("echo-2", "item")
+    return (yield ctx.wait_for_external_event("answer"))
+
+
+def test_send_event_with_start_records_what_to_start_in_the_stored_form(fresh: bool) -> None:
+    instance = Instance(notifier)
+    started = instance.start(fresh=fresh)
+    assert started.new_events == [
+        EventSent(
+            task_id=1, instance_id="echo-1", name="item", data={"n": 1}, start_name="echo_back", start_input="inst-1"
+        ),
+        EventSent(task_id=2, instance_id="echo-2", name="item"),
+    ]
+    # Stored histories hold exactly this form; replaying them must keep matching it.
+    assert event_to_json(started.new_events[0]) == {
+        "type": "EventSent",
+        "task_id": 1,
+        "instance_id": "echo-1",
+        "name": "item",
+        "data": {"n": 1},
+        "start_name": "echo_back",
+        "start_input": "inst-1",
+    }
+    assert (started.new_events[1].start_name, started.new_events[1].start_input) == (None, None)
+
+    done = instance.step(EventRaised(name="answer", data="pong"), fresh=fresh)
+    assert (done.outcome, done.result) == ("completed", "pong")
+
+
+def test_send_event_refuses_a_start_input_that_is_not_json() -> None:
+    def starts_with_an_object(ctx: Any) -> Any:
+        ctx.send_event("echo-1", "item", start=StartIfMissing("echo_back", object()))
+
+    result = Instance(starts_with_an_object).start()
+    assert result.outcome == "failed"
+    assert result.failure is not None
+    assert result.failure.error_type == "SerializationError"
+    assert "input of 'echo_back' started by event 'item'" in result.failure.message
+
+
+def classifies(ctx: Any) -> Any:
+    response = yield ctx.get_agent("SpamDetector").run("Is this spam?")
+    return response.text
+
+
+def test_get_agent_without_an_agent_factory_fails_with_a_clear_error() -> None:
+    result = Instance(classifies).start()
+    assert result.outcome == "failed"
+    assert result.failure is not None
+    assert result.failure.error_type == "ConfigurationError"
+    assert "app.get_agent(context, 'SpamDetector')" in result.failure.message
+
+    executor = ReplayExecutor(classifies, "inst-1", max_payload_bytes=1024)
+    with pytest.raises(ConfigurationError, match="DurableApp"):
+        executor.context.get_agent("SpamDetector")
+
+
+def test_get_agent_returns_what_the_agent_factory_builds() -> None:
+    agent = object()
+    asked: list[tuple[Any, str]] = []
+
+    def factory(context: Any, name: str) -> Any:
+        asked.append((context, name))
+        return agent
+
+    executor = ReplayExecutor(classifies, "inst-1", max_payload_bytes=1024, agent_factory=factory)
+    assert executor.context.get_agent("SpamDetector") is agent
+    assert asked == [(executor.context, "SpamDetector")]
+
+
+def test_agent_turn_starts_the_session_it_is_sent_to_and_completes_with_the_reply(fresh: bool) -> None:
+    instance = Instance(classifies, agent_factory=OrchestrationAgent)
+    started = instance.start(fresh=fresh)
+    [sent] = started.new_events
+    assert isinstance(sent, EventSent)
+    session = sent.start_input["session"]
+    assert (sent.task_id, sent.instance_id, sent.name) == (1, f"@agent:SpamDetector:{session}", "turn")
+    assert (sent.start_name, sent.start_input) == (
+        "durable_agents.agent_session",
+        {"agent": "SpamDetector", "session": session},
+    )
+    correlation_id = sent.data["correlation_id"]
+    reply = {"text": "not spam", "correlation_id": correlation_id, "agent": "SpamDetector", "session": session}
+    done = instance.step(EventRaised(name=f"agent_response:{correlation_id}", data=reply), fresh=fresh)
+    assert (done.outcome, done.result) == ("completed", "not spam")

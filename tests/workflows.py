@@ -20,6 +20,7 @@ from durable_agents import (
     TaskFailedError,
     current_activity,
 )
+from durable_agents.orchestrator import StartIfMissing
 
 app = DurableApp("durable_agents_tests")
 
@@ -386,7 +387,7 @@ def long_timer(context: OrchestrationContext) -> Any:
 def notifier(context: OrchestrationContext) -> Any:
     """Signals another instance, starting it if needed, then waits for its answer."""
     target = context.get_input()
-    context._send_event(target, "item", "ping", start_name="echo_back", start_input=context.instance_id)
+    context.send_event(target, "item", "ping", start=StartIfMissing("echo_back", context.instance_id))
     answer = yield context.wait_for_external_event("answer")
     return answer
 
@@ -421,7 +422,9 @@ def write_note(session: Any, note: dict[str, Any]) -> str:
     from durable_agents.store import dialect
 
     session.execute(
-        dialect.insert(session, AgentSessionRow).values(
+        dialect.of(session)
+        .insert(AgentSessionRow)
+        .values(
             taskhub=note["hub"],
             agent="notes",
             session_key=note["key"],

@@ -22,8 +22,8 @@ from .embedded import separate_worker_refused
 from .errors import AgentNotRegisteredError, ConfigurationError
 from .orchestrator.context import OrchestrationContext
 from .registry import Registry
+from .steps.cache import ExecutorCache
 from .store.schema import check_schema
-from .store.steps import ExecutorCache
 from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.drain import on_drain_message
@@ -69,6 +69,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         }
         self.settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
         self.registry = Registry()
+        # `context.get_agent(name)` in orchestration code: the agents layer plugs into the pure engine here.
+        self.registry.agent_factory = OrchestrationAgent
         self.executor_cache = ExecutorCache(self.settings.replay_cache_size)
         self.run_sweeper = sweeper
         #: The queues this process's worker consumes (None outside a worker).

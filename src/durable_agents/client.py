@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy.exc import IntegrityError
 
 from .app import DurableApp
 from .config import Settings
 from .diagnosis import Explanation, explain_instance
 from .embedded import ensure_worker
-from .errors import InstanceExistsError, InstanceNotFoundError, WaitTimeoutError
+from .errors import InstanceNotFoundError, WaitTimeoutError
 from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
 from .store import instances, workers
-from .store.db import is_sqlite, single_statement, transaction
-from .store.inbox import notify_payload
-from .store.listener import listener
+from .store.db import single_statement, transaction
+from .store.listener import instance_changes
 from .store.schema import check_schema, upgrade
 from .store.workers import WorkerInfo
 from .tasks.dispatch import wake
+from .tasks.start import start_instance
 
 
 class DurableClient:
@@ -83,31 +79,15 @@ class DurableClient:
     ) -> str:
         """Start an instance and return its id. An id already in use is refused unless `reuse_id`
         is set and the old instance has finished (it is then replaced)."""
-        name = durable_name(orchestrator)
-        if self._knows_names:
-            self.app.registry.orchestration(name)  # a clear error for a misspelt name
-        instance_id = instance_id or uuid.uuid4().hex
-        if not instance_id or len(instance_id) > 256:
-            raise ValueError("instance_id must be 1 to 256 characters long")
-        if start_at is not None and start_at.tzinfo is None:
-            raise ValueError("start_at must be an aware datetime (e.g. datetime.now(timezone.utc) + ...)")
-        encoded = encode(input, what=f"input of orchestration {name!r}", limit=self.settings.max_payload_bytes)
-        try:
-            with transaction(self._url) as session:
-                instances.create(
-                    session,
-                    taskhub=self.taskhub,
-                    instance_id=instance_id,
-                    name=name,
-                    input=encoded,
-                    start_at=start_at,
-                    reuse_id=reuse_id,
-                )
-        except IntegrityError as error:  # a concurrent start with the same id won the race
-            raise InstanceExistsError(instance_id, "just created by another client") from error
-        if start_at is None:
-            wake(self.app, instance_id)
-        return instance_id
+        return start_instance(
+            self.app,
+            durable_name(orchestrator),
+            input=input,
+            instance_id=instance_id,
+            start_at=start_at,
+            reuse_id=reuse_id,
+            check_name=self._knows_names,
+        )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -169,7 +149,7 @@ class DurableClient:
         missing_ok: bool = False,
     ) -> OrchestrationState:
         deadline = time.monotonic() + timeout
-        with self._changes(instance_id) as wait_for_change:
+        with instance_changes(self._url, self.taskhub, instance_id) as wait_for_change:
             while True:
                 state = self.get_orchestration_state(instance_id)
                 if state is None and not missing_ok:
@@ -184,24 +164,6 @@ class DurableClient:
                         "the instance is unaffected, wait again or check that a worker serves this task hub"
                     )
                 wait_for_change(remaining)
-
-    @contextmanager
-    def _changes(self, instance_id: str) -> Iterator[Callable[[float], None]]:
-        """A function that returns when the instance may have changed (or after at most its argument).
-
-        Listening starts before the caller's first read, so a change committed in between is noticed.
-        """
-        if is_sqlite(self._url):
-            # SQLite cannot notify: poll, quickly at first so short waits stay short.
-            delays = iter((0.01, 0.02, 0.05, 0.1))
-
-            def poll(remaining: float) -> None:
-                time.sleep(min(remaining, next(delays, 0.2)))
-
-            yield poll
-            return
-        with listener(self._url).waiting_for(notify_payload(self.taskhub, instance_id)) as wait:
-            yield wait
 
     # -- signalling and managing ---------------------------------------------------------------
 

@@ -402,6 +402,7 @@ def _event_waits(facts: InstanceFacts, registry: Registry | None, max_payload_by
             [event for event, _ in facts.history],
             max_payload_bytes=max_payload_bytes,
             result_type_of=registry.result_type_of,
+            agent_factory=registry.agent_factory,
         )
     except Exception:  # code that no longer replays this history cannot tell
         return None

@@ -8,10 +8,13 @@ import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from .errors import ActivityNotRegisteredError, OrchestrationNotRegisteredError
 from .serialization import decode
+
+if TYPE_CHECKING:
+    from .orchestrator.context import AgentFactory
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Registry:
     def __init__(self) -> None:
         self.orchestrations: dict[str, OrchestrationSpec] = {}
         self.activities: dict[str, ActivitySpec] = {}
+        #: What `context.get_agent(name)` builds; set by the app that hosts agents, passed to every executor.
+        self.agent_factory: AgentFactory | None = None
 
     def add_orchestration(self, fn: Callable[..., Any], name: str | None = None) -> str:
         name = name or fn.__name__

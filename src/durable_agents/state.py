@@ -22,7 +22,11 @@ class OrchestrationStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in (OrchestrationStatus.COMPLETED, OrchestrationStatus.FAILED, OrchestrationStatus.TERMINATED)
+        return self in TERMINAL
+
+
+#: The statuses an instance never leaves (only a restart under its id replaces it), as stored.
+TERMINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 
 
 def _dumps(value: Any) -> str | None:

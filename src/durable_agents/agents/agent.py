@@ -6,10 +6,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .chat_client import ChatClient
 from .tools import ToolSpec, tool_spec
+
+if TYPE_CHECKING:
+    from .chat_client import ChatClient
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 

@@ -12,6 +12,7 @@ import httpx
 import openai
 
 from ..errors import ConfigurationError, ModelCallError
+from .agent import Agent
 
 
 class StreamBrokenError(ModelCallError):
@@ -47,10 +48,8 @@ class ChatClient:
                 self._sdk_pid = os.getpid()
             return self._sdk
 
-    def as_agent(self, *, name: str, instructions: str, tools: Sequence[Any] = (), **options: Any) -> Any:
+    def as_agent(self, *, name: str, instructions: str, tools: Sequence[Any] = (), **options: Any) -> Agent:
         """An agent answering with this model; register it with `app.add_agent(agent)`."""
-        from .agent import Agent
-
         return Agent(name=name, instructions=instructions, chat_client=self, tools=tools, **options)
 
     def complete(

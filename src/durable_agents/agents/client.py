@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from .. import ids
 from ..connections import redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
 from ..state import OrchestrationStatus
@@ -15,7 +15,7 @@ from ..store.db import single_statement, transaction
 from ..store.sessions import SessionInfo
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
 from ..tasks.dispatch import wake
-from .proxy import DEFAULT_SESSION, SESSION_ENTITY, session_instance_id, turn_instance_id, turn_request
+from .proxy import DEFAULT_SESSION, SESSION_ENTITY, turn_request
 from .response import AgentResponse, AgentSession
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class AgentProxy:
         self.name = name
 
     def create_session(self) -> AgentSession:
-        return AgentSession(self.name, uuid.uuid4().hex)
+        return AgentSession(self.name, ids.new_session_key())
 
     async def run(
         self,
@@ -130,7 +130,7 @@ class AgentProxy:
         timeout: float = 300.0,
     ) -> Any:
         client = self._owner.client
-        correlation_id = uuid.uuid4().hex
+        correlation_id = ids.new_correlation_id()
         session_key = str(session) if session is not None else DEFAULT_SESSION
         request = turn_request(
             agent=self.name,
@@ -140,7 +140,7 @@ class AgentProxy:
             response_format=response_format,
             reply_to=None,
         )
-        entity = session_instance_id(self.name, session_key)
+        entity = ids.agent_session_instance_id(self.name, session_key)
         submit: dict[str, Any] = {
             "taskhub": client.taskhub,
             "instance_id": entity,
@@ -162,7 +162,7 @@ class AgentProxy:
     def wait(self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0) -> AgentResponse:
         """The response of a turn started earlier (for example with `wait_for_response=False`)."""
         state = self._owner.client.wait_for_orchestration_completion(
-            turn_instance_id(correlation_id), timeout=timeout, missing_ok=True
+            ids.agent_turn_instance_id(correlation_id), timeout=timeout, missing_ok=True
         )
         if state.runtime_status != OrchestrationStatus.COMPLETED:
             details = state.failure_details or FailureDetails("TerminatedError", "the turn was terminated")

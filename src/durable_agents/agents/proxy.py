@@ -5,25 +5,16 @@ Pure: it only uses the orchestration context, so it replays deterministically.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .. import ids
+from ..orchestrator.context import OrchestrationContext, StartIfMissing
 from ..orchestrator.tasks import MappedTask, Task
 from .response import AgentResponse, AgentSession, format_spec
-
-if TYPE_CHECKING:
-    from ..orchestrator.context import OrchestrationContext
 
 SESSION_ENTITY = "durable_agents.agent_session"
 AGENT_TURN = "durable_agents.agent_turn"
 DEFAULT_SESSION = "default"
-
-
-def session_instance_id(agent: str, session_key: str) -> str:
-    return f"@agent:{agent}:{session_key}"
-
-
-def turn_instance_id(correlation_id: str) -> str:
-    return f"@turn:{correlation_id}"
 
 
 def response_event(correlation_id: str) -> str:
@@ -100,12 +91,11 @@ class OrchestrationAgent:
             response_format=response_format,
             reply_to=context.instance_id,
         )
-        context._send_event(
-            session_instance_id(self.name, session_key),
+        context.send_event(
+            ids.agent_session_instance_id(self.name, session_key),
             "turn",
             request,
-            start_name=SESSION_ENTITY,
-            start_input={"agent": self.name, "session": session_key},
+            start=StartIfMissing(SESSION_ENTITY, {"agent": self.name, "session": session_key}),
         )
         answer = context.wait_for_external_event(response_event(correlation_id))
         return MappedTask(answer, lambda data: AgentResponse.from_turn(data, response_format))

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import ids
 from ..errors import FailureDetails, StructuredOutputError, TaskFailedError, ToolLoopError
 from ..orchestrator.context import OrchestrationContext
 from ..orchestrator.tasks import MappedTask, Task
-from .proxy import AGENT_TURN, response_event, turn_instance_id
+from .proxy import AGENT_TURN, response_event
 from .tools import tool_output
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def agent_session(context: OrchestrationContext) -> Any:
     correlation_id = request["correlation_id"]
     try:
         response = yield context.call_sub_orchestrator(
-            AGENT_TURN, input=request, instance_id=turn_instance_id(correlation_id)
+            AGENT_TURN, input=request, instance_id=ids.agent_turn_instance_id(correlation_id)
         )
     except TaskFailedError as error:
         response = {"error": error.details.to_json(), "correlation_id": correlation_id}

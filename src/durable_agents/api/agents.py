@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..agents.proxy import DEFAULT_SESSION, turn_instance_id
+from .. import ids
+from ..agents.proxy import DEFAULT_SESSION
 from ..agents.response import AgentResponse
 from ..errors import AgentRunError, FailureDetails, WaitTimeoutError
 from ..serialization import encode
@@ -105,7 +106,7 @@ def agent_routes(context: ApiContext) -> APIRouter:
     ) -> Any:
         context.require_agent(name)
         client = context.client
-        instance_id = turn_instance_id(correlation_id)
+        instance_id = ids.agent_turn_instance_id(correlation_id)
         if wait > 0:
             with contextlib.suppress(WaitTimeoutError):  # answered below from its current state
                 client.wait_for_orchestration_completion(instance_id, timeout=wait, missing_ok=True)

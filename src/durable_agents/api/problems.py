@@ -6,11 +6,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis.exceptions
-import sqlalchemy.exc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from kombu.exceptions import OperationalError as BrokerError
 from starlette.exceptions import HTTPException
 
 from ..errors import (
@@ -28,6 +25,7 @@ from ..errors import (
     StreamNotFoundError,
     WaitTimeoutError,
 )
+from ..failures import service_failure
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +67,12 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (ConfigurationError, 503, "service_unavailable"),
 )
 
-#: Infrastructure failures: the request was fine, a service behind the API was not.
-UNAVAILABLE: tuple[tuple[type[BaseException], str], ...] = (
-    (sqlalchemy.exc.OperationalError, "the database is unreachable or refused the connection; try again shortly"),
-    (sqlalchemy.exc.InterfaceError, "the database connection failed; try again shortly"),
-    (redis.exceptions.ConnectionError, "Redis is unreachable; try again shortly"),
-    (redis.exceptions.TimeoutError, "Redis did not answer in time; try again shortly"),
-    (BrokerError, "the broker is unreachable; the change may be stored already, check before retrying"),
-)
+#: What to do when a service behind the API failed though the request was fine, by service.
+RETRY_ADVICE = {
+    "database": "try again shortly",
+    "Redis": "try again shortly",
+    "broker": "the change may be stored already, check before retrying",
+}
 
 
 def error_response(
@@ -132,13 +128,11 @@ def problem_response(error: Exception) -> JSONResponse:
     for kind, status, code in ERROR_STATUS:
         if isinstance(error, kind):
             return error_response(status, code, str(error))
-    if isinstance(error, sqlalchemy.exc.DataError):
-        # The database refused a value (out of range, not storable); the request carried it.
-        reason = str(error.orig).splitlines()[0] if error.orig is not None else "a value was refused"
-        return error_response(422, "invalid_input", f"the database refused a value of this request: {reason}")
-    for kind, message in UNAVAILABLE:
-        if isinstance(error, kind):
-            log.warning("service unavailable while serving a request: %s", error)
-            return error_response(503, "service_unavailable", message)
+    failure = service_failure(error)
+    if failure is not None and failure.bad_value:  # the request carried a value the database cannot store
+        return error_response(422, "invalid_input", f"the database refused a value of this request: {failure.reason}")
+    if failure is not None and failure.unreachable:
+        log.warning("service unavailable while serving a request: %s", error)
+        return error_response(503, "service_unavailable", f"{failure.summary}; {RETRY_ADVICE[failure.service]}")
     log.exception("unexpected error while serving a request", exc_info=error)
     return error_response(500, "internal_error", "an unexpected error occurred; the server log has the details")

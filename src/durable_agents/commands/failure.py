@@ -7,6 +7,7 @@ import os
 from pydantic import ValidationError
 
 from ..errors import DurableAgentsError
+from ..failures import one_line, service_failure
 
 #: Set to 1 to see the full traceback of an error instead of its one line.
 DEBUG_ENV = "DURABLE_AGENTS_DEBUG"
@@ -30,17 +31,12 @@ def describe(error: BaseException) -> str:
             return known
         cause = cause.__cause__ or cause.__context__
     return (
-        f"unexpected {type(error).__name__}: {_sentence(error)} "
+        f"unexpected {type(error).__name__}: {one_line(error)} "
         f"Run again with {DEBUG_ENV}=1 to see the traceback, and please report it."
     )
 
 
 def _known(error: BaseException) -> str | None:
-    import kombu.exceptions
-    import psycopg
-    import redis.exceptions
-    import sqlalchemy.exc
-
     if isinstance(error, DurableAgentsError):
         return str(error)
     if isinstance(error, ValidationError):
@@ -50,28 +46,21 @@ def _known(error: BaseException) -> str | None:
             message = item["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {message}" if where else message)
         return f"invalid setting: {'; '.join(problems)}"
-    if isinstance(error, sqlalchemy.exc.OperationalError | psycopg.OperationalError):
-        cause = error.orig if isinstance(error, sqlalchemy.exc.DBAPIError) else error
-        return f"cannot use the database: {_sentence(cause)} Check DATABASE_URL and that the database is running."
-    if isinstance(error, sqlalchemy.exc.DBAPIError):
-        return (
-            f"the database refused the operation: {_sentence(error.orig)} "
-            "Check that its schema is current with `durable-agents db check`."
-        )
-    if isinstance(error, psycopg.Error):
-        return f"the database refused the operation: {_sentence(error)}"
-    if isinstance(error, redis.exceptions.RedisError):
-        return f"cannot use Redis: {_sentence(error)} Check REDIS_URL and that Redis is running."
-    if isinstance(error, kombu.exceptions.OperationalError):
-        return (
-            f"cannot reach the broker: {_sentence(error)} Check BROKER_URL (or REDIS_URL) and that it is running; "
-            "anything already written to the database is kept and will be dispatched by a worker's sweeper."
-        )
+    failure = service_failure(error)
+    if failure is not None:
+        return f"{_ADVICE[failure.service, failure.unreachable].format(reason=failure.reason)}"
     if isinstance(error, ValueError | OSError | TimeoutError):
         return str(error) or type(error).__name__
     return None
 
 
-def _sentence(cause: object) -> str:
-    text = " ".join(str(cause).split())
-    return text if text.endswith((".", "?", "!")) else text + "."
+#: What a user reads when a service failed, by (service, unreachable).
+_ADVICE = {
+    ("database", True): "cannot use the database: {reason} Check DATABASE_URL and that the database is running.",
+    ("database", False): "the database refused the operation: {reason} "
+    "Check that its schema is current with `durable-agents db check`.",
+    ("Redis", True): "cannot use Redis: {reason} Check REDIS_URL and that Redis is running.",
+    ("Redis", False): "cannot use Redis: {reason} Check REDIS_URL and that Redis is running.",
+    ("broker", True): "cannot reach the broker: {reason} Check BROKER_URL (or REDIS_URL) and that it is running; "
+    "anything already written to the database is kept and will be dispatched by a worker's sweeper.",
+}

@@ -9,13 +9,14 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ..agents.proxy import response_event, session_instance_id
+from .. import ids
+from ..agents.proxy import response_event
 from ..agents.turn import COMMIT_TURN, MODEL_CALL, TOOL_CALL
 from .common import summary
 
 # How agent turns show in an orchestration's history: an event sent to "@agent:NAME:SESSION" and
 # a reply raised back as "agent_response:CORRELATION_ID".
-_AGENT_PREFIX = session_instance_id("", "").removesuffix(":")
+_AGENT_PREFIX = ids.agent_session_instance_id("", "").removesuffix(":")
 _RESPONSE_PREFIX = response_event("")
 
 # Events that open a task, and the ones that close it (matched on task_id).

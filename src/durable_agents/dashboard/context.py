@@ -11,12 +11,11 @@ from urllib.parse import parse_qs, quote
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..app import DurableApp
 from ..config import Settings
 from ..errors import ConfigurationError
+from ..failures import service_failure
 from ..lazy_clients import LazyClients
 from .auth import Auth, same_origin
 from .views import Renderer
@@ -83,12 +82,15 @@ def page_route(dash: Dashboard) -> type[APIRoute]:
                     return denied
                 try:
                     return await handler(request)
-                except (SQLAlchemyError, ConfigurationError, RedisError) as error:
+                except Exception as error:
+                    failure = service_failure(error)
+                    if failure is None and not isinstance(error, ConfigurationError):
+                        raise
                     log.warning("dashboard page %s failed: %s", request.url.path, error)
-                    what = "Redis" if isinstance(error, RedisError) else "the database"
-                    if isinstance(error, ConfigurationError):
+                    if failure is None:
                         text = str(error)
                     else:
+                        what = "the database" if failure.service == "database" else failure.service
                         text = f"The dashboard cannot reach {what} right now; /readyz says what is wrong."
                     return dash.message(request, text, 503)
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from ..agents.proxy import turn_instance_id
+from .. import ids
 from ..errors import AgentRunError, StreamNotFoundError, WaitTimeoutError
 from ..state import OrchestrationStatus
 from .context import Dashboard, page_route
@@ -29,7 +29,7 @@ def routes(dash: Dashboard) -> APIRouter:
     router = APIRouter(include_in_schema=False, route_class=page_route(dash))
 
     def reply_context(correlation_id: str) -> dict[str, Any]:
-        turn = dash.client.get_orchestration_state(turn_instance_id(correlation_id))
+        turn = dash.client.get_orchestration_state(ids.agent_turn_instance_id(correlation_id))
         request_data = turn.input if turn is not None and isinstance(turn.input, dict) else {}
         output = turn.output if turn is not None and isinstance(turn.output, dict) else {}
         completed = turn is not None and turn.runtime_status == OrchestrationStatus.COMPLETED
@@ -37,7 +37,7 @@ def routes(dash: Dashboard) -> APIRouter:
         return {
             "correlation_id": correlation_id,
             "turn": turn,
-            "turn_instance": turn_instance_id(correlation_id),
+            "turn_instance": ids.agent_turn_instance_id(correlation_id),
             "agent": request_data.get("agent"),
             "session_key": request_data.get("session"),
             "prompt": prompts[-1] if prompts else None,

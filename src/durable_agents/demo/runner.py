@@ -17,6 +17,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .. import ids
+
 if TYPE_CHECKING:
     from ..agents.client import DurableAgentClient
     from ..client import DurableClient
@@ -57,8 +59,6 @@ class Demo:
 
 
 def single_agent(demo: Demo) -> PatternResult:
-    from ..agents.proxy import turn_instance_id
-
     joker = demo.agents.get_agent("Joker")
     session = joker.create_session()
     first = joker.run_sync("Tell me a joke about clouds", session=session)
@@ -67,22 +67,22 @@ def single_agent(demo: Demo) -> PatternResult:
     return PatternResult(
         "Single agent, multi-turn",
         f"Joker answered two turns of one session; the session holds {turns} turns in the store.",
-        turn_instance_id(second.correlation_id),
-        demo.steps(turn_instance_id(first.correlation_id)) + demo.steps(turn_instance_id(second.correlation_id)),
+        ids.agent_turn_instance_id(second.correlation_id),
+        demo.steps(ids.agent_turn_instance_id(first.correlation_id))
+        + demo.steps(ids.agent_turn_instance_id(second.correlation_id)),
         f"Joke 1: {first.text}\nJoke 2: {second.text}",
     )
 
 
 def two_agents(demo: Demo) -> PatternResult:
-    from ..agents.proxy import turn_instance_id
-
     physics = demo.agents.get_agent("Physicist").run_sync("Explain quantum entanglement")
     chemistry = demo.agents.get_agent("Chemist").run_sync("Explain chemical bonds")
     return PatternResult(
         "Two agents",
         "Physicist and Chemist, each with its own instructions and conversation.",
-        turn_instance_id(chemistry.correlation_id),
-        demo.steps(turn_instance_id(physics.correlation_id)) + demo.steps(turn_instance_id(chemistry.correlation_id)),
+        ids.agent_turn_instance_id(chemistry.correlation_id),
+        demo.steps(ids.agent_turn_instance_id(physics.correlation_id))
+        + demo.steps(ids.agent_turn_instance_id(chemistry.correlation_id)),
         f"Physicist: {physics.text}\nChemist: {chemistry.text}",
     )
 
@@ -153,8 +153,6 @@ def durable_tool(demo: Demo) -> PatternResult:
 
 
 def resumed_stream(demo: Demo) -> PatternResult:
-    from ..agents.proxy import turn_instance_id
-
     writer = demo.agents.get_agent("WriterAgent")
     correlation_id = writer.run_sync("Write a sentence about learning.", wait_for_response=False)
 
@@ -174,8 +172,8 @@ def resumed_stream(demo: Demo) -> PatternResult:
         "Resumed stream",
         f"A reader took {len(before)} chunks ({''.join(before)!r}) and left; a new reader resumed at "
         f"cursor {cursor} and got the other {len(after)}, none twice.",
-        turn_instance_id(str(correlation_id)),
-        demo.steps(turn_instance_id(str(correlation_id))),
+        ids.agent_turn_instance_id(str(correlation_id)),
+        demo.steps(ids.agent_turn_instance_id(str(correlation_id))),
         "".join(before + after),
     )
 

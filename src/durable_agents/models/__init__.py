@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ..ids import activity_idempotency_key
 from .types import Json, RowId, UtcDateTime
 
 NAMING = {
@@ -147,12 +148,7 @@ class WorkItem(Base):
 
     @property
     def idempotency_key(self) -> str:
-        return idempotency_key(self.taskhub, self.instance_id, self.execution_id, self.task_id)
-
-
-def idempotency_key(taskhub: str, instance_id: str, execution_id: str, task_id: int) -> str:
-    """An activity call's key, the same on every attempt of it (`ActivityContext.idempotency_key`)."""
-    return f"{taskhub}/{instance_id}/{execution_id}/{task_id}"
+        return activity_idempotency_key(self.taskhub, self.instance_id, self.execution_id, self.task_id)
 
 
 class Timer(Base):

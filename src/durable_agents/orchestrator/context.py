@@ -6,25 +6,19 @@ never from the clock or a random source.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .. import ids
+from ..errors import ConfigurationError
 from ..serialization import decode, encode
-from .history import (
-    EventSent,
-    Json,
-    ScheduledEvent,
-    SubOrchestrationCreated,
-    TaskScheduled,
-    TimerCreated,
-    TimerPurpose,
-)
+from .history import EventSent
+from .replay_state import ReplayState
 from .retry import RetryPolicy
 from .tasks import (
     ActivityTask,
-    CompletableTask,
     ExternalEventTask,
     SubOrchestrationTask,
     Task,
@@ -36,7 +30,8 @@ from .tasks import (
 if TYPE_CHECKING:
     from ..agents.proxy import OrchestrationAgent
 
-_UUID_NAMESPACE = uuid.UUID("9e8f1c52-3a7d-4b8e-9f0a-6c2d1e4b7a93")
+#: Builds the proxy `context.get_agent(name)` returns; the layer that hosts agents provides it.
+AgentFactory = Callable[["OrchestrationContext", str], "OrchestrationAgent"]
 
 
 def durable_name(target: str | Callable[..., Any]) -> str:
@@ -49,77 +44,59 @@ def durable_name(target: str | Callable[..., Any]) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class StartIfMissing:
+    """For `send_event(..., start=...)`: start orchestration `name` with `input` under the target id first,
+    unless an instance with that id is already running."""
+
+    name: str
+    input: Any = None
+
+
 class OrchestrationContext:
     """Passed to every orchestration function; see the README for the full tour."""
 
-    def __init__(
-        self,
-        instance_id: str,
-        *,
-        max_payload_bytes: int,
-        result_type_of: Callable[[str, str], Any] | None = None,
-    ) -> None:
-        self._instance_id = instance_id
-        self._max_payload_bytes = max_payload_bytes
-        self._result_type_of = result_type_of
-        self._name = ""
-        self._execution_id = ""
-        self._input: Json = None
-        self._now = datetime.min
-        self._is_replaying = False
-        self._sequence = 0
-        self._uuid_counter = 0
-        # Actions the code took that history has not yet confirmed (during replay) or that this
-        # step must persist (when live).
-        self._new_actions: dict[int, ScheduledEvent] = {}
-        self._open_tasks: dict[int, CompletableTask[Any]] = {}
-        self._retry_timers: dict[int, ActivityTask[Any] | SubOrchestrationTask[Any]] = {}
-        self._event_timeouts: dict[int, ExternalEventTask[Any]] = {}
-        self._event_waiters: dict[str, list[ExternalEventTask[Any]]] = {}
-        #: Events no wait has taken yet, per name, with their arrival number (to carry them over in order).
-        self._buffered_events: dict[str, list[tuple[int, str, Json]]] = {}
-        self._arrivals = 0
-        self._custom_status: Json = None
-        self._custom_status_changed = False
-        self._continue_as_new: tuple[Json, bool] | None = None
+    def __init__(self, state: ReplayState, *, agent_factory: AgentFactory | None = None) -> None:
+        # The executor owns `state` and feeds history into it; the context only reads and schedules.
+        self._state = state
+        self._agent_factory = agent_factory
 
     # -- what the code may read -------------------------------------------------------------
 
     @property
     def instance_id(self) -> str:
-        return self._instance_id
+        return self._state.instance_id
 
     @property
     def name(self) -> str:
         """The orchestration's registered name."""
-        return self._name
+        return self._state.name
 
     @property
     def current_utc_datetime(self) -> datetime:
         """The time this step started, identical on every replay. Use it instead of the clock."""
-        return self._now
+        return self._state.now
 
     @property
     def is_replaying(self) -> bool:
         """True while old history is being replayed: skip side effects such as logging then."""
-        return self._is_replaying
+        return self._state.is_replaying
 
     def get_input(self, model: Any = None) -> Any:
         """The orchestration's input; with `model`, validated into that type."""
         if model is None:
-            return self._input
-        return decode(self._input, model, what=f"input of orchestration {self._name!r}")
+            return self._state.input
+        return decode(self._state.input, model, what=f"input of orchestration {self._state.name!r}")
 
     def new_uuid(self) -> str:
         """A UUID that is the same on every replay of this orchestration."""
-        self._uuid_counter += 1
-        seed = f"{self._instance_id}/{self._execution_id}/{self._uuid_counter}"
-        return str(uuid.uuid5(_UUID_NAMESPACE, seed))
+        return self._state.new_uuid()
 
     def set_custom_status(self, status: Any) -> None:
         """Publish a small JSON value that clients see in the instance's state."""
-        self._custom_status = encode(status, what="custom status", limit=self._max_payload_bytes)
-        self._custom_status_changed = True
+        state = self._state
+        state.custom_status = encode(status, what="custom status", limit=state.max_payload_bytes)
+        state.custom_status_changed = True
 
     # -- what the code may schedule ---------------------------------------------------------
 
@@ -130,10 +107,11 @@ class OrchestrationContext:
         input: Any = None,
         retry_policy: RetryPolicy | None = None,
     ) -> ActivityTask[Any]:
+        state = self._state
         name = durable_name(activity)
-        encoded = encode(input, what=f"input of activity {name!r}", limit=self._max_payload_bytes)
-        task: ActivityTask[Any] = ActivityTask(self._next_id(), name, encoded, retry_policy)
-        self._schedule_activity(task)
+        encoded = encode(input, what=f"input of activity {name!r}", limit=state.max_payload_bytes)
+        task: ActivityTask[Any] = ActivityTask(state.next_id(), name, encoded, retry_policy)
+        state.schedule_activity(task)
         return task
 
     def call_sub_orchestrator(
@@ -144,17 +122,18 @@ class OrchestrationContext:
         instance_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> SubOrchestrationTask[Any]:
+        state = self._state
         name = durable_name(orchestrator)
-        encoded = encode(input, what=f"input of sub-orchestration {name!r}", limit=self._max_payload_bytes)
-        task_id = self._next_id()
-        child_id = instance_id or f"{self._instance_id}:{self._execution_id[:8]}:{task_id}"
+        encoded = encode(input, what=f"input of sub-orchestration {name!r}", limit=state.max_payload_bytes)
+        task_id = state.next_id()
+        child_id = instance_id or ids.child_instance_id(state.instance_id, state.execution_id, task_id)
         task: SubOrchestrationTask[Any] = SubOrchestrationTask(task_id, name, child_id, encoded, retry_policy)
-        self._schedule_sub_orchestration(task)
+        state.schedule_sub_orchestration(task)
         return task
 
     def create_timer(self, fire_at: datetime | timedelta) -> TimerTask:
         """A task that completes at `fire_at` (an aware datetime) or after a `timedelta`."""
-        return self._create_timer(self._fire_time(fire_at), "timer")
+        return self._state.create_timer(self._fire_time(fire_at), "timer")
 
     def wait_for_external_event(self, name: str, *, timeout: timedelta | None = None) -> ExternalEventTask[Any]:
         """A task that completes with the data of the next event `name` raised to this instance.
@@ -163,41 +142,39 @@ class OrchestrationContext:
         fails with `EventTimeoutError` if no event arrives in time; a timer racing it for the same
         moment in `task_any` wins.
         """
-        task: ExternalEventTask[Any] = ExternalEventTask(name)
-        key = name.casefold()
-        buffered = self._buffered_events.get(key)
-        if buffered:
-            task._complete(buffered.pop(0)[2])
-            return task
-        self._event_waiters.setdefault(key, []).append(task)
-        if timeout is not None:
-            timer = self._create_timer(self._now + timeout, "event_timeout")
-            self._event_timeouts[timer.task_id] = task
-        return task
+        return self._state.wait_for_event(name, timeout)
 
-    def send_event(self, instance_id: str, name: str, data: Any = None) -> None:
-        """Raise event `name` on another instance (fire and forget; delivered once, after this step)."""
-        self._send_event(instance_id, name, data)
+    def send_event(self, instance_id: str, name: str, data: Any = None, *, start: StartIfMissing | None = None) -> None:
+        """Raise event `name` on another instance (fire and forget; delivered once, after this step).
 
-    def _send_event(
-        self, instance_id: str, name: str, data: Any, *, start_name: str | None = None, start_input: Any = None
-    ) -> None:
-        encoded = encode(data, what=f"data of event {name!r}", limit=self._max_payload_bytes)
-        task_id = self._next_id()
-        self._new_actions[task_id] = EventSent(
-            task_id=task_id,
-            instance_id=instance_id,
-            name=name,
-            data=encoded,
-            start_name=start_name,
-            start_input=start_input,
+        With `start`, an instance that is not running under `instance_id` is started first, as
+        `start.name` with `start.input`, and then receives the event.
+        """
+        state = self._state
+        encoded = encode(data, what=f"data of event {name!r}", limit=state.max_payload_bytes)
+        start_input = None
+        if start is not None:
+            what = f"input of {start.name!r} started by event {name!r}"
+            start_input = encode(start.input, what=what, limit=state.max_payload_bytes)
+        state.record(
+            EventSent(
+                task_id=state.next_id(),
+                instance_id=instance_id,
+                name=name,
+                data=encoded,
+                start_name=start.name if start is not None else None,
+                start_input=start_input,
+            )
         )
 
     def get_agent(self, name: str) -> OrchestrationAgent:
         """The agent `name` as a proxy whose `run(...)` is a durable task."""
-        from ..agents.proxy import OrchestrationAgent
-
-        return OrchestrationAgent(self, name)
+        if self._agent_factory is None:
+            raise ConfigurationError(
+                f"context.get_agent({name!r}) needs the DurableApp that hosts agents: run this orchestration on "
+                f"an app with agents registered, or use app.get_agent(context, {name!r})"
+            )
+        return self._agent_factory(self, name)
 
     def task_all(self, tasks: Sequence[Task[Any]]) -> WhenAllTask:
         """A task that completes with the list of all results, or fails with the first failure."""
@@ -212,46 +189,12 @@ class OrchestrationContext:
 
         Events raised but not yet awaited are carried over unless `save_events` is False.
         """
-        encoded = encode(new_input, what="continue_as_new input", limit=self._max_payload_bytes)
-        self._continue_as_new = (encoded, save_events)
-
-    # -- engine internals -------------------------------------------------------------------
-
-    def _next_id(self) -> int:
-        self._sequence += 1
-        return self._sequence
+        encoded = encode(new_input, what="continue_as_new input", limit=self._state.max_payload_bytes)
+        self._state.continue_as_new = (encoded, save_events)
 
     def _fire_time(self, fire_at: datetime | timedelta) -> datetime:
         if isinstance(fire_at, timedelta):
-            return self._now + fire_at
+            return self._state.now + fire_at
         if fire_at.tzinfo is None:
             raise ValueError("create_timer needs an aware datetime; use context.current_utc_datetime + timedelta(...)")
         return fire_at
-
-    def _create_timer(self, fire_at: datetime, purpose: TimerPurpose) -> TimerTask:
-        task = TimerTask(self._next_id(), fire_at)
-        self._open_tasks[task.task_id] = task
-        self._new_actions[task.task_id] = TimerCreated(task_id=task.task_id, fire_at=fire_at, purpose=purpose)
-        return task
-
-    def _schedule_activity(self, task: ActivityTask[Any]) -> None:
-        if task.retry is not None and task.retry.first_attempt_at is None:
-            task.retry.first_attempt_at = self._now
-        self._open_tasks[task.task_id] = task
-        self._new_actions[task.task_id] = TaskScheduled(task_id=task.task_id, name=task.name, input=task.input)
-
-    def _schedule_sub_orchestration(self, task: SubOrchestrationTask[Any]) -> None:
-        if task.retry is not None and task.retry.first_attempt_at is None:
-            task.retry.first_attempt_at = self._now
-        self._open_tasks[task.task_id] = task
-        self._new_actions[task.task_id] = SubOrchestrationCreated(
-            task_id=task.task_id, name=task.name, instance_id=task.instance_id, input=task.input
-        )
-
-    def _decode_result(self, kind: str, name: str, value: Json) -> Any:
-        if self._result_type_of is None:
-            return value
-        annotation = self._result_type_of(kind, name)
-        if annotation is None:
-            return value
-        return decode(value, annotation, what=f"result of {kind} {name!r}")

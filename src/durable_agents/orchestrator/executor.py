@@ -22,7 +22,7 @@ from ..errors import (
     TaskFailedError,
 )
 from ..serialization import encode
-from .context import OrchestrationContext
+from .context import AgentFactory, OrchestrationContext
 from .history import (
     EventRaised,
     EventSent,
@@ -42,6 +42,7 @@ from .history import (
     TimerCreated,
     TimerFired,
 )
+from .replay_state import ReplayState
 from .tasks import ActivityTask, SubOrchestrationTask, Task, WhenAllTask, not_a_task
 
 Orchestrator = Callable[[OrchestrationContext], Any]
@@ -84,11 +85,12 @@ class ReplayExecutor:
         *,
         max_payload_bytes: int,
         result_type_of: Callable[[str, str], Any] | None = None,
+        agent_factory: AgentFactory | None = None,
     ) -> None:
         self._orchestrator = orchestrator
-        self.context = OrchestrationContext(
-            instance_id, max_payload_bytes=max_payload_bytes, result_type_of=result_type_of
-        )
+        #: What the engine knows of the execution; the context the code sees works on the same object.
+        self.state = ReplayState(instance_id, max_payload_bytes=max_payload_bytes, result_type_of=result_type_of)
+        self.context = OrchestrationContext(self.state, agent_factory=agent_factory)
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaiting: Task[Any] | None = None
         self._result = StepResult()
@@ -99,13 +101,18 @@ class ReplayExecutor:
     def is_finished(self) -> bool:
         return self._result.outcome != "running"
 
+    @property
+    def replay_failure(self) -> FailureDetails | None:
+        """Why the stored history no longer replays (the code diverged from it), if it does not."""
+        return self._replay_failure
+
     def replay(self, events: Iterable[HistoryEvent]) -> None:
         """Re-run the code against history already stored.
 
         A mismatch between the history and what the code now does is kept, and the next `execute`
         fails the execution with that NonDeterminismError.
         """
-        self.context._is_replaying = True
+        self.state.is_replaying = True
         try:
             for event in events:
                 self._apply(event)
@@ -113,19 +120,19 @@ class ReplayExecutor:
         except NonDeterminismError as error:
             self._replay_failure = FailureDetails.from_exception(error)
         finally:
-            self.context._is_replaying = False
+            self.state.is_replaying = False
         # What replay scheduled is already persisted; only genuinely new actions count from here.
         self._result = StepResult(outcome=self._result.outcome)
 
     def execute(self, events: Iterable[HistoryEvent]) -> StepResult:
         """Apply this step's new events and return what to persist."""
-        ctx = self.context
-        ctx._is_replaying = False
-        ctx._custom_status_changed = False
+        state = self.state
+        state.is_replaying = False
+        state.custom_status_changed = False
         self._result = StepResult(outcome=self._result.outcome)
         consumed = 0
         if self._replay_failure is not None:
-            ctx._new_actions.clear()
+            state.new_actions.clear()
             self._finish_failed(self._replay_failure)
             consumed = len(list(events))
         else:
@@ -133,10 +140,9 @@ class ReplayExecutor:
                 self._apply(event)
                 consumed += 1
         result = self._result
-        result.new_events = [ctx._new_actions[k] for k in sorted(ctx._new_actions)] + result.new_events
-        ctx._new_actions.clear()
-        result.custom_status = ctx._custom_status
-        result.custom_status_changed = ctx._custom_status_changed
+        result.new_events = [*state.take_new_actions(), *result.new_events]
+        result.custom_status = state.custom_status
+        result.custom_status_changed = state.custom_status_changed
         result.waiting_on_all = (
             isinstance(self._awaiting, WhenAllTask)
             and not self._awaiting.is_complete
@@ -148,53 +154,35 @@ class ReplayExecutor:
     # -- applying one event -----------------------------------------------------------------
 
     def _apply(self, event: HistoryEvent) -> None:
-        ctx = self.context
+        state = self.state
         if isinstance(event, StepStarted):
-            ctx._now = event.timestamp
+            state.now = event.timestamp
         elif isinstance(event, ExecutionStarted):
-            ctx._name = event.name
-            ctx._execution_id = event.execution_id
-            ctx._input = event.input
+            state.name = event.name
+            state.execution_id = event.execution_id
+            state.input = event.input
             self._start()
         elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent)):
             self._confirm(event)
         elif self.is_finished:
             # An event that arrives in the same step after continue_as_new belongs to the next execution.
-            continuing = ctx._continue_as_new
+            continuing = state.continue_as_new
             if isinstance(event, EventRaised) and continuing is not None and continuing[1]:
                 self._result.carryover_events.append(event)
             return
         elif isinstance(event, (TaskCompleted, SubOrchestrationCompleted)):
-            task = ctx._open_tasks.pop(event.task_id, None)
-            if task is not None:
-                kind = "activity" if isinstance(task, ActivityTask) else "orchestration"
-                name = task.name if isinstance(task, (ActivityTask, SubOrchestrationTask)) else ""
-                try:
-                    value = ctx._decode_result(kind, name, event.result)
-                except Exception as error:  # a result that no longer fits its type
-                    task._fail(error)
-                else:
-                    task._complete(value)
-                self._resume()
+            self._on_task_completed(event.task_id, event.result)
         elif isinstance(event, (TaskFailed, SubOrchestrationFailed)):
             self._on_task_failed(event.task_id, event.failure)
         elif isinstance(event, TimerFired):
             self._on_timer_fired(event.task_id)
-        elif isinstance(event, EventRaised):
-            key = event.name.casefold()
-            waiters = ctx._event_waiters.get(key)
-            if waiters:
-                waiter = waiters.pop(0)
-                waiter._complete(event.data)
-                self._resume()
-            else:
-                ctx._arrivals += 1
-                ctx._buffered_events.setdefault(key, []).append((ctx._arrivals, event.name, event.data))
+        elif isinstance(event, EventRaised) and state.deliver_event(event):
+            self._resume()  # a wait took it; an event nobody waits for stays buffered
         # ExecutionSuspended/Resumed/Terminated and ExecutionCompleted change the instance's status,
         # which the storage layer owns; the code does not observe them.
 
     def _confirm(self, recorded: ScheduledEvent) -> None:
-        expected = self.context._new_actions.pop(recorded.task_id, None)
+        expected = self.state.new_actions.pop(recorded.task_id, None)
         same = (
             expected is not None
             and type(expected) is type(recorded)
@@ -202,16 +190,30 @@ class ReplayExecutor:
         )
         if not same:
             raise NonDeterminismError(
-                f"orchestration {self.context.name!r} (instance {self.context.instance_id!r}) is not "
+                f"orchestration {self.state.name!r} (instance {self.state.instance_id!r}) is not "
                 f"deterministic: its history recorded {_describe(recorded)} as task #{recorded.task_id}, "
                 f"but the code now does {_describe(expected)}. Code that changes what an orchestration "
                 "schedules must not be deployed while old instances are in flight: finish or terminate "
                 "them first, or register the new code under a new name."
             )
 
+    def _on_task_completed(self, task_id: int, result: Json) -> None:
+        task = self.state.open_tasks.pop(task_id, None)
+        if task is None:
+            return
+        kind = "activity" if isinstance(task, ActivityTask) else "orchestration"
+        name = task.name if isinstance(task, (ActivityTask, SubOrchestrationTask)) else ""
+        try:
+            value = self.state.decode_result(kind, name, result)
+        except Exception as error:  # a result that no longer fits its type
+            task._fail(error)
+        else:
+            task._complete(value)
+        self._resume()
+
     def _on_task_failed(self, task_id: int, failure: FailureInfo) -> None:
-        ctx = self.context
-        task = ctx._open_tasks.pop(task_id, None)
+        state = self.state
+        task = state.open_tasks.pop(task_id, None)
         if task is None:
             return
         details = failure.details()
@@ -224,10 +226,8 @@ class ReplayExecutor:
                     if retry.first_attempt_at is not None and retry.policy.retry_timeout is not None
                     else None
                 )
-                if deadline is None or ctx._now + delay <= deadline:
-                    timer = ctx._create_timer(ctx._now + max(delay, timedelta(0)), "retry")
-                    ctx._open_tasks.pop(timer.task_id)
-                    ctx._retry_timers[timer.task_id] = task
+                if deadline is None or state.now + delay <= deadline:
+                    state.schedule_retry(task, state.now + max(delay, timedelta(0)))
                     return
             kind = "activity" if isinstance(task, ActivityTask) else "sub-orchestration"
             attempts = f" after {task.retry.attempt} attempts" if task.retry else ""
@@ -238,29 +238,20 @@ class ReplayExecutor:
         self._resume()
 
     def _on_timer_fired(self, task_id: int) -> None:
-        ctx = self.context
-        retried = ctx._retry_timers.pop(task_id, None)
+        state = self.state
+        retried = state.retry_timers.pop(task_id, None)
         if retried is not None:
-            assert retried.retry is not None
-            retried.retry.attempt += 1
-            retried.task_id = ctx._next_id()
-            if isinstance(retried, ActivityTask):
-                ctx._schedule_activity(retried)
-            else:
-                retried.instance_id = f"{retried.instance_id.split('#')[0]}#{retried.retry.attempt}"
-                ctx._schedule_sub_orchestration(retried)
+            state.reschedule(retried)
             return
-        waiter = ctx._event_timeouts.pop(task_id, None)
+        waiter = state.event_timeouts.pop(task_id, None)
         if waiter is not None:
-            ctx._open_tasks.pop(task_id, None)
+            state.open_tasks.pop(task_id, None)
             if not waiter.is_complete:
-                for waiters in ctx._event_waiters.values():
-                    if waiter in waiters:
-                        waiters.remove(waiter)
+                state.drop_wait(waiter)
                 waiter._fail(EventTimeoutError(f"no event {waiter.name!r} arrived before the wait timed out"))
                 self._resume()
             return
-        timer = ctx._open_tasks.pop(task_id, None)
+        timer = state.open_tasks.pop(task_id, None)
         if timer is not None:
             timer._complete(None)
             self._resume()
@@ -298,7 +289,7 @@ class ReplayExecutor:
         except Exception as error:
             self._finish_failed(FailureDetails.from_exception(error))
             return
-        if self.context._continue_as_new is not None:
+        if self.state.continue_as_new is not None:
             self._finish(None)
             return
         if isinstance(yielded, (list, tuple)):
@@ -306,7 +297,7 @@ class ReplayExecutor:
             yielded = WhenAllTask(list(yielded)) if stray is None else stray
         if not isinstance(yielded, Task):
             self._finish_failed(
-                FailureDetails.from_exception(OrchestrationYieldError(not_a_task(self.context.name, yielded)))
+                FailureDetails.from_exception(OrchestrationYieldError(not_a_task(self.state.name, yielded)))
             )
             return
         self._awaiting = yielded
@@ -314,20 +305,18 @@ class ReplayExecutor:
             self._resume()
 
     def _finish(self, value: Any) -> None:
-        ctx = self.context
+        state = self.state
         self._close_generator()
-        if ctx._continue_as_new is not None:
-            new_input, save_events = ctx._continue_as_new
-            waiting = sorted(event for events in ctx._buffered_events.values() for event in events)
-            carry = [EventRaised(name=name, data=data) for _, name, data in waiting] if save_events else []
-
+        if state.continue_as_new is not None:
+            new_input, save_events = state.continue_as_new
+            carry = state.unconsumed_events() if save_events else []
             self._result.outcome = "continued_as_new"
             self._result.continue_input = new_input
             self._result.carryover_events = carry
             self._result.new_events.append(ExecutionCompleted(status="CONTINUED_AS_NEW", result=new_input))
             return
         try:
-            encoded = encode(value, what=f"output of orchestration {ctx.name!r}", limit=ctx._max_payload_bytes)
+            encoded = encode(value, what=f"output of orchestration {state.name!r}", limit=state.max_payload_bytes)
         except Exception as error:
             self._finish_failed(FailureDetails.from_exception(error))
             return

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .context import AgentFactory
 from .executor import Orchestrator, ReplayExecutor
 from .history import HistoryEvent
 from .tasks import ExternalEventTask, TimerTask
@@ -33,29 +34,34 @@ def open_event_waits(
     *,
     max_payload_bytes: int,
     result_type_of: Callable[[str, str], Any] | None = None,
+    agent_factory: AgentFactory | None = None,
 ) -> list[EventWait] | None:
     """The waits still open after `history`, oldest first; None if the code no longer replays it."""
     executor = ReplayExecutor(
-        orchestrator, instance_id, max_payload_bytes=max_payload_bytes, result_type_of=result_type_of
+        orchestrator,
+        instance_id,
+        max_payload_bytes=max_payload_bytes,
+        result_type_of=result_type_of,
+        agent_factory=agent_factory,
     )
-    context = executor.context
+    state = executor.state
     # Keyed by id() while holding the task, so an id is never reused for another wait.
     since: dict[int, tuple[ExternalEventTask[Any], datetime]] = {}
     for event in history:
         executor.replay([event])
-        if executor._replay_failure is not None:
+        if executor.replay_failure is not None:
             return None
-        for waiters in context._event_waiters.values():
+        for waiters in state.event_waiters.values():
             for waiter in waiters:
-                since.setdefault(id(waiter), (waiter, context._now))
-    timeouts = {id(task): timer_id for timer_id, task in context._event_timeouts.items()}
+                since.setdefault(id(waiter), (waiter, state.now))
+    timeouts = {id(task): timer_id for timer_id, task in state.event_timeouts.items()}
     waits = []
-    for waiters in context._event_waiters.values():
+    for waiters in state.event_waiters.values():
         for waiter in waiters:
             if waiter.is_complete:
                 continue
             timer_id = timeouts.get(id(waiter))
-            timer = context._open_tasks.get(timer_id) if timer_id is not None else None
+            timer = state.open_tasks.get(timer_id) if timer_id is not None else None
             waits.append(
                 EventWait(
                     name=waiter.name,

@@ -55,7 +55,7 @@ class InstanceFacts:
 def gather(session: Session, taskhub: str, instance_id: str) -> InstanceFacts:
     """Read everything a diagnosis needs in one transaction; raises InstanceNotFoundError if unknown."""
     instance: Instance = require(session, taskhub, instance_id)
-    now = dialect.current_time(session)
+    now = dialect.of(session).current_time(session)
     inbox_since, inbox_count = session.execute(
         select(func.min(InboxRow.created_at), func.count()).where(
             InboxRow.taskhub == taskhub, InboxRow.instance_id == instance_id

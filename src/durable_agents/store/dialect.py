@@ -1,7 +1,9 @@
-"""What differs between PostgreSQL and SQLite: the clock, upserts, the sweep lock, change notifications.
+"""What differs between PostgreSQL and SQLite, in one object per database that the store asks.
 
-Everything else in the store is portable SQLAlchemy. On SQLite every transaction holds the database's
-write lock from its start (see `db.py`), which is what makes the answers below safe there.
+Everything else in the store is portable SQLAlchemy. A fast path that only PostgreSQL allows (a
+step's writes as one statement, a claim that records the previous outcome) is chosen by asking the
+dialect what it can do, never by comparing names. On SQLite every transaction holds the database's
+write lock from its start (see `db.py`), which is what makes the SQLite answers below safe.
 """
 
 from __future__ import annotations
@@ -12,74 +14,111 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from ..models.types import UtcDateTime
 
 
-def dialect_name(session: Session) -> str:
-    return session.get_bind().dialect.name
+class Dialect:
+    """The answers one database gives; `of(session)` or `for_url(url)` picks the right one."""
+
+    #: SQLAlchemy's name of the database, which keys statements built once per database.
+    name: str
+    #: An INSERT, UPDATE or DELETE can run as a CTE of another statement, so writes that do not
+    #: depend on one another go out in one round trip, atomic without a transaction of their own.
+    writes_in_one_statement: bool
+    #: A commit can notify listeners (LISTEN/NOTIFY); without it, waiting clients poll.
+    notifies: bool
+
+    def clock(self) -> ColumnElement[datetime] | datetime:
+        """ "Now" inside a statement."""
+        raise NotImplementedError
+
+    def clock_column(self) -> ColumnElement[datetime]:
+        """`clock()` as a column, to read "now" in the same round trip as a row, for a statement built
+        once; `clock_parameters()` gives the parameters it needs each time it runs."""
+        raise NotImplementedError
+
+    def clock_parameters(self) -> dict[str, datetime]:
+        return {}
+
+    def current_time(self, session: Session) -> datetime:
+        """The clock of `clock()`, read as a value."""
+        now = self.clock()
+        if isinstance(now, datetime):
+            return now
+        value: datetime | None = session.scalar(select(now))
+        assert value is not None
+        return value
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT that supports `on_conflict_do_nothing(index_elements=...)` on this database."""
+        raise NotImplementedError
+
+    def try_exclusive(self, session: Session, name: str) -> bool:
+        """Take the transaction-scoped lock `name` if no one else holds it."""
+        raise NotImplementedError
 
 
-def clock(session: Session) -> ColumnElement[datetime] | datetime:
-    """ "Now" inside a statement: the server's clock on PostgreSQL (the same for every worker host),
-    this process's clock on SQLite (a local file, so there is only one host)."""
-    if dialect_name(session) == "postgresql":
+class PostgreSQL(Dialect):
+    name = "postgresql"
+    writes_in_one_statement = True
+    notifies = True
+
+    def clock(self) -> ColumnElement[datetime]:
+        # The server's clock: the same for every worker host.
         return func.clock_timestamp()
-    return datetime.now(UTC)
 
-
-def clock_column(backend: str) -> ColumnElement[datetime]:
-    """`clock()` as a column, to read "now" in the same round trip as a row, for a statement built once.
-    On SQLite it is the bind parameter `now`, which `clock_parameters()` fills in each time it runs."""
-    if backend == "postgresql":
+    def clock_column(self) -> ColumnElement[datetime]:
         return func.clock_timestamp()
-    return bindparam("now", type_=UtcDateTime())
 
-
-def clock_parameters(session: Session) -> dict[str, datetime]:
-    """The parameters a statement with `clock_column()` needs."""
-    now = clock(session)
-    return {"now": now} if isinstance(now, datetime) else {}
-
-
-def current_time(session: Session) -> datetime:
-    """The clock of `clock()`, read as a value."""
-    now = clock(session)
-    if isinstance(now, datetime):
-        return now
-    value: datetime | None = session.scalar(select(now))
-    assert value is not None
-    return value
-
-
-def insert(session: Session, table: Any) -> Any:
-    """An INSERT that supports `on_conflict_do_nothing(index_elements=...)` on this database."""
-    return insert_for(dialect_name(session), table)
-
-
-def insert_for(backend: str, table: Any) -> Any:
-    """`insert()` for the database named `backend`, for statements built once per database."""
-    if backend == "postgresql":
+    def insert(self, table: Any) -> Any:
         return postgresql.insert(table)
-    return sqlite.insert(table)
+
+    def try_exclusive(self, session: Session, name: str) -> bool:
+        key = zlib.crc32(name.encode()) - 2**31  # a stable signed 32-bit key, the same in every process
+        return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
 
 
-def try_exclusive(session: Session, name: str) -> bool:
-    """Take the transaction-scoped lock `name` if no one else holds it.
+class SQLite(Dialect):
+    name = "sqlite"
+    writes_in_one_statement = False
+    notifies = False
 
-    PostgreSQL uses an advisory lock; a SQLite transaction already holds the whole database.
-    """
-    if dialect_name(session) != "postgresql":
-        return True
-    key = zlib.crc32(name.encode()) - 2**31  # a stable signed 32-bit key, the same in every process
-    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+    def clock(self) -> datetime:
+        # This process's clock: a SQLite file is local, so there is only one host.
+        return datetime.now(UTC)
+
+    def clock_column(self) -> ColumnElement[datetime]:
+        return bindparam("now", type_=UtcDateTime())
+
+    def clock_parameters(self) -> dict[str, datetime]:
+        return {"now": self.clock()}
+
+    def insert(self, table: Any) -> Any:
+        return sqlite.insert(table)
+
+    def try_exclusive(self, session: Session, name: str) -> bool:
+        return True  # the transaction already holds the whole database
 
 
-def supports_writing_ctes(session: Session) -> bool:
-    """Whether an INSERT or DELETE can run as a CTE of another statement."""
-    return dialect_name(session) == "postgresql"
+_DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (PostgreSQL(), SQLite())}
 
 
-def supports_notify(session: Session) -> bool:
-    return dialect_name(session) == "postgresql"
+def named(name: str) -> Dialect:
+    """The dialect SQLAlchemy calls `name`."""
+    try:
+        return _DIALECTS[name]
+    except KeyError:
+        raise ValueError(f"durable-agents stores its state in PostgreSQL or SQLite, not {name!r}") from None
+
+
+def of(session: Session) -> Dialect:
+    """The dialect of the database `session` talks to."""
+    return named(session.get_bind().dialect.name)
+
+
+def for_url(url: str) -> Dialect:
+    """The dialect of the database at `url`."""
+    return named(make_url(url).get_backend_name())

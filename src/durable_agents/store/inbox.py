@@ -40,20 +40,19 @@ def post_statement(
     dedupe_key: str | None = None,
 ) -> Insert:
     """The INSERT of `post()`, to run on its own or as part of a larger statement."""
-    statement = dialect.insert(session, inbox_table).values(
-        taskhub=taskhub,
-        instance_id=instance_id,
-        execution_id=execution_id,
-        dedupe_key=dedupe_key,
-        event=event_to_json(event),
+    statement = (
+        dialect.of(session)
+        .insert(inbox_table)
+        .values(
+            taskhub=taskhub,
+            instance_id=instance_id,
+            execution_id=execution_id,
+            dedupe_key=dedupe_key,
+            event=event_to_json(event),
+        )
     )
     upsert: Insert = statement.on_conflict_do_nothing(index_elements=DEDUPE_KEY)
     return upsert
-
-
-def task_key(execution_id: str, task_id: int) -> str:
-    """The dedupe key of the completion of task `task_id`: one completion per task, ever."""
-    return f"task:{execution_id}:{task_id}"
 
 
 def notify(session: Session, taskhub: str, instance_id: str) -> None:
@@ -66,7 +65,7 @@ def notify(session: Session, taskhub: str, instance_id: str) -> None:
 
 def send_notification(session: Session, payload: str) -> None:
     """`notify()` with its payload made already; nothing where the database has no notifications."""
-    if dialect.supports_notify(session):
+    if dialect.of(session).notifies:
         session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, Select, String, bindparam, delete, func, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from .. import ids
 from ..errors import FailureDetails, InstanceExistsError, InstanceNotFoundError, InvalidInstanceStateError
 from ..models import HistoryRow, Instance, Timer, inbox_table, instances_table
 from ..orchestrator.history import (
@@ -20,9 +21,8 @@ from ..orchestrator.history import (
     ExecutionTerminated,
     event_to_json,
 )
-from ..state import OrchestrationState, OrchestrationStatus
+from ..state import TERMINAL, OrchestrationState, OrchestrationStatus
 from . import dialect, inbox
-from .steps import TERMINAL, insert_new_instance, new_execution_id
 
 
 def to_state(row: Instance | Row[*tuple[Any, ...]]) -> OrchestrationState:
@@ -74,8 +74,8 @@ def _start(
         session.delete(replaced)
         session.flush()
     # The clock is only read to tell a future start from one that is due already.
-    scheduled = start_at if start_at is not None and start_at > dialect.current_time(session) else None
-    execution_id = new_execution_id()
+    scheduled = start_at if start_at is not None and start_at > dialect.of(session).current_time(session) else None
+    execution_id = ids.new_execution_id()
     session.add(
         Instance(
             taskhub=taskhub,
@@ -107,7 +107,7 @@ def _start(
             instance_id,
             ExecutionStarted(name=name, input=input, execution_id=execution_id),
             execution_id=execution_id,
-            dedupe_key=f"start:{execution_id}",
+            dedupe_key=ids.start_key(execution_id),
         )
     inbox.notify(session, taskhub, instance_id)
 
@@ -139,9 +139,9 @@ def post_event_starting(
     """`ensure_started_with_event` in one statement, for the cases it meets most: no instance under the
     id yet, or one pending or running. False where it did nothing: the id belongs to a finished
     instance (which `ensure_started_with_event` replaces), or the database is not PostgreSQL."""
-    if not dialect.supports_writing_ctes(session):
+    if not dialect.of(session).writes_in_one_statement:
         return False
-    execution_id = new_execution_id()
+    execution_id = ids.new_execution_id()
     params = {
         "taskhub": taskhub,
         "instance_id": instance_id,
@@ -151,7 +151,7 @@ def post_event_starting(
         "parent_instance_id": None,
         "parent_execution_id": None,
         "parent_task_id": None,
-        "start_key": f"start:{execution_id}",
+        "start_key": ids.start_key(execution_id),
         "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
         "event": event_to_json(EventRaised(name=event_name, data=data)),
         "notify": inbox.notify_payload(taskhub, instance_id),
@@ -211,6 +211,21 @@ def _post_event_starting_statement() -> Select[int, int]:
         select(func.count()).select_from(targets).scalar_subquery(),
         select(func.count()).select_from(notified.subquery()).scalar_subquery(),
     ).add_cte(start_event.cte("start_event"), event.cte("event"))
+
+
+def insert_new_instance(backend: str) -> Any:
+    """An INSERT of a pending instance's row that does nothing if the id is taken, from bind parameters
+    named after the columns (the parent's may be None): for statements built once per database."""
+    columns = instances_table.c
+    names = ("taskhub", "instance_id", "name", "execution_id", "input", "parent_instance_id",
+             "parent_execution_id", "parent_task_id")  # fmt: skip
+    values: dict[str, Any] = {name: bindparam(name, type_=columns[name].type) for name in names}
+    return (
+        dialect.named(backend)
+        .insert(instances_table)
+        .values(**values, status="PENDING", history_length=0)
+        .on_conflict_do_nothing(index_elements=["taskhub", "instance_id"])
+    )
 
 
 def get(session: Session, taskhub: str, instance_id: str) -> OrchestrationState | None:

@@ -19,8 +19,9 @@ from typing import Any
 
 import psycopg
 
+from . import dialect
 from .db import get_engine
-from .inbox import NOTIFY_CHANNEL
+from .inbox import NOTIFY_CHANNEL, notify_payload
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +118,22 @@ def listener(database_url: str) -> Listener:
         if found is None:
             found = _listeners[key] = Listener(database_url)
         return found
+
+
+@contextmanager
+def instance_changes(database_url: str, taskhub: str, instance_id: str) -> Iterator[Callable[[float], None]]:
+    """A function that returns when the instance may have changed (or after at most its argument).
+
+    Listening starts before the caller's first read, so a change committed in between is noticed.
+    """
+    if not dialect.for_url(database_url).notifies:
+        # No notifications (SQLite): poll, quickly at first so short waits stay short.
+        delays = iter((0.01, 0.02, 0.05, 0.1))
+
+        def poll(remaining: float) -> None:
+            time.sleep(min(remaining, next(delays, 0.2)))
+
+        yield poll
+        return
+    with listener(database_url).waiting_for(notify_payload(taskhub, instance_id)) as wait:
+        yield wait

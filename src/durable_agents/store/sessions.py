@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..errors import SessionNotFoundError
 from ..models import AgentMessageRow, AgentSessionRow, agent_messages_table, agent_sessions_table
 from . import dialect
-from .writes import insert_from_json, json_rows
+from .combined_writes import insert_from_json, json_rows
 
 
 @dataclass(frozen=True)
@@ -111,12 +111,13 @@ def commit_turn(
         }
         for position, message in enumerate(messages)
     ]
-    if dialect.supports_writing_ctes(session):
+    if dialect.of(session).writes_in_one_statement:
         params = {"rows": json_rows(rows), "taskhub": taskhub, "agent": agent, "session_key": session_key, "ttl": ttl}
         return int(session.execute(_commit_turn_statement(), params).scalar_one())
-    now = dialect.clock(session)
+    now = dialect.of(session).clock()
     session.execute(
-        dialect.insert(session, AgentSessionRow)
+        dialect.of(session)
+        .insert(AgentSessionRow)
         .values(
             taskhub=taskhub,
             agent=agent,
@@ -128,7 +129,7 @@ def commit_turn(
         )
         .on_conflict_do_nothing()
     )
-    statement = dialect.insert(session, AgentMessageRow).on_conflict_do_nothing(index_elements=_TURN_KEY)
+    statement = dialect.of(session).insert(AgentMessageRow).on_conflict_do_nothing(index_elements=_TURN_KEY)
     added = session.scalars(statement.returning(AgentMessageRow.id), rows).all()
     if added:
         usage = [m.get("usage") or {} for m in messages]
@@ -268,6 +269,6 @@ def usage_of_instance(session: Session, taskhub: str, instance_id: str) -> dict[
 
 def expire(session: Session, taskhub: str) -> int:
     """Delete sessions idle past their time-to-live."""
-    expired = AgentSessionRow.expires_at < dialect.clock(session)
+    expired = AgentSessionRow.expires_at < dialect.of(session).clock()
     result = session.execute(delete(AgentSessionRow).where(AgentSessionRow.taskhub == taskhub, expired))
     return int(result.rowcount)  # type: ignore[attr-defined]

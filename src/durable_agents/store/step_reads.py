@@ -1,4 +1,4 @@
-"""What a step reads: its instance's row, locked, then the inbox and the work item it completes.
+"""What a step reads: its instance's row, locked, then the inbox, the work item it completes, and history.
 
 The statements are built once, from bind parameters, so that SQLAlchemy neither rebuilds nor
 re-keys them on every step.
@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, and_, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from ..models import WorkItem, inbox_table, instances_table, work_items_table
+from ..models import WorkItem, history_table, inbox_table, instances_table, work_items_table
+from ..orchestrator.history import HistoryEvent, event_from_json
 from . import dialect
 
 if TYPE_CHECKING:
@@ -31,14 +32,14 @@ _instances = instances_table.c
 
 def lock_instance(session: Session, taskhub: str, instance_id: str) -> AnyRow | None:
     """The instance's row, locked until the transaction ends, with the database's "now" as `now`."""
-    statement = _lock_statement(dialect.dialect_name(session))
-    params = {"taskhub": taskhub, "instance_id": instance_id, **dialect.clock_parameters(session)}
-    return session.execute(statement, params).one_or_none()
+    database = dialect.of(session)
+    params = {"taskhub": taskhub, "instance_id": instance_id, **database.clock_parameters()}
+    return session.execute(_lock_statement(database), params).one_or_none()
 
 
 @cache
-def _lock_statement(backend: str) -> Select[*tuple[object, ...]]:
-    now = dialect.clock_column(backend).label("now")
+def _lock_statement(database: dialect.Dialect) -> Select[*tuple[object, ...]]:
+    now = database.clock_column().label("now")
     return (
         select(instances_table, now)
         .where(_instances.taskhub == bindparam("taskhub"), _instances.instance_id == bindparam("instance_id"))
@@ -93,8 +94,21 @@ def take_and_read_inbox(
     """
     if item is None:
         return False, read_inbox(session, taskhub, instance_id)
-    if not dialect.supports_writing_ctes(session):
+    if not dialect.of(session).writes_in_one_statement:
         return take_leased_item(session, item), read_inbox(session, taskhub, instance_id)
     params = {"item_id": item.id, "lease_owner": item.lease_owner, "taskhub": taskhub, "instance_id": instance_id}
     rows = session.execute(_TAKE_AND_READ_INBOX, params).all()
     return rows[0].taken > 0, [row for row in rows if row.id is not None]
+
+
+_READ_HISTORY = (
+    select(history_table.c.event)
+    .where(history_table.c.taskhub == bindparam("taskhub"), history_table.c.instance_id == bindparam("instance_id"))
+    .order_by(history_table.c.seq)
+)
+
+
+def read_history(session: Session, taskhub: str, instance_id: str) -> list[HistoryEvent]:
+    """The instance's stored history, in order, for an executor to replay."""
+    stored = session.scalars(_READ_HISTORY, {"taskhub": taskhub, "instance_id": instance_id})
+    return [event_from_json(event) for event in stored]

@@ -7,9 +7,11 @@ from datetime import timedelta
 from sqlalchemy import CTE, Delete, Insert, delete, or_, update
 from sqlalchemy.orm import Session
 
+from .. import ids
 from ..models import WorkItem, work_items_table
 from ..orchestrator.history import TaskCompleted, TaskFailed
 from . import dialect, inbox
+from .db import single_statement, transaction
 
 #: An activity's work item and its outcome, not yet recorded.
 Completion = tuple[WorkItem, TaskCompleted | TaskFailed]
@@ -34,7 +36,7 @@ def claim(
     ctes: list[CTE] = []
     if recording is not None:
         done, event = recording
-        if dialect.supports_writing_ctes(session):
+        if dialect.of(session).writes_in_one_statement:
             ctes = [_record_statement(session, done, event).cte("recorded"), _delete_statement(done).cte("deleted")]
         else:
             complete(session, done, event)
@@ -44,12 +46,12 @@ def claim(
         .where(
             items.id == item_id,
             items.taskhub == taskhub,
-            or_(items.status == "pending", items.lease_expires_at < dialect.clock(session)),
+            or_(items.status == "pending", items.lease_expires_at < dialect.of(session).clock()),
         )
         .values(
             status="running",
             lease_owner=owner,
-            lease_expires_at=dialect.clock(session) + timedelta(seconds=lease_seconds),
+            lease_expires_at=dialect.of(session).clock() + timedelta(seconds=lease_seconds),
             attempts=items.attempts + 1,
         )
         .returning(*items)
@@ -58,13 +60,24 @@ def claim(
     return None if claimed is None else WorkItem(**claimed._mapping)
 
 
+def claim_recording(
+    database_url: str, taskhub: str, item_id: int, owner: str, lease_seconds: float, recording: Completion | None
+) -> WorkItem | None:
+    """`claim(..., recording=recording)` in the cheapest scope the database allows: one statement
+    without a transaction where it writes in one statement, a transaction of its own elsewhere (the
+    outcome is then recorded by statements of its own, which must commit with the claim)."""
+    scope = single_statement if dialect.for_url(database_url).writes_in_one_statement else transaction
+    with scope(database_url) as session:
+        return claim(session, taskhub, item_id, owner, lease_seconds, recording=recording)
+
+
 def renew(session: Session, item_id: int, owner: str, lease_seconds: float) -> bool:
     """Extend our lease; False if it was lost (expired and taken over, or the item is gone)."""
     items = work_items_table.c
     result = session.execute(
         update(work_items_table)
         .where(items.id == item_id, items.lease_owner == owner)
-        .values(lease_expires_at=dialect.clock(session) + timedelta(seconds=lease_seconds))
+        .values(lease_expires_at=dialect.of(session).clock() + timedelta(seconds=lease_seconds))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -82,7 +95,7 @@ def _record_statement(session: Session, item: WorkItem, event: TaskCompleted | T
         item.instance_id,
         event,
         execution_id=item.execution_id,
-        dedupe_key=inbox.task_key(item.execution_id, item.task_id),
+        dedupe_key=ids.task_key(item.execution_id, item.task_id),
     )
 
 

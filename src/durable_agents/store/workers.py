@@ -70,7 +70,7 @@ class WorkerInfo(WorkerRecord):
 
 def register(session: Session, taskhub: str, record: WorkerRecord, timeout: float) -> None:
     """Insert the worker's row (or refresh it, if it registers again under the same id)."""
-    now = dialect.current_time(session)
+    now = dialect.of(session).current_time(session)
     values = {
         "node_name": record.node_name,
         "host": record.host,
@@ -85,15 +85,17 @@ def register(session: Session, taskhub: str, record: WorkerRecord, timeout: floa
         "heartbeat_at": now,
         "expires_at": now + timedelta(seconds=timeout),
     }
-    statement = dialect.insert(session, WorkerRow).values(
-        taskhub=taskhub, worker_id=record.worker_id, started_at=now, **values
+    statement = (
+        dialect.of(session)
+        .insert(WorkerRow)
+        .values(taskhub=taskhub, worker_id=record.worker_id, started_at=now, **values)
     )
     session.execute(statement.on_conflict_do_update(index_elements=["taskhub", "worker_id"], set_=values))
 
 
 def heartbeat(session: Session, taskhub: str, record: WorkerRecord, timeout: float) -> None:
     """Push the worker's expiry forward; a row forgotten while the worker was paused is written again."""
-    now = dialect.current_time(session)
+    now = dialect.of(session).current_time(session)
     result = session.execute(
         update(WorkerRow)
         .where(WorkerRow.taskhub == taskhub, WorkerRow.worker_id == record.worker_id)
@@ -109,14 +111,14 @@ def deregister(session: Session, taskhub: str, worker_id: str) -> None:
 
 def forget_dead(session: Session, taskhub: str) -> int:
     """Delete the rows of workers whose heartbeats stopped more than FORGET_AFTER ago."""
-    cutoff = dialect.current_time(session) - FORGET_AFTER
+    cutoff = dialect.of(session).current_time(session) - FORGET_AFTER
     result = session.execute(delete(WorkerRow).where(WorkerRow.taskhub == taskhub, WorkerRow.expires_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def listing(session: Session, taskhub: str, *, include_dead: bool = False) -> list[WorkerInfo]:
     """The task hub's workers, live ones first, each group by node name."""
-    now = dialect.current_time(session)
+    now = dialect.of(session).current_time(session)
     statement = select(WorkerRow).where(WorkerRow.taskhub == taskhub)
     if not include_dead:
         statement = statement.where(WorkerRow.expires_at > now)
@@ -129,7 +131,7 @@ def slots_by_queue(session: Session, taskhub: str) -> dict[str, int]:
     """Worker slots of the task hub's live workers, summed per queue they consume."""
     rows = session.execute(
         select(WorkerRow.queues, WorkerRow.concurrency).where(
-            WorkerRow.taskhub == taskhub, WorkerRow.expires_at > dialect.clock(session)
+            WorkerRow.taskhub == taskhub, WorkerRow.expires_at > dialect.of(session).clock()
         )
     ).all()
     slots: dict[str, int] = {}

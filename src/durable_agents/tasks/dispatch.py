@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from celery import Signature, chord
 
-from ..store.steps import Dispatch
+from ..steps.outcome import Dispatch
 
 if TYPE_CHECKING:
     from ..app import DurableApp

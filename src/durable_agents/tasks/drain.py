@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..store import work
-from ..store.db import is_sqlite, single_statement, transaction
 from ..store.work import Completion
 from .activity import lease_owner, perform, record
 
@@ -45,19 +44,15 @@ class _Drainer:
         self._taskhub = taskhub
         self._owner = lease_owner()
         self._unrecorded: Completion | None = None
-        # On PostgreSQL, recording an outcome and claiming the next item is one statement, atomic without
-        # a transaction; SQLite records it with statements of its own, which must share one.
-        url = app.settings.database_url
-        self._scope = transaction if is_sqlite(url) else single_statement
         self.ran = 0
 
     def run(self, item_id: int) -> bool:
         """Run the item unless someone else holds it or it is done (False)."""
         settings = self._app.settings
-        with self._scope(settings.database_url) as session:
-            item = work.claim(
-                session, self._taskhub, item_id, self._owner, settings.lease_seconds, recording=self._unrecorded
-            )
+        # Recording the last outcome and claiming the next item is one statement where the database allows.
+        item = work.claim_recording(
+            settings.database_url, self._taskhub, item_id, self._owner, settings.lease_seconds, self._unrecorded
+        )
         self._unrecorded = None  # recorded with the claim
         if item is None:
             return False

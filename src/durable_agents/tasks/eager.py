@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..store.steps import Dispatch, EagerClaim
+from ..steps.outcome import Dispatch, EagerClaim
 from ..store.work import Completion
 from .activity import claim, lease_owner, perform, record
 from .dispatch import activity_queue, publish, wake

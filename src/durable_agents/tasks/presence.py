@@ -7,10 +7,10 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from .. import __version__, ids
 from ..store import workers
 from ..store.db import single_statement, transaction
 from ..store.workers import WorkerRecord
@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 def worker_record(app: DurableApp, queues: Collection[str], node_name: str, concurrency: int) -> WorkerRecord:
     """The worker's record: a name counts as served only if the worker consumes the queue it runs on."""
-    from .. import __version__
-
     settings = app.settings
     orchestrations = sorted(app.registry.orchestrations) if settings.queue("orchestrator") in queues else []
     activities = sorted(
@@ -32,7 +30,7 @@ def worker_record(app: DurableApp, queues: Collection[str], node_name: str, conc
     )
     agents = sorted(app.agents) if settings.queue("agents") in queues else []
     return WorkerRecord(
-        worker_id=uuid.uuid4().hex,
+        worker_id=ids.new_worker_id(),
         node_name=node_name,
         host=socket.gethostname(),
         pid=os.getpid(),

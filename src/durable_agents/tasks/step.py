@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..steps.driver import Stepper
+from ..steps.in_step import ISOLATE_IN_STEP, InStepActivityError
+from ..steps.outcome import Dispatch, EagerClaim
 from ..store.db import transaction
-from ..store.steps import ISOLATE_IN_STEP, Dispatch, EagerClaim, InStepActivityError, run_step
 from ..store.work import Completion
 
 if TYPE_CHECKING:
@@ -39,18 +41,10 @@ def _run_step(
     isolate_in_step: bool,
 ) -> Dispatch:
     settings = app.settings
+    stepper = Stepper(app.registry, app.executor_cache, settings.max_payload_bytes, eager)
     with transaction(settings.database_url) as session:
         session.info[ISOLATE_IN_STEP] = isolate_in_step
-        outcome = run_step(
-            session,
-            taskhub=taskhub,
-            instance_id=instance_id,
-            registry=app.registry,
-            cache=app.executor_cache,
-            max_payload_bytes=settings.max_payload_bytes,
-            eager=eager,
-            completion=completion,
-        )
+        outcome = stepper.run(session, taskhub, instance_id, completion)
     # Only now, after commit, is the executor's state the stored state.
     for stepped, execution_id, executor in outcome.executors:
         app.executor_cache.put(taskhub, stepped, execution_id, executor)

@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from ..steps.outcome import Dispatch
 from ..store import sessions
 from ..store.db import transaction
 from ..store.sweeper import sweep
@@ -20,11 +21,11 @@ log = logging.getLogger(__name__)
 def sweep_once(app: DurableApp) -> int:
     """Fire due timers and re-dispatch lost work; returns how many messages it sent."""
     with transaction(app.settings.database_url) as session:
-        dispatch = sweep(session, app.settings.taskhub, app.settings.redispatch_after)
+        swept = sweep(session, app.settings.taskhub, app.settings.redispatch_after)
         if app.agents:
             sessions.expire(session, app.settings.taskhub)
-    publish(app, dispatch)
-    return len(dispatch.activities) + len(dispatch.steps)
+    publish(app, Dispatch(activities=swept.activities, steps=swept.steps))
+    return len(swept.activities) + len(swept.steps)
 
 
 class SweeperThread(threading.Thread):

@@ -1,0 +1,163 @@
+"""One execution's replay state: shared by the context (what the code does) and the executor (what history says)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import ids
+from ..serialization import decode
+from .history import (
+    EventRaised,
+    Json,
+    ScheduledEvent,
+    SubOrchestrationCreated,
+    TaskScheduled,
+    TimerCreated,
+    TimerPurpose,
+)
+from .tasks import ActivityTask, CompletableTask, ExternalEventTask, SubOrchestrationTask, TimerTask
+
+RetriedTask = ActivityTask[Any] | SubOrchestrationTask[Any]
+
+
+@dataclass(eq=False)
+class ReplayState:
+    """Everything the engine knows about one execution; time, ids and task numbers all come from history."""
+
+    instance_id: str
+    max_payload_bytes: int
+    result_type_of: Callable[[str, str], Any] | None = None
+    name: str = ""
+    execution_id: str = ""
+    input: Json = None
+    now: datetime = datetime.min
+    is_replaying: bool = False
+    sequence: int = 0
+    uuid_counter: int = 0
+    # Actions the code took that history has not yet confirmed (during replay) or that this step must
+    # persist (when live).
+    new_actions: dict[int, ScheduledEvent] = field(default_factory=dict)
+    open_tasks: dict[int, CompletableTask[Any]] = field(default_factory=dict)
+    retry_timers: dict[int, RetriedTask] = field(default_factory=dict)
+    event_timeouts: dict[int, ExternalEventTask[Any]] = field(default_factory=dict)
+    event_waiters: dict[str, list[ExternalEventTask[Any]]] = field(default_factory=dict)
+    #: Events no wait has taken yet, per name, with their arrival number (to carry them over in order).
+    buffered_events: dict[str, list[tuple[int, str, Json]]] = field(default_factory=dict)
+    arrivals: int = 0
+    custom_status: Json = None
+    custom_status_changed: bool = False
+    continue_as_new: tuple[Json, bool] | None = None
+
+    # -- numbering --------------------------------------------------------------------------
+
+    def next_id(self) -> int:
+        self.sequence += 1
+        return self.sequence
+
+    def new_uuid(self) -> str:
+        self.uuid_counter += 1
+        return ids.replayable_uuid(self.instance_id, self.execution_id, self.uuid_counter)
+
+    # -- actions the code takes -------------------------------------------------------------
+
+    def record(self, action: ScheduledEvent) -> None:
+        self.new_actions[action.task_id] = action
+
+    def take_new_actions(self) -> list[ScheduledEvent]:
+        """The actions not yet confirmed by history, in task order; they are handed over once."""
+        actions = [self.new_actions[task_id] for task_id in sorted(self.new_actions)]
+        self.new_actions.clear()
+        return actions
+
+    def create_timer(self, fire_at: datetime, purpose: TimerPurpose) -> TimerTask:
+        task = TimerTask(self.next_id(), fire_at)
+        self.open_tasks[task.task_id] = task
+        self.record(TimerCreated(task_id=task.task_id, fire_at=fire_at, purpose=purpose))
+        return task
+
+    def schedule_activity(self, task: ActivityTask[Any]) -> None:
+        self._start_attempt(task)
+        self.record(TaskScheduled(task_id=task.task_id, name=task.name, input=task.input))
+
+    def schedule_sub_orchestration(self, task: SubOrchestrationTask[Any]) -> None:
+        self._start_attempt(task)
+        self.record(
+            SubOrchestrationCreated(
+                task_id=task.task_id, name=task.name, instance_id=task.instance_id, input=task.input
+            )
+        )
+
+    def _start_attempt(self, task: RetriedTask) -> None:
+        if task.retry is not None and task.retry.first_attempt_at is None:
+            task.retry.first_attempt_at = self.now
+        self.open_tasks[task.task_id] = task
+
+    # -- retries ----------------------------------------------------------------------------
+
+    def schedule_retry(self, task: RetriedTask, fire_at: datetime) -> None:
+        """A durable timer after which `task` is scheduled again; the code does not wait on it itself."""
+        timer = self.create_timer(fire_at, "retry")
+        self.open_tasks.pop(timer.task_id)
+        self.retry_timers[timer.task_id] = task
+
+    def reschedule(self, task: RetriedTask) -> None:
+        """The next attempt of `task`, under a new task number (a sub-orchestration also under a new id)."""
+        assert task.retry is not None
+        task.retry.attempt += 1
+        task.task_id = self.next_id()
+        if isinstance(task, ActivityTask):
+            self.schedule_activity(task)
+        else:
+            task.instance_id = ids.retried_child_instance_id(task.instance_id, task.retry.attempt)
+            self.schedule_sub_orchestration(task)
+
+    # -- external events --------------------------------------------------------------------
+
+    def wait_for_event(self, name: str, timeout: timedelta | None) -> ExternalEventTask[Any]:
+        """A wait for event `name`: taken from the buffer if one already arrived, else queued."""
+        task: ExternalEventTask[Any] = ExternalEventTask(name)
+        key = name.casefold()
+        buffered = self.buffered_events.get(key)
+        if buffered:
+            task._complete(buffered.pop(0)[2])
+            return task
+        self.event_waiters.setdefault(key, []).append(task)
+        if timeout is not None:
+            timer = self.create_timer(self.now + timeout, "event_timeout")
+            self.event_timeouts[timer.task_id] = task
+        return task
+
+    def deliver_event(self, event: EventRaised) -> bool:
+        """Complete the oldest wait for `event`, or buffer it; True if a wait took it."""
+        key = event.name.casefold()
+        waiters = self.event_waiters.get(key)
+        if waiters:
+            waiters.pop(0)._complete(event.data)
+            return True
+        self.arrivals += 1
+        self.buffered_events.setdefault(key, []).append((self.arrivals, event.name, event.data))
+        return False
+
+    def drop_wait(self, waiter: ExternalEventTask[Any]) -> None:
+        for waiters in self.event_waiters.values():
+            if waiter in waiters:
+                waiters.remove(waiter)
+
+    def unconsumed_events(self) -> list[EventRaised]:
+        """Buffered events in arrival order, whatever their name: what continue_as_new carries over."""
+        waiting = sorted(event for events in self.buffered_events.values() for event in events)
+        return [EventRaised(name=name, data=data) for _, name, data in waiting]
+
+    # -- results ----------------------------------------------------------------------------
+
+    def decode_result(self, kind: str, name: str, value: Json) -> Any:
+        """`value` validated into the declared result type of activity/orchestration `name`, if it has one."""
+        if self.result_type_of is None:
+            return value
+        annotation = self.result_type_of(kind, name)
+        if annotation is None:
+            return value
+        return decode(value, annotation, what=f"result of {kind} {name!r}")

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
+#: Processes the tests start import the package from this checkout, whichever one the venv installed.
+IMPORT_PATH = os.pathsep.join([str(TESTS_DIR.parent / "src"), str(TESTS_DIR)])
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -141,7 +143,7 @@ class WorkerProcess:
             "DA_TEST_EFFECTS_DIR": str(effects_dir),
             **(extra_env or {}),
         }
-        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [(extra_env or {}).get("PYTHONPATH"), str(TESTS_DIR)]))
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [(extra_env or {}).get("PYTHONPATH"), IMPORT_PATH]))
         self.concurrency = concurrency
         self.command = command
         self.process: subprocess.Popen[bytes] | None = None
@@ -278,7 +280,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     """Run `python -m durable_agents ARGS` from the tests folder with `env` over the current environment."""
     return subprocess.run(
         [sys.executable, "-m", "durable_agents", *args],
-        env={**os.environ, "PYTHONPATH": str(TESTS_DIR), "COLUMNS": "200", **env},
+        env={**os.environ, "PYTHONPATH": IMPORT_PATH, "COLUMNS": "200", **env},
         cwd=TESTS_DIR,
         capture_output=True,
         text=True,

@@ -24,6 +24,7 @@ from durable_agents.testing import TestModelServer
 from durable_agents.testing.server import bind_socket
 
 from conftest import (
+    IMPORT_PATH,
     TESTS_DIR,
     Services,
     WorkerProcess,
@@ -466,7 +467,7 @@ def test_the_api_command_serves_and_refuses_unsafe_settings(services: Services, 
             "--log-level",
             "warning",
         ],
-        env={**os.environ, **env, "PYTHONPATH": str(TESTS_DIR), "DURABLE_AGENTS_API_KEYS": f"{worker.taskhub}:{KEY}"},
+        env={**os.environ, **env, "PYTHONPATH": IMPORT_PATH, "DURABLE_AGENTS_API_KEYS": f"{worker.taskhub}:{KEY}"},
         cwd=TESTS_DIR,
         start_new_session=True,
     )

@@ -394,11 +394,11 @@ def test_usage_mistakes_exit_non_zero_without_a_traceback(services: Services) ->
 def test_a_separate_worker_refuses_embedded_settings_in_one_line(tmp_path: Any) -> None:
     import sys
 
-    from conftest import TESTS_DIR, unconfigured_environment
+    from conftest import IMPORT_PATH, unconfigured_environment
 
     result = subprocess.run(
         [sys.executable, "-m", "durable_agents", "worker", "workflows:app"],
-        env={**unconfigured_environment(), "PYTHONPATH": str(TESTS_DIR)},
+        env={**unconfigured_environment(), "PYTHONPATH": IMPORT_PATH},
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -152,6 +152,50 @@ def test_timer_wins_tie_with_event_timeout_in_reference_hitl_shape(client: Any) 
     assert state.output == {"status": "escalated"}
 
 
+def test_the_losing_timer_is_cancelled_and_a_second_wait_gets_its_own_event(client: Any) -> None:
+    from sqlalchemy import func, select
+
+    from durable_agents.models import Timer
+    from durable_agents.store.db import transaction
+
+    instance_id = client.schedule_new_orchestration("approval_cancelling_the_loser", input=3600)
+    wait_for_history(client, instance_id, "TimerCreated")
+    client.raise_event(instance_id, "approval_received", data="first")
+    wait_for_history(client, instance_id, "TaskCancelled")
+    with transaction(client.settings.database_url) as session:  # the cancelled timer can never fire
+        timers = session.scalar(select(func.count()).select_from(Timer).where(Timer.instance_id == instance_id))
+    assert timers == 0
+    client.raise_event(instance_id, "approval_received", data="second")
+    state = client.wait_for_orchestration_completion(instance_id, timeout=30)
+    assert state.output == {"first": "first", "again": "second"}
+    history = client.get_history(instance_id)
+    assert "TimerFired" not in [event["type"] for event in history]
+    (cancelled,) = [event for event in history if event["type"] == "TaskCancelled"]
+    assert (cancelled["kind"], cancelled["target_task_id"]) == ("timer", 1)
+
+
+def test_competing_events_the_losing_wait_is_cancelled(client: Any) -> None:
+    instance_id = client.schedule_new_orchestration("approve_or_reject")
+    client.raise_event(instance_id, "approve", data="yes")
+    wait_for_history(client, instance_id, "TaskCancelled")
+    client.raise_event(instance_id, "reject", data="later")
+    state = client.wait_for_orchestration_completion(instance_id, timeout=30)
+    assert state.output == {"winner": "approve", "later": "later"}  # without the cancel, the loser took it
+
+
+def test_a_cancelled_sub_orchestration_is_terminated(client: Any) -> None:
+    state = run(client, "cancels_its_child")
+    assert state.output["child_won"] is False
+    child = state.output["child"]
+    wait_until(
+        lambda: client.get_orchestration_state(child).runtime_status == OrchestrationStatus.TERMINATED,
+        message="the cancelled child to be terminated",
+    )
+    history = client.get_history(state.instance_id)
+    assert [event["kind"] for event in history if event["type"] == "TaskCancelled"] == ["sub_orchestration"]
+    assert "SubOrchestrationFailed" not in [event["type"] for event in history]
+
+
 def test_event_wait_timeout_raises_event_timeout_error(client: Any) -> None:
     state = run(client, "event_timeout")
     assert state.output == "timed out: no event 'never' arrived before the wait timed out"

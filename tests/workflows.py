@@ -298,6 +298,40 @@ def parent_of_waiters(context: OrchestrationContext) -> Any:
 
 
 @app.orchestration
+def approval_cancelling_the_loser(context: OrchestrationContext) -> Any:
+    """The reference's human-in-the-loop race; the loser is cancelled, then the same event is awaited again."""
+    approval = context.wait_for_external_event("approval_received")
+    timeout = context.create_timer(context.current_utc_datetime + timedelta(seconds=context.get_input()))
+    winner = yield context.task_any([approval, timeout])
+    if winner == approval:
+        timeout.cancel()
+    else:
+        approval.cancel()
+    again = yield context.wait_for_external_event("approval_received")
+    return {"first": approval.result if winner == approval else "timed out", "again": again}
+
+
+@app.orchestration
+def approve_or_reject(context: OrchestrationContext) -> Any:
+    """Competing events: the loser's wait is cancelled, so a later wait of its name gets the next event."""
+    approve = context.wait_for_external_event("approve")
+    reject = context.wait_for_external_event("reject")
+    winner = yield context.task_any([approve, reject])
+    (reject if winner == approve else approve).cancel()
+    later = yield context.wait_for_external_event("reject")
+    return {"winner": winner.name, "later": later}
+
+
+@app.orchestration
+def cancels_its_child(context: OrchestrationContext) -> Any:
+    """A sub-orchestration that loses a race with a timer is cancelled: it is terminated."""
+    child = context.call_sub_orchestrator(long_waiter)
+    winner = yield context.task_any([child, context.create_timer(timedelta(seconds=0.2))])
+    child.cancel()
+    return {"child": child.instance_id, "child_won": winner == child}
+
+
+@app.orchestration
 def suspendable(context: OrchestrationContext) -> Any:
     first = yield context.wait_for_external_event("go")
     value = yield context.call_activity(add_one, input=first)

@@ -13,6 +13,7 @@
     ├── InvalidInstanceStateError     the operation does not fit the instance's status
     ├── WaitTimeoutError              a client wait ran out (also a TimeoutError)
     ├── TaskFailedError               an activity or sub-orchestration failed (inside an orchestration)
+    ├── TaskCancelledError            a task the orchestration cancelled was yielded (inside an orchestration)
     ├── EventTimeoutError             wait_for_external_event(timeout=) ran out (also a TimeoutError)
     ├── NonDeterminismError           orchestration code no longer matches its recorded history
     ├── OrchestrationYieldError       an orchestration yielded something that is not a task
@@ -149,6 +150,10 @@ class TaskFailedError(DurableAgentsError):
     def __init__(self, message: str, details: FailureDetails) -> None:
         super().__init__(message)
         self.details = details
+
+
+class TaskCancelledError(DurableAgentsError):
+    """The orchestration cancelled the task (`task.cancel()`); yielding it raises this."""
 
 
 class EventTimeoutError(DurableAgentsError, TimeoutError):

@@ -36,6 +36,7 @@ from .history import (
     SubOrchestrationCompleted,
     SubOrchestrationCreated,
     SubOrchestrationFailed,
+    TaskCancelled,
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
@@ -74,6 +75,9 @@ def _describe(event: ScheduledEvent | None) -> str:
         return f"call_sub_orchestrator({event.name!r})"
     if isinstance(event, EventSent):
         return f"send_event({event.instance_id!r}, {event.name!r})"
+    if isinstance(event, TaskCancelled):
+        target = f" {event.name!r}" if event.name else f" #{event.target_task_id}"
+        return f"cancel() of the {event.kind.replace('_', '-')}{target}"
     return "create_timer(...)"
 
 
@@ -100,6 +104,10 @@ class ReplayExecutor:
     @property
     def is_finished(self) -> bool:
         return self._result.outcome != "running"
+
+    def is_stale(self, event: HistoryEvent) -> bool:
+        """Whether `event` is the late outcome of a task the code cancelled: not for the code, nor for history."""
+        return self.state.is_stale(event)
 
     @property
     def replay_failure(self) -> FailureDetails | None:
@@ -162,7 +170,7 @@ class ReplayExecutor:
             state.execution_id = event.execution_id
             state.input = event.input
             self._start()
-        elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent)):
+        elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent, TaskCancelled)):
             self._confirm(event)
         elif self.is_finished:
             # An event that arrives in the same step after continue_as_new belongs to the next execution.
@@ -187,6 +195,7 @@ class ReplayExecutor:
             expected is not None
             and type(expected) is type(recorded)
             and getattr(expected, "name", None) == getattr(recorded, "name", None)
+            and getattr(expected, "target_task_id", None) == getattr(recorded, "target_task_id", None)
         )
         if not same:
             raise NonDeterminismError(

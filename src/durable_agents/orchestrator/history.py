@@ -15,6 +15,7 @@ from ..errors import FailureDetails
 
 Json = Any
 TimerPurpose = Literal["timer", "retry", "event_timeout", "start"]
+CancelledKind = Literal["timer", "event", "activity", "sub_orchestration"]
 
 
 class _Event(BaseModel):
@@ -113,6 +114,22 @@ class EventSent(_Event):
     start_input: Json = None
 
 
+class TaskCancelled(_Event):
+    """The code cancelled one of its tasks (`task.cancel()`), as an action numbered like any other.
+
+    What the task left pending goes with it: the timer or work item numbered `target_task_id` (for a
+    wait on an event, its timeout timer), or the sub-orchestration `instance_id`, which is terminated.
+    A late outcome of the task is never delivered to the code nor recorded."""
+
+    type: Literal["TaskCancelled"] = "TaskCancelled"
+    task_id: int
+    kind: CancelledKind
+    #: The activity's, sub-orchestration's or event's name; empty for a timer.
+    name: str = ""
+    target_task_id: int | None = None
+    instance_id: str | None = None
+
+
 class EventRaised(_Event):
     type: Literal["EventRaised"] = "EventRaised"
     name: str
@@ -155,6 +172,7 @@ HistoryEvent = Annotated[
     | SubOrchestrationCompleted
     | SubOrchestrationFailed
     | EventSent
+    | TaskCancelled
     | EventRaised
     | ExecutionSuspended
     | ExecutionResumed
@@ -166,7 +184,9 @@ HistoryEvent = Annotated[
 _adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
 
 #: Events that record an action the orchestration code took; replay checks them against the code.
-ScheduledEvent = TaskScheduled | TimerCreated | SubOrchestrationCreated | EventSent
+ScheduledEvent = TaskScheduled | TimerCreated | SubOrchestrationCreated | EventSent | TaskCancelled
+#: Events that end a task: once the task is cancelled, they are stale.
+OutcomeEvent = TaskCompleted | TaskFailed | TimerFired | SubOrchestrationCompleted | SubOrchestrationFailed
 
 
 def event_from_json(data: dict[str, Any]) -> HistoryEvent:

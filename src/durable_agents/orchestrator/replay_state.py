@@ -8,17 +8,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .. import ids
+from ..errors import TaskCancelledError
 from ..serialization import decode
 from .history import (
+    CancelledKind,
     EventRaised,
+    HistoryEvent,
     Json,
+    OutcomeEvent,
     ScheduledEvent,
     SubOrchestrationCreated,
+    TaskCancelled,
     TaskScheduled,
     TimerCreated,
     TimerPurpose,
 )
-from .tasks import ActivityTask, CompletableTask, ExternalEventTask, SubOrchestrationTask, TimerTask
+from .tasks import ActivityTask, CompletableTask, ExternalEventTask, SubOrchestrationTask, Task, TimerTask
 
 RetriedTask = ActivityTask[Any] | SubOrchestrationTask[Any]
 
@@ -50,6 +55,8 @@ class ReplayState:
     custom_status: Json = None
     custom_status_changed: bool = False
     continue_as_new: tuple[Json, bool] | None = None
+    #: Task numbers whose outcome the code no longer wants: tasks it cancelled (or their timers).
+    cancelled: set[int] = field(default_factory=set)
 
     # -- numbering --------------------------------------------------------------------------
 
@@ -74,6 +81,7 @@ class ReplayState:
 
     def create_timer(self, fire_at: datetime, purpose: TimerPurpose) -> TimerTask:
         task = TimerTask(self.next_id(), fire_at)
+        task._canceller = self.cancel
         self.open_tasks[task.task_id] = task
         self.record(TimerCreated(task_id=task.task_id, fire_at=fire_at, purpose=purpose))
         return task
@@ -93,6 +101,7 @@ class ReplayState:
     def _start_attempt(self, task: RetriedTask) -> None:
         if task.retry is not None and task.retry.first_attempt_at is None:
             task.retry.first_attempt_at = self.now
+        task._canceller = self.cancel
         self.open_tasks[task.task_id] = task
 
     # -- retries ----------------------------------------------------------------------------
@@ -119,6 +128,7 @@ class ReplayState:
     def wait_for_event(self, name: str, timeout: timedelta | None) -> ExternalEventTask[Any]:
         """A wait for event `name`: taken from the buffer if one already arrived, else queued."""
         task: ExternalEventTask[Any] = ExternalEventTask(name)
+        task._canceller = self.cancel
         key = name.casefold()
         buffered = self.buffered_events.get(key)
         if buffered:
@@ -150,6 +160,48 @@ class ReplayState:
         """Buffered events in arrival order, whatever their name: what continue_as_new carries over."""
         waiting = sorted(event for events in self.buffered_events.values() for event in events)
         return [EventRaised(name=name, data=data) for _, name, data in waiting]
+
+    # -- cancellation -----------------------------------------------------------------------
+
+    def cancel(self, task: Task[Any]) -> None:
+        """The code cancelled `task` (not complete yet): forget what it waits for, record the action, and
+        fail it with TaskCancelledError, so that code that yields it learns why."""
+        if isinstance(task, ExternalEventTask):
+            self.drop_wait(task)
+            timeout = next((timer for timer, waiter in self.event_timeouts.items() if waiter is task), None)
+            if timeout is not None:
+                del self.event_timeouts[timeout]
+                self.open_tasks.pop(timeout, None)
+            action = TaskCancelled(task_id=self.next_id(), kind="event", name=task.name, target_task_id=timeout)
+            what = f"the wait for event {task.name!r}"
+        elif isinstance(task, TimerTask):
+            self.open_tasks.pop(task.task_id, None)
+            action = TaskCancelled(task_id=self.next_id(), kind="timer", target_task_id=task.task_id)
+            what = f"timer #{task.task_id}"
+        else:
+            assert isinstance(task, ActivityTask | SubOrchestrationTask)
+            action = self._cancel_retried(task)
+            what = f"{action.kind.replace('_', '-')} {task.name!r} (task #{task.task_id})"
+        if action.target_task_id is not None:
+            self.cancelled.add(action.target_task_id)
+        self.record(action)
+        task._fail(TaskCancelledError(f"{what} was cancelled by the orchestration"))
+
+    def _cancel_retried(self, task: RetriedTask) -> TaskCancelled:
+        kind: CancelledKind = "activity" if isinstance(task, ActivityTask) else "sub_orchestration"
+        retry_timer = next((timer for timer, retried in self.retry_timers.items() if retried is task), None)
+        if retry_timer is not None:  # between attempts: only the retry's timer is pending
+            del self.retry_timers[retry_timer]
+            return TaskCancelled(task_id=self.next_id(), kind=kind, name=task.name, target_task_id=retry_timer)
+        self.open_tasks.pop(task.task_id, None)
+        child = task.instance_id if isinstance(task, SubOrchestrationTask) else None
+        return TaskCancelled(
+            task_id=self.next_id(), kind=kind, name=task.name, target_task_id=task.task_id, instance_id=child
+        )
+
+    def is_stale(self, event: HistoryEvent) -> bool:
+        """Whether `event` is the late outcome of a task the code cancelled."""
+        return isinstance(event, OutcomeEvent) and event.task_id in self.cancelled
 
     # -- results ----------------------------------------------------------------------------
 

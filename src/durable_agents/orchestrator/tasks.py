@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from ..errors import InvalidInstanceStateError, OrchestrationYieldError
+from ..errors import InvalidInstanceStateError, OrchestrationYieldError, TaskCancelledError
 from .retry import RetryPolicy
 
 T = TypeVar("T")
@@ -20,6 +20,8 @@ class Task(Generic[T]):
         self._value: Any = None
         self._exception: BaseException | None = None
         self._parents: list[CompositeTask[Any]] = []
+        #: Set by the engine on the tasks it can cancel (timers, event waits, activities, sub-orchestrations).
+        self._canceller: Callable[[Task[Any]], None] | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -46,6 +48,28 @@ class Task(Generic[T]):
 
     def get_result(self) -> T:
         return self.result
+
+    @property
+    def is_cancelled(self) -> bool:
+        return isinstance(self._exception, TaskCancelledError)
+
+    def cancel(self) -> bool:
+        """Cancel the task unless it has completed already (then False, and nothing changes).
+
+        What it left pending is dropped: a timer never fires, a wait on an event no longer takes one
+        (a later wait of that name gets the next event), an activity not started never runs and one
+        running is not interrupted but its outcome is ignored, a sub-orchestration is terminated. The
+        cancellation is recorded in the history. Yielding a cancelled task raises TaskCancelledError.
+        """
+        if self._is_complete:
+            return False
+        if self._canceller is None:
+            raise InvalidInstanceStateError(
+                f"{self!r} cannot be cancelled; cancel the timers, event waits, activities or "
+                "sub-orchestrations it waits on"
+            )
+        self._canceller(self)
+        return True
 
     def _complete(self, value: Any) -> None:
         if self._is_complete:

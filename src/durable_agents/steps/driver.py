@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from ..errors import NotRegisteredError
-from ..orchestrator.executor import StepResult
+from ..orchestrator.executor import ReplayExecutor, StepResult
 from ..orchestrator.history import (
     EventSent,
     ExecutionStarted,
@@ -21,6 +21,7 @@ from ..orchestrator.history import (
     HistoryEvent,
     StepStarted,
     SubOrchestrationCreated,
+    TaskCancelled,
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
@@ -144,12 +145,13 @@ class Stepper:
         if split.kept and not split.suspended:
             dispatch.steps.append(instance.instance_id)  # events held back while suspended, now deliverable
 
-        executor = self.cache.take(
-            instance.taskhub, instance.instance_id, instance.execution_id, instance.history_length
-        )
-        if executor is None:
-            executor = fresh_executor(session, instance, self.registry, self.max_payload_bytes)
-        step_events: list[HistoryEvent] = [StepStarted(timestamp=now), *split.batch]
+        executor = self._executor(session, instance)
+        batch = [event for event in split.batch if not executor.is_stale(event)]
+        if not batch:  # only late outcomes of tasks the code cancelled: nothing for it, nothing to record
+            decisions.delete_inbox(writes, split.consumed)
+            _keep_held(session, instance, split)
+            return StepOutcome(dispatch, [(instance.instance_id, instance.execution_id, executor)])
+        step_events: list[HistoryEvent] = [StepStarted(timestamp=now), *batch]
         # Serialised before the code runs: the code may mutate the values it is handed (its input,
         # results, event data), and history must record what was delivered, not what became of it.
         recorded = [event_to_json(event) for event in step_events]
@@ -174,6 +176,13 @@ class Stepper:
         new_work, children = self._carry_out(session, writes, instance, result, now, dispatch, split.suspended)
         cached = [(instance.instance_id, instance.execution_id, executor)] if result.outcome == "running" else []
         return StepOutcome(dispatch, cached, work=new_work, children=children)
+
+    def _executor(self, session: Session, instance: LockedInstance) -> ReplayExecutor:
+        """The cached executor that has seen exactly the stored history, or a fresh one that replays it."""
+        executor = self.cache.take(
+            instance.taskhub, instance.instance_id, instance.execution_id, instance.history_length
+        )
+        return executor or fresh_executor(session, instance, self.registry, self.max_payload_bytes)
 
     def _carry_out(
         self,
@@ -210,7 +219,10 @@ class Stepper:
         timers: list[TimerCreated] = []
         children: list[NewChild] = []
         wakes: Wakes = []
+        cancels, withdrawn = _cancellations(result)
         for event in result.new_events:
+            if isinstance(event, TaskScheduled | TimerCreated | SubOrchestrationCreated) and event.task_id in withdrawn:
+                continue
             if isinstance(event, TaskScheduled):
                 try:
                     self.registry.activity(event.name)
@@ -227,13 +239,28 @@ class Stepper:
                 else:
                     children.append(created)
                     wakes.append(event.instance_id)
-        if result.outcome != "running":
+        running = result.outcome == "running"
+        wakes += decisions.cancel_tasks(session, writes, instance, cancels, drop_pending=running)
+        if not running:
             return NewWork(), children, wakes
         eager = self.eager
         lease = None
         if eager is not None and len(activities) == 1 and eager.serves(activities[0].name):
             lease = Lease(eager.owner, eager.lease_seconds)
         return decisions.write_work(writes, instance, activities, timers, now, lease), children, wakes
+
+
+def _cancellations(result: StepResult) -> tuple[list[TaskCancelled], set[int]]:
+    """The step's cancellations of tasks written in earlier steps, and the tasks it both created and
+    cancelled: those are never written, so there is nothing to drop either."""
+    cancels = [event for event in result.new_events if isinstance(event, TaskCancelled)]
+    created = {
+        event.task_id
+        for event in result.new_events
+        if isinstance(event, TaskScheduled | TimerCreated | SubOrchestrationCreated)
+    }
+    withdrawn = {event.target_task_id for event in cancels if event.target_task_id is not None} & created
+    return [event for event in cancels if event.target_task_id not in withdrawn], withdrawn
 
 
 def _arrivals(

@@ -40,6 +40,7 @@ from ..orchestrator.history import (
     SubOrchestrationCompleted,
     SubOrchestrationCreated,
     SubOrchestrationFailed,
+    TaskCancelled,
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
@@ -265,6 +266,34 @@ def deliver_sent_events(session: Session, sender: LockedInstance, events: Sequen
         )
         wakes.append(event.instance_id)
     return wakes
+
+
+def cancel_tasks(
+    session: Session,
+    writes: StepWrites,
+    instance: LockedInstance,
+    cancels: Sequence[TaskCancelled],
+    *,
+    drop_pending: bool,
+) -> Wakes:
+    """Drop what cancelled tasks left pending: their timers and work items (with `drop_pending`; an
+    instance that ends in this step drops all of its own) and, for sub-orchestrations, the child itself,
+    which is terminated. An activity already running is not interrupted; its outcome will be stale."""
+    targets = [event.target_task_id for event in cancels if event.target_task_id is not None]
+    if drop_pending and targets:
+        where = {
+            "taskhub": instance.taskhub,
+            "instance_id": instance.instance_id,
+            "execution_id": instance.execution_id,
+            "task_id": targets,
+        }
+        writes.delete(timers_table, where)
+        writes.delete(work_items_table, where)
+    children = [event.instance_id for event in cancels if event.instance_id is not None]
+    for child in children:
+        reason = f"cancelled by orchestration {instance.instance_id!r}"
+        inbox.post(session, instance.taskhub, child, ExecutionTerminated(output=reason))
+    return children
 
 
 def finish(

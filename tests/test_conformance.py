@@ -79,7 +79,7 @@ def test_activity_failure_caught_carries_type_message_and_traceback(client: Any)
     state = run(client, "catch_failure")
     assert state.runtime_status == COMPLETED
     assert state.output == {
-        "caught": "activity 'boom' failed: RuntimeError: kaput",
+        "caught": "activity 'boom' (task #1) failed: RuntimeError: kaput",
         "type": "RuntimeError",
         "message": "kaput",
         "has_traceback": True,
@@ -93,6 +93,25 @@ def test_activity_failure_uncaught_fails_the_instance(client: Any) -> None:
     assert state.failure_details.error_type == "RuntimeError"
     assert state.failure_details.message == "nobody catches this"
     assert "boom" in (state.failure_details.stack_trace or "")
+
+
+def test_an_uncaught_failure_reports_the_chain_of_tasks_it_failed_through(client: Any) -> None:
+    state = run(client, "parent_of_boom")
+    assert state.runtime_status == FAILED
+    details = state.failure_details
+    assert details is not None
+    assert (details.error_type, details.message) == ("RuntimeError", "Kah-BOOOOM!!!")  # the innermost cause
+    assert "RuntimeError: Kah-BOOOOM!!!" in (details.stack_trace or "")
+    child = f"{state.instance_id}-child"
+    assert [link.to_json() for link in details.chain] == [
+        {"kind": "sub-orchestration", "name": "boom_with_retries", "task_id": 1, "instance_id": child, "attempts": 1},
+        {"kind": "activity", "name": "boom", "task_id": 3, "instance_id": child, "attempts": 2},
+    ]
+    assert str(details) == (
+        f"sub-orchestration 'boom_with_retries' (task #1, instance '{child}') failed: "
+        "activity 'boom' (task #3, after 2 attempts) failed: RuntimeError: Kah-BOOOOM!!!"
+    )
+    assert client.get_orchestration_state(child).failure_details.chain == details.chain[1:]
 
 
 def test_retries_with_backoff_until_success(client: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from durable_agents.agents.proxy import OrchestrationAgent
-from durable_agents.errors import ConfigurationError, EventTimeoutError, FailureDetails, TaskFailedError
+from durable_agents.errors import ConfigurationError, EventTimeoutError, FailedTask, FailureDetails, TaskFailedError
 from durable_agents.orchestrator import ReplayExecutor, RetryPolicy, StepResult
 from durable_agents.orchestrator.context import StartIfMissing
 from durable_agents.orchestrator.history import (
@@ -197,7 +197,7 @@ def test_task_all_fails_fast_with_task_failed_error(fresh: bool) -> None:
     assert result.result["error_type"] == "ValueError"
     assert result.result["message"] == "bad input 2"
     assert result.result["stack_trace"] == TRACE
-    assert "activity 'square' failed" in result.result["text"]
+    assert result.result["text"] == "activity 'square' (task #2) failed: ValueError: bad input 2"
 
 
 def test_uncaught_task_failure_fails_the_orchestration_with_the_original_details() -> None:
@@ -205,7 +205,9 @@ def test_uncaught_task_failure_fails_the_orchestration_with_the_original_details
     instance.start()
     result = instance.step(TaskFailed(task_id=2, failure=failure("bad input 2")))
     assert result.outcome == "failed"
-    assert result.failure == FailureDetails("ValueError", "bad input 2", TRACE)
+    # The innermost error stays readable; the chain says which task it failed through.
+    link = FailedTask("activity", "square", 2, "inst-1")
+    assert result.failure == FailureDetails("ValueError", "bad input 2", TRACE, (link,))
     assert result.new_events == [ExecutionCompleted(status="FAILED", failure=FailureInfo.of(result.failure))]
 
 
@@ -314,7 +316,7 @@ def retried(policy: RetryPolicy) -> Any:
         try:
             return (yield ctx.call_activity("flaky", input="x", retry_policy=policy))
         except TaskFailedError as error:
-            return {"gave_up": str(error), "error_type": error.details.error_type}
+            return {"gave_up": str(error), "error_type": error.details.error_type, "chain": error.details.chain}
 
     return orchestrator
 
@@ -360,7 +362,8 @@ def test_retry_timeout_stops_retrying_before_the_next_wait() -> None:
     instance.start()
     result = instance.step(TaskFailed(task_id=1, failure=failure("nope")), at=at(seconds=1))
     assert result.outcome == "completed"
-    assert "after 1 attempts" in result.result["gave_up"]
+    assert result.result["chain"] == [FailedTask("activity", "flaky", 1, "inst-1", attempts=1).to_json()]
+    assert result.result["gave_up"] == "activity 'flaky' (task #1) failed: ValueError: nope"
 
 
 def test_retry_delay_grows_by_the_backoff_coefficient_up_to_its_cap() -> None:

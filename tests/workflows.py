@@ -332,6 +332,18 @@ def cancels_its_child(context: OrchestrationContext) -> Any:
 
 
 @app.orchestration
+def boom_with_retries(context: OrchestrationContext) -> Any:
+    policy = RetryPolicy(first_retry_interval=timedelta(milliseconds=50), max_number_of_attempts=2)
+    yield context.call_activity(boom, input="Kah-BOOOOM!!!", retry_policy=policy)
+
+
+@app.orchestration
+def parent_of_boom(context: OrchestrationContext) -> Any:
+    """Nobody catches the grandchild activity's failure: the parent's failure says which tasks it went through."""
+    yield context.call_sub_orchestrator(boom_with_retries, instance_id=f"{context.instance_id}-child")
+
+
+@app.orchestration
 def suspendable(context: OrchestrationContext) -> Any:
     first = yield context.wait_for_external_event("go")
     value = yield context.call_activity(add_one, input=first)

@@ -36,19 +36,68 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class FailedTask:
+    """One link of a failure chain: a task whose failure failed the code that awaited it."""
+
+    #: "activity" or "sub-orchestration".
+    kind: str
+    name: str
+    #: The task's number in the orchestration that scheduled it.
+    task_id: int
+    #: Where the task ran: the orchestration that scheduled an activity, or the sub-orchestration itself.
+    instance_id: str
+    attempts: int = 1
+
+    def describe(self) -> str:
+        where = [f"task #{self.task_id}"]
+        if self.kind == "sub-orchestration":
+            where.append(f"instance {self.instance_id!r}")
+        if self.attempts > 1:
+            where.append(f"after {self.attempts} attempts")
+        return f"{self.kind} {self.name!r} ({', '.join(where)})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "task_id": self.task_id,
+            "instance_id": self.instance_id,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FailedTask:
+        return cls(
+            str(data["kind"]), str(data["name"]), int(data["task_id"]), str(data["instance_id"]), int(data["attempts"])
+        )
+
+
+@dataclass(frozen=True)
 class FailureDetails:
-    """Why a task or an orchestration failed: the original error's type, message and traceback."""
+    """Why a task or an orchestration failed: the original error's type, message and traceback, and the
+    chain of tasks it failed through, outermost first (empty when the code itself raised it)."""
 
     error_type: str
     message: str
     stack_trace: str | None = None
+    chain: tuple[FailedTask, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"error_type": self.error_type, "message": self.message, "stack_trace": self.stack_trace}
+        return {
+            "error_type": self.error_type,
+            "message": self.message,
+            "stack_trace": self.stack_trace,
+            "chain": [link.to_json() for link in self.chain],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FailureDetails:
-        return cls(str(data["error_type"]), str(data["message"]), data.get("stack_trace"))
+        chain = tuple(FailedTask.from_json(link) for link in data.get("chain") or ())
+        return cls(str(data["error_type"]), str(data["message"]), data.get("stack_trace"), chain)
+
+    def through(self, link: FailedTask) -> FailureDetails:
+        """These details as seen one task further out: `link` failed because of them."""
+        return FailureDetails(self.error_type, self.message, self.stack_trace, (link, *self.chain))
 
     @classmethod
     def from_exception(cls, error: BaseException) -> FailureDetails:
@@ -61,7 +110,9 @@ class FailureDetails:
         return cls(type(error).__name__, str(error), stack)
 
     def __str__(self) -> str:
-        return f"{self.error_type}: {self.message}"
+        """The chain and the innermost error: "sub-orchestration 'x' (task #1, instance 'i') failed: activity
+        'y' (task #2) failed: RuntimeError: boom"."""
+        return ": ".join([*(f"{link.describe()} failed" for link in self.chain), f"{self.error_type}: {self.message}"])
 
 
 class DurableAgentsError(Exception):

@@ -117,12 +117,25 @@ class StartAccepted(BaseModel):
     status_url: str = Field(description="GET it for the instance's status and output.")
 
 
+class FailedTask(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str = Field(description='"activity" or "sub-orchestration".')
+    name: str
+    task_id: int = Field(description="The task's number in the orchestration that scheduled it.")
+    instance_id: str = Field(description="Where it ran: the scheduling orchestration, or the sub-orchestration.")
+    attempts: int
+
+
 class Failure(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    error_type: str
+    error_type: str = Field(description="The innermost error's type: what the failing code raised.")
     message: str
     stack_trace: str | None = None
+    chain: list[FailedTask] = Field(
+        default_factory=list, description="The tasks the error failed through, outermost first."
+    )
 
 
 class Instance(BaseModel):

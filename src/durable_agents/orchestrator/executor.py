@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from ..errors import (
     EventTimeoutError,
+    FailedTask,
     FailureDetails,
     NonDeterminismError,
     OrchestrationYieldError,
@@ -79,6 +80,14 @@ def _describe(event: ScheduledEvent | None) -> str:
         target = f" {event.name!r}" if event.name else f" #{event.target_task_id}"
         return f"cancel() of the {event.kind.replace('_', '-')}{target}"
     return "create_timer(...)"
+
+
+def _link(task: ActivityTask[Any] | SubOrchestrationTask[Any], instance_id: str) -> FailedTask:
+    """The failure chain's link for `task`, which the instance `instance_id` scheduled."""
+    attempts = task.retry.attempt if task.retry is not None else 1
+    if isinstance(task, ActivityTask):
+        return FailedTask("activity", task.name, task.task_id, instance_id, attempts)
+    return FailedTask("sub-orchestration", task.name, task.task_id, task.instance_id, attempts)
 
 
 class ReplayExecutor:
@@ -238,9 +247,8 @@ class ReplayExecutor:
                 if deadline is None or state.now + delay <= deadline:
                     state.schedule_retry(task, state.now + max(delay, timedelta(0)))
                     return
-            kind = "activity" if isinstance(task, ActivityTask) else "sub-orchestration"
-            attempts = f" after {task.retry.attempt} attempts" if task.retry else ""
-            message = f"{kind} {task.name!r} failed{attempts}: {details}"
+            details = details.through(_link(task, state.instance_id))
+            message = str(details)
         else:
             message = f"task #{task_id} failed: {details}"
         task._fail(TaskFailedError(message, details))

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ..errors import FailureDetails
+from ..errors import FailedTask, FailureDetails
 
 Json = Any
 TimerPurpose = Literal["timer", "retry", "event_timeout", "start"]
@@ -22,17 +22,31 @@ class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class FailedTaskInfo(_Event):
+    """A link of a failure chain (`FailedTask`), as history stores it."""
+
+    kind: str
+    name: str
+    task_id: int
+    instance_id: str
+    attempts: int = 1
+
+
 class FailureInfo(_Event):
     error_type: str
     message: str
     stack_trace: str | None = None
+    #: The tasks the error failed through, outermost first (see `FailureDetails.chain`).
+    chain: tuple[FailedTaskInfo, ...] = ()
 
     @classmethod
     def of(cls, details: FailureDetails) -> FailureInfo:
-        return cls(error_type=details.error_type, message=details.message, stack_trace=details.stack_trace)
+        chain = tuple(FailedTaskInfo(**link.to_json()) for link in details.chain)
+        return cls(error_type=details.error_type, message=details.message, stack_trace=details.stack_trace, chain=chain)
 
     def details(self) -> FailureDetails:
-        return FailureDetails(self.error_type, self.message, self.stack_trace)
+        chain = tuple(FailedTask(**link.model_dump()) for link in self.chain)
+        return FailureDetails(self.error_type, self.message, self.stack_trace, chain)
 
 
 class StepStarted(_Event):

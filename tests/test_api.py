@@ -195,6 +195,20 @@ def test_start_with_own_id_input_and_list_filters(api: httpx.Client) -> None:
     assert listed(created_to="2000-01-01T00:00:00") == set()  # naive: taken as UTC
 
 
+def test_tags_on_start_in_the_state_and_as_a_filter(api: httpx.Client) -> None:
+    team = unique("team")
+    tagged = api.post("/api/orchestrations/plain_function", json={"input": 1, "tags": {"team": team}}).json()
+    other = start(api, "plain_function", input=2)
+    assert wait_for_status(api, tagged["instance_id"], "COMPLETED")["tags"] == {"team": team}
+    assert wait_for_status(api, other, "COMPLETED")["tags"] == {}
+    listed = api.get("/api/instances", params={"tag": f"team={team}"}).json()["items"]
+    assert [item["instance_id"] for item in listed] == [tagged["instance_id"]]
+    refused = api.get("/api/instances", params={"tag": "no-equals-sign"})
+    assert refused.status_code == 422 and "name=value" in refused.json()["error"]["message"]
+    bad = api.post("/api/orchestrations/plain_function", json={"tags": {"team": 7}})
+    assert bad.status_code == 422 and "tags" in bad.json()["error"]["message"]
+
+
 def test_an_approval_raised_by_http_resumes_a_waiting_orchestration(api: httpx.Client) -> None:
     instance_id = start(api, "approval", input={"timeout_seconds": 3600})
     wait_for_status(api, instance_id, "RUNNING")

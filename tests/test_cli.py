@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import subprocess
+import uuid
 from typing import Any
 
 import pytest
@@ -173,6 +174,16 @@ def test_history_timeline_shows_activities_in_order(services: Services, client: 
     assert "ExecutionStarted" in rows[0] and "ExecutionCompleted" in rows[-1] and "COMPLETED" in rows[-1]
     assert "StepStarted" not in shown.stdout
     assert "StepStarted" in cli(services, client.taskhub, "history", final["instance_id"], "--steps").stdout
+
+
+def test_start_and_list_by_tag(services: Services, client: DurableClient) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    started = ok_json(cli(services, client.taskhub, "start", "plain_function", "--tag", f"team={team}", "--json"))
+    cli(services, client.taskhub, "start", "plain_function", "--json")
+    listed = ok_json(cli(services, client.taskhub, "list", "--tag", f"team={team}", "--json"))
+    assert [state["instance_id"] for state in listed] == [started["instance_id"]]
+    assert listed[0]["tags"] == {"team": team}
+    assert_one_line_error(cli(services, client.taskhub, "list", "--tag", "team"), "name=value")
 
 
 def test_failures_show_in_status_and_history(services: Services, client: DurableClient) -> None:

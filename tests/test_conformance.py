@@ -407,6 +407,30 @@ def test_query_filters_and_paging(client: Any) -> None:
     assert client.query_instances(statuses=["FAILED"], instance_id_prefix="page-") == []
 
 
+def test_tags_are_stored_returned_and_filtered(client: Any) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    tagged = client.schedule_new_orchestration("tagged_parent", input=team, tags={"Tagged": "true", "team": team})
+    plain = client.schedule_new_orchestration("plain_function", input=1, tags={"team": team})
+    assert client.wait_for_orchestration_completion(tagged, timeout=30).tags == {"Tagged": "true", "team": team}
+    client.wait_for_orchestration_completion(plain, timeout=30)
+
+    def found(**tags: str) -> set[str]:
+        return {state.instance_id for state in client.query_instances(tags=tags)}
+
+    child = f"{tagged}-child"
+    assert found(team=team) == {tagged, plain, child}
+    assert found(team=team, Tagged="true") == {tagged}
+    assert found(team=team, kind="child") == {child}
+    assert found(team=team, Tagged="false") == set()
+    assert client.get_orchestration_state(child).tags == {"team": team, "kind": "child"}
+    scheduled = [event for event in client.get_history(tagged) if event["type"] == "TaskScheduled"]
+    assert scheduled[0]["tags"] == {"step": "greet"}
+    with pytest.raises(ValueError, match="tag name 'bad name' is not allowed"):
+        client.schedule_new_orchestration("plain_function", tags={"bad name": "x"})
+    with pytest.raises(ValueError, match="must be a string"):
+        client.query_instances(tags={"team": 3})
+
+
 def test_explicit_instance_id_reuse(client: Any) -> None:
     instance_id = f"fixed-{uuid.uuid4().hex}"
     client.schedule_new_orchestration("plain_function", input=1, instance_id=instance_id)

@@ -145,6 +145,31 @@ def test_the_list_shows_a_running_instance_turn_completed_without_reload(
     assert page.locator(f'tr[data-instance="{instance_id}"]').count() == 1
 
 
+def test_the_list_filters_by_tag_and_a_failure_shows_the_tasks_it_failed_through(
+    client: DurableClient, dashboard: DashboardServer, page: Page
+) -> None:
+    team = f"dash-team-{uuid.uuid4().hex[:8]}"
+    failed = client.schedule_new_orchestration("parent_of_boom", tags={"team": team})
+    untagged = client.schedule_new_orchestration("empty")
+    client.wait_for_orchestration_completion(failed, timeout=30)
+    sign_in(page, dashboard, f"/?tag=team%3D{team}")
+    page.locator(f'tr[data-instance="{failed}"]').wait_for()
+    assert page.locator(f'tr[data-instance="{untagged}"]').count() == 0
+    page.fill("input[name=tag]", "no-equals-sign")
+    page.locator("#instances [role=alert]").wait_for()
+    assert "name=value" in page.locator("#instances [role=alert]").inner_text()
+
+    page.goto(f"{dashboard.url}/instances/{failed}")
+    links = page.locator(".failure-chain li").all_inner_texts()
+    assert links == [
+        f"sub-orchestration 'boom_with_retries' (task #1, instance '{failed}-child') failed — {failed}-child",
+        "activity 'boom' (task #3, after 2 attempts) failed",
+    ]
+    assert page.locator(".failure-head h2").inner_text() == "RuntimeError"  # the innermost cause
+    assert page.locator(f".tags a.tag:text-is('team={team}')").count() == 1
+    shot(page, "failure-chain")
+
+
 def test_the_timeline_of_a_fan_out_draws_overlapping_bars(
     client: DurableClient, dashboard: DashboardServer, page: Page
 ) -> None:

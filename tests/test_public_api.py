@@ -49,6 +49,7 @@ def test_public_api() -> None:
         "StructuredOutputError",
         "Summarize",
         "Task",
+        "TaskCancelledError",
         "TaskFailedError",
         "ToolLoopError",
         "Usage",

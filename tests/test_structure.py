@@ -152,7 +152,7 @@ def test_no_import_cycles() -> None:
 
 #: What each layer may import of ours at run time (its own modules always).
 ALLOWED = {
-    "orchestrator": {"errors", "ids", "serialization", "exports", ""},
+    "orchestrator": {"errors", "ids", "serialization", "tags", "exports", ""},
     "store": {"errors", "ids", "serialization", "exports", "", "models", "orchestrator", "state"},
     "steps": {"errors", "ids", "serialization", "exports", "", "models", "orchestrator", "state", "store", "registry"},
 }

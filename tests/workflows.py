@@ -344,6 +344,17 @@ def parent_of_boom(context: OrchestrationContext) -> Any:
 
 
 @app.orchestration
+def tagged_parent(context: OrchestrationContext) -> Any:
+    """Tags on a sub-orchestration (they go on the child instance) and on an activity call (in the history)."""
+    team = context.get_input()
+    yield context.call_activity(hello, input="tags", tags={"step": "greet"})
+    result = yield context.call_sub_orchestrator(
+        plain_function, input=1, instance_id=f"{context.instance_id}-child", tags={"team": team, "kind": "child"}
+    )
+    return result
+
+
+@app.orchestration
 def suspendable(context: OrchestrationContext) -> Any:
     first = yield context.wait_for_external_event("go")
     value = yield context.call_activity(add_one, input=first)

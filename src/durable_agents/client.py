@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from .store.db import single_statement, transaction
 from .store.listener import instance_changes
 from .store.schema import check_schema, upgrade
 from .store.workers import WorkerInfo
+from .tags import checked_tags
 from .tasks.dispatch import wake
 from .tasks.start import start_instance
 
@@ -76,9 +77,11 @@ class DurableClient:
         instance_id: str | None = None,
         start_at: datetime | None = None,
         reuse_id: bool = False,
+        tags: Mapping[str, str] | None = None,
     ) -> str:
         """Start an instance and return its id. An id already in use is refused unless `reuse_id`
-        is set and the old instance has finished (it is then replaced)."""
+        is set and the old instance has finished (it is then replaced). `tags` label the instance:
+        `query_instances(tags=...)` finds it by them."""
         return start_instance(
             self.app,
             durable_name(orchestrator),
@@ -87,6 +90,7 @@ class DurableClient:
             start_at=start_at,
             reuse_id=reuse_id,
             check_name=self._knows_names,
+            tags=tags,
         )
 
     # -- reading -----------------------------------------------------------------------------
@@ -110,11 +114,14 @@ class DurableClient:
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         instance_id_prefix: str | None = None,
+        tags: Mapping[str, str] | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[OrchestrationState]:
-        """Instances of this task hub, newest first, filtered and paged."""
+        """Instances of this task hub, newest first, filtered and paged; with `tags`, those that carry
+        every one of them."""
         wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
+        tagged = checked_tags(tags)
         with transaction(self._url) as session:
             return instances.query(
                 session,
@@ -124,6 +131,7 @@ class DurableClient:
                 created_from=created_from,
                 created_to=created_to,
                 instance_id_prefix=instance_id_prefix,
+                tags=tagged,
                 limit=limit,
                 offset=offset,
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -49,6 +49,7 @@ class OrchestrationState:
     custom_status: Any
     failure_details: FailureDetails | None
     parent_instance_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def serialized_input(self) -> str | None:
@@ -76,4 +77,5 @@ class OrchestrationState:
             "custom_status": self.custom_status,
             "failure_details": self.failure_details.to_json() if self.failure_details else None,
             "parent_instance_id": self.parent_instance_id,
+            "tags": dict(self.tags),
         }

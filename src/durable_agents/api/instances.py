@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from ..errors import InstanceNotFoundError, InvalidInstanceStateError, OrchestrationNotRegisteredError
 from ..state import OrchestrationState, OrchestrationStatus
+from ..tags import parse_tag
 from .context import INTERNAL_PREFIX, STATUS_ROUTE, ApiContext
+from .problems import ApiError
 from .schemas import (
     PRINTABLE,
     Accepted,
@@ -60,7 +62,12 @@ def instance_routes(context: ApiContext) -> APIRouter:
             raise OrchestrationNotRegisteredError(name, context.orchestration_names())
         body = body or StartRequest()
         instance_id = context.client.schedule_new_orchestration(
-            name, input=body.input, instance_id=body.instance_id, start_at=body.start_at, reuse_id=body.reuse_id
+            name,
+            input=body.input,
+            instance_id=body.instance_id,
+            start_at=body.start_at,
+            reuse_id=body.reuse_id,
+            tags=body.tags,
         )
         status_url = context.url(request, STATUS_ROUTE, instance_id=instance_id)
         response.headers["Location"] = status_url
@@ -78,15 +85,26 @@ def instance_routes(context: ApiContext) -> APIRouter:
         created_from: Annotated[datetime | None, Query(description="Created at or after (UTC if naive).")] = None,
         created_to: Annotated[datetime | None, Query(description="Created before (UTC if naive).")] = None,
         prefix: Annotated[str | None, Query(max_length=256, pattern=PRINTABLE, description="Id prefix.")] = None,
+        tag: Annotated[
+            list[str] | None,
+            Query(
+                max_length=1200, description="Only instances with this tag, as name=value (repeat for all of several)."
+            ),
+        ] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> InstancePage:
+        try:
+            tags = dict(parse_tag(text) for text in tag or [])
+        except ValueError as error:
+            raise ApiError(422, "invalid_input", f"invalid tag filter: {error}") from None
         states = context.client.query_instances(
             statuses=status,
             name=name,
             created_from=as_utc(created_from),
             created_to=as_utc(created_to),
             instance_id_prefix=prefix,
+            tags=tags,
             limit=limit,
             offset=offset,
         )

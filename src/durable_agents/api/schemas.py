@@ -10,6 +10,7 @@ from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..state import OrchestrationStatus
+from ..tags import checked_tags
 
 #: Text without control characters (Postgres refuses NUL; ids must survive being printed and put in URLs).
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
@@ -35,6 +36,7 @@ def _storable(value: Any) -> Any:
 
 #: Any JSON value the database can store.
 JsonValue = Annotated[Any, AfterValidator(_storable)]
+Tags = Annotated[dict[str, str] | None, AfterValidator(checked_tags)]
 
 InstanceId = Annotated[str, Path(min_length=1, max_length=256, pattern=PRINTABLE, description="The instance id.")]
 OrchestrationName = Annotated[
@@ -109,6 +111,7 @@ class StartRequest(Strict):
     )
     start_at: AwareDatetime | None = Field(default=None, description="Start later, at this time.")
     reuse_id: bool = Field(default=False, description="Replace a finished instance of the same id.")
+    tags: Tags = Field(default=None, description='Labels to find the instance by, like {"team": "billing"}.')
 
 
 class StartAccepted(BaseModel):
@@ -153,6 +156,7 @@ class Instance(BaseModel):
     custom_status: Any
     failure_details: Failure | None
     parent_instance_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
 
 
 class InstancePage(BaseModel):

@@ -14,6 +14,7 @@ from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
 from ..client import DurableClient
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
+from ..tags import parse_tag
 from .common import (
     AppOption,
     JsonOption,
@@ -60,6 +61,15 @@ def register(app: typer.Typer) -> None:
         app.command(name, rich_help_panel=PANEL)(command)
 
 
+TagOption = Annotated[
+    list[str] | None, typer.Option("--tag", "-t", help="A tag as NAME=VALUE, like team=billing (repeat for more).")
+]
+
+
+def _tags(texts: list[str] | None) -> dict[str, str] | None:
+    return dict(parse_tag(text) for text in texts) if texts else None
+
+
 def start(
     name: Annotated[str, typer.Argument(help="The orchestration's registered name.")],
     input: Annotated[
@@ -74,6 +84,7 @@ def start(
     timeout: Annotated[
         float, typer.Option("--timeout", help="With --wait: stop waiting after this many seconds (it keeps running).")
     ] = 60.0,
+    tags: TagOption = None,
     taskhub: TaskhubOption = None,
     app: AppOption = None,
     as_json: JsonOption = False,
@@ -82,11 +93,12 @@ def start(
 
     With --wait, print the final state instead, and exit 1 unless it COMPLETED.
 
-    Example: durable-agents start review --input '{"doc": "a.txt"}' --wait
+    Example: durable-agents start review --input '{"doc": "a.txt"}' --tag team=docs --wait
     """
     value = parse_json(input, "--input")
+    labels = _tags(tags)
     client = make_client(taskhub, app)
-    started = client.schedule_new_orchestration(name, input=value, instance_id=instance_id)
+    started = client.schedule_new_orchestration(name, input=value, instance_id=instance_id, tags=labels)
     if not wait:
         if as_json:
             emit_json({"instance_id": started, "name": name, "taskhub": client.taskhub})
@@ -135,6 +147,8 @@ def _show_state(state: OrchestrationState, as_json: bool) -> None:
         table.add_row("output", summary(state.output, 0))
     if state.custom_status is not None:
         table.add_row("custom status", summary(state.custom_status, 0))
+    if state.tags:
+        table.add_row("tags", ", ".join(f"{key}={value}" for key, value in state.tags.items()))
     if state.failure_details:
         table.add_row("failure", Text(str(state.failure_details), style="red"))
     console.print(table)
@@ -149,19 +163,21 @@ def list_instances(
     ] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many instances.")] = 50,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many (for paging).")] = 0,
+    tags: TagOption = None,
     taskhub: TaskhubOption = None,
     app: AppOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List instances of the task hub, newest first.
 
-    Example: durable-agents list --status running --status suspended --name review
+    Example: durable-agents list --status running --status suspended --name review --tag team=docs
     """
     wanted = _statuses(statuses)
+    labels = _tags(tags)
     client = make_client(taskhub, app)
-    if everything or name or prefix:
+    if everything or name or prefix or labels:
         states = client.query_instances(
-            statuses=wanted, name=name, instance_id_prefix=prefix, limit=limit, offset=offset
+            statuses=wanted, name=name, instance_id_prefix=prefix, tags=labels, limit=limit, offset=offset
         )
     else:
         states = _without_agent_internals(client, wanted, limit, offset)

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
+from ..tags import parse_tag
 from .context import Dashboard, page_route
 from .timeline import build_timeline, history_lines, overlapping
 
@@ -27,6 +28,8 @@ class Filters:
     name: str = ""
     q: str = ""
     offset: int = 0
+    #: A tag as name=value.
+    tag: str = ""
 
     @classmethod
     def of(cls, request: Request) -> Filters:
@@ -38,14 +41,21 @@ class Filters:
             offset = max(0, int(params.get("offset", "0")))
         except ValueError:
             offset = 0
-        return cls(status, params.get("name", "").strip()[:256], params.get("q", "").strip()[:256], offset)
+        text = {key: params.get(key, "").strip()[:256] for key in ("name", "q")}
+        return cls(status, text["name"], text["q"], offset, params.get("tag", "").strip()[:1200])
 
     @property
     def active(self) -> bool:
-        return bool(self.status or self.name or self.q)
+        return bool(self.status or self.name or self.q or self.tag)
+
+    @property
+    def tags(self) -> dict[str, str] | None:
+        """The tag filter, or None; ValueError saying how to write it if it is not name=value."""
+        return dict([parse_tag(self.tag)]) if self.tag else None
 
     def query(self, **changes: Any) -> str:
-        values = {"status": self.status, "name": self.name, "q": self.q, "offset": self.offset, **changes}
+        values = {"status": self.status, "name": self.name, "q": self.q, "tag": self.tag, "offset": self.offset}
+        values.update(changes)
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -64,12 +74,21 @@ def routes(dash: Dashboard) -> APIRouter:
     render = dash.renderer.render
 
     def listing(filters: Filters) -> dict[str, Any]:
-        rows = dash.client.query_instances(
-            statuses=[filters.status] if filters.status else None,
-            name=filters.name or None,
-            instance_id_prefix=filters.q or None,
-            limit=PAGE_SIZE + 1,
-            offset=filters.offset,
+        try:
+            tags, filter_error = filters.tags, None
+        except ValueError as error:
+            tags, filter_error = None, str(error)
+        rows = (
+            dash.client.query_instances(
+                statuses=[filters.status] if filters.status else None,
+                name=filters.name or None,
+                instance_id_prefix=filters.q or None,
+                tags=tags,
+                limit=PAGE_SIZE + 1,
+                offset=filters.offset,
+            )
+            if filter_error is None
+            else []
         )
         names = sorted(
             {*dash.client.app.registry.orchestrations, *(r.name for r in rows)} - {AGENT_TURN, SESSION_ENTITY}
@@ -78,6 +97,7 @@ def routes(dash: Dashboard) -> APIRouter:
             "instances": rows[:PAGE_SIZE],
             "more": len(rows) > PAGE_SIZE,
             "filters": filters,
+            "filter_error": filter_error,
             "names": names,
             "kind_of": kind_of,
             "page_size": PAGE_SIZE,

@@ -63,6 +63,8 @@ class Instance(Base):
     output: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     custom_status: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     failure: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    #: Labels to find the instance by (None: no tags); filtered by containment, indexed on PostgreSQL.
+    tags: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     parent_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     parent_execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     parent_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -78,6 +80,12 @@ class Instance(Base):
         Index("ix_da_instances_name", "taskhub", "name", "created_at"),
         Index("ix_da_instances_created", "taskhub", "created_at"),
         Index("ix_da_instances_parent", "taskhub", "parent_instance_id"),
+        Index(
+            "ix_da_instances_tags",
+            "tags",
+            postgresql_using="gin",
+            postgresql_ops={"tags": "jsonb_path_ops"},
+        ),  # created by migration 0006 on PostgreSQL only
     )
 
 

@@ -6,7 +6,7 @@ never from the clock or a random source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import ids
 from ..errors import ConfigurationError
 from ..serialization import decode, encode
+from ..tags import checked_tags
 from .history import EventSent
 from .replay_state import ReplayState
 from .retry import RetryPolicy
@@ -106,11 +107,14 @@ class OrchestrationContext:
         *,
         input: Any = None,
         retry_policy: RetryPolicy | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ActivityTask[Any]:
+        """A task for one call of `activity`; `tags` label the call in the history."""
         state = self._state
         name = durable_name(activity)
         encoded = encode(input, what=f"input of activity {name!r}", limit=state.max_payload_bytes)
         task: ActivityTask[Any] = ActivityTask(state.next_id(), name, encoded, retry_policy)
+        task.tags = checked_tags(tags, f"tags of activity {name!r}")
         state.schedule_activity(task)
         return task
 
@@ -121,13 +125,16 @@ class OrchestrationContext:
         input: Any = None,
         instance_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> SubOrchestrationTask[Any]:
+        """A task for a child instance of `orchestrator`; `tags` go on the child instance."""
         state = self._state
         name = durable_name(orchestrator)
         encoded = encode(input, what=f"input of sub-orchestration {name!r}", limit=state.max_payload_bytes)
         task_id = state.next_id()
         child_id = instance_id or ids.child_instance_id(state.instance_id, state.execution_id, task_id)
         task: SubOrchestrationTask[Any] = SubOrchestrationTask(task_id, name, child_id, encoded, retry_policy)
+        task.tags = checked_tags(tags, f"tags of sub-orchestration {name!r}")
         state.schedule_sub_orchestration(task)
         return task
 

@@ -69,6 +69,7 @@ class TaskScheduled(_Event):
     task_id: int
     name: str
     input: Json = None
+    tags: dict[str, str] | None = None
 
 
 class TaskCompleted(_Event):
@@ -102,6 +103,8 @@ class SubOrchestrationCreated(_Event):
     name: str
     instance_id: str
     input: Json = None
+    #: The child instance's tags.
+    tags: dict[str, str] | None = None
 
 
 class SubOrchestrationCompleted(_Event):

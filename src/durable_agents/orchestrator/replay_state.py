@@ -88,13 +88,13 @@ class ReplayState:
 
     def schedule_activity(self, task: ActivityTask[Any]) -> None:
         self._start_attempt(task)
-        self.record(TaskScheduled(task_id=task.task_id, name=task.name, input=task.input))
+        self.record(TaskScheduled(task_id=task.task_id, name=task.name, input=task.input, tags=task.tags))
 
     def schedule_sub_orchestration(self, task: SubOrchestrationTask[Any]) -> None:
         self._start_attempt(task)
         self.record(
             SubOrchestrationCreated(
-                task_id=task.task_id, name=task.name, instance_id=task.instance_id, input=task.input
+                task_id=task.task_id, name=task.name, instance_id=task.instance_id, input=task.input, tags=task.tags
             )
         )
 

@@ -102,6 +102,7 @@ class ActivityTask(CompletableTask[T]):
         self.name = name
         self.input = input
         self.retry = RetryState(retry_policy) if retry_policy else None
+        self.tags: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"<ActivityTask #{self.task_id} {self.name!r}>"
@@ -114,6 +115,7 @@ class SubOrchestrationTask(CompletableTask[T]):
         self.instance_id = instance_id
         self.input = input
         self.retry = RetryState(retry_policy) if retry_policy else None
+        self.tags: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"<SubOrchestrationTask #{self.task_id} {self.name!r} ({self.instance_id})>"

@@ -216,6 +216,7 @@ def create_child(session: Session, parent: LockedInstance, event: SubOrchestrati
         "parent_instance_id": parent.instance_id,
         "parent_execution_id": parent.execution_id,
         "parent_task_id": event.task_id,
+        "tags": event.tags,
     }
     created = session.execute(_create_child_statement(dialect.of(session).name), values).first()
     if created is None:

@@ -12,7 +12,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -60,6 +60,10 @@ class Dialect:
         """Take the transaction-scoped lock `name` if no one else holds it."""
         raise NotImplementedError
 
+    def json_contains(self, column: Any, pairs: dict[str, str]) -> ColumnElement[bool]:
+        """`column` (a JSON object) has every key of `pairs` with its value."""
+        raise NotImplementedError
+
 
 class PostgreSQL(Dialect):
     name = "postgresql"
@@ -79,6 +83,11 @@ class PostgreSQL(Dialect):
     def try_exclusive(self, session: Session, name: str) -> bool:
         key = zlib.crc32(name.encode()) - 2**31  # a stable signed 32-bit key, the same in every process
         return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+
+    def json_contains(self, column: Any, pairs: dict[str, str]) -> ColumnElement[bool]:
+        # JSONB's @>, which the GIN index answers (the column's generic JSON type would compile to LIKE).
+        contained: ColumnElement[bool] = type_coerce(column, postgresql.JSONB()).contains(pairs)
+        return contained
 
 
 class SQLite(Dialect):
@@ -101,6 +110,10 @@ class SQLite(Dialect):
 
     def try_exclusive(self, session: Session, name: str) -> bool:
         return True  # the transaction already holds the whole database
+
+    def json_contains(self, column: Any, pairs: dict[str, str]) -> ColumnElement[bool]:
+        # Keys are checked identifiers (see `tags.checked_tags`), so they are safe in a JSON path.
+        return and_(*(func.json_extract(column, f'$."{key}"') == value for key, value in pairs.items()))
 
 
 _DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (PostgreSQL(), SQLite())}

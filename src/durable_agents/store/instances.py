@@ -40,6 +40,7 @@ def to_state(row: Instance | Row[*tuple[Any, ...]]) -> OrchestrationState:
         custom_status=row.custom_status,
         failure_details=FailureDetails.from_json(row.failure) if row.failure else None,
         parent_instance_id=row.parent_instance_id,
+        tags=dict(row.tags or {}),
     )
 
 
@@ -52,11 +53,21 @@ def create(
     input: Any,
     start_at: datetime | None,
     reuse_id: bool,
+    tags: dict[str, str] | None = None,
 ) -> None:
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
     if existing is not None and not (reuse_id and existing.status in TERMINAL):
         raise InstanceExistsError(instance_id, existing.status)
-    _start(session, existing, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=start_at)
+    _start(
+        session,
+        existing,
+        taskhub=taskhub,
+        instance_id=instance_id,
+        name=name,
+        input=input,
+        start_at=start_at,
+        tags=tags,
+    )
 
 
 def _start(
@@ -68,6 +79,7 @@ def _start(
     name: str,
     input: Any,
     start_at: datetime | None,
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given."""
     if replaced is not None:
@@ -86,6 +98,7 @@ def _start(
             input=input,
             history_length=0,
             scheduled_start_at=scheduled,
+            tags=tags,
         )
     )
     session.flush()
@@ -151,6 +164,7 @@ def post_event_starting(
         "parent_instance_id": None,
         "parent_execution_id": None,
         "parent_task_id": None,
+        "tags": None,
         "start_key": ids.start_key(execution_id),
         "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
         "event": event_to_json(EventRaised(name=event_name, data=data)),
@@ -218,7 +232,7 @@ def insert_new_instance(backend: str) -> Any:
     named after the columns (the parent's may be None): for statements built once per database."""
     columns = instances_table.c
     names = ("taskhub", "instance_id", "name", "execution_id", "input", "parent_instance_id",
-             "parent_execution_id", "parent_task_id")  # fmt: skip
+             "parent_execution_id", "parent_task_id", "tags")  # fmt: skip
     values: dict[str, Any] = {name: bindparam(name, type_=columns[name].type) for name in names}
     return (
         dialect.named(backend)
@@ -255,10 +269,13 @@ def query(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     instance_id_prefix: str | None = None,
+    tags: dict[str, str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[OrchestrationState]:
     statement = select(Instance).where(Instance.taskhub == taskhub)
+    if tags:
+        statement = statement.where(dialect.of(session).json_contains(Instance.tags, tags))
     if statuses:
         statement = statement.where(Instance.status.in_([s.value for s in statuses]))
     if name:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from ..errors import InstanceExistsError
 from ..serialization import encode
 from ..store import instances
 from ..store.db import transaction
+from ..tags import checked_tags
 from .dispatch import wake
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ def start_instance(
     start_at: datetime | None,
     reuse_id: bool,
     check_name: bool,
+    tags: Mapping[str, str] | None = None,
 ) -> str:
     """Start orchestration `name` and return the instance's id (see `DurableClient.schedule_new_orchestration`).
     With `check_name`, a name the app's registry lacks is refused here rather than failing the instance."""
@@ -37,6 +40,7 @@ def start_instance(
         raise ValueError("instance_id must be 1 to 256 characters long")
     if start_at is not None and start_at.tzinfo is None:
         raise ValueError("start_at must be an aware datetime (e.g. datetime.now(timezone.utc) + ...)")
+    checked = checked_tags(tags)
     settings = app.settings
     encoded = encode(input, what=f"input of orchestration {name!r}", limit=settings.max_payload_bytes)
     try:
@@ -49,6 +53,7 @@ def start_instance(
                 input=encoded,
                 start_at=start_at,
                 reuse_id=reuse_id,
+                tags=checked,
             )
     except IntegrityError as error:  # a concurrent start with the same id won the race
         raise InstanceExistsError(instance_id, "just created by another client") from error

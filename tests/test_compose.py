@@ -78,6 +78,8 @@ def test_each_queue_has_its_own_scalable_worker_service(config: dict[str, Any]) 
         assert command[command.index("--queues") + 1] == queue
         # `--scale` needs services without fixed names or host ports.
         assert "container_name" not in services[service] and "ports" not in services[service]
+        # A stop leaves the worker its grace period (20 s by default) and the hand-back of its leases.
+        assert services[service]["stop_grace_period"] in ("30s", "30000000000", 30000000000)
 
 
 def test_api_and_flower_are_served_with_credentials_from_the_environment(config: dict[str, Any]) -> None:

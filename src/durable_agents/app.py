@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 from celery import Celery, bootsteps
 from kombu.entity import Queue
 from pydantic import BaseModel
+from sqlalchemy.orm import configure_mappers
 
 from .agents.activities import register_agent_activities
 from .agents.agent import Agent
@@ -28,9 +29,10 @@ from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.drain import on_drain_message
 from .tasks.eager import drive, on_activity_message
+from .tasks.handback import Handback
 from .tasks.leases import LeaseRenewer
 from .tasks.presence import PresenceThread, SlotCensus, worker_record
-from .tasks.sweeper import SweeperThread, sweep_once
+from .tasks.sweeper import Reach, SweeperThread, sweep_once
 from .tasks.trigger import register_trigger_task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,6 +84,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.response_callbacks: list[Any] = []
         self._model_slots: ModelSlots | LocalModelSlots | None = None
         self._leases: LeaseRenewer | None = None
+        self.sweep_reach = Reach()
         # Embedded mode keeps results in memory: nothing reads them but chords, which it does not use.
         backend = "cache+memory://" if self.settings.embedded else self.settings.redis_url
         super().__init__(main, broker=self.settings.effective_broker_url, backend=backend, **celery_options)
@@ -228,7 +231,7 @@ class DurableApp(Celery):  # type: ignore[misc]
     def leases(self) -> LeaseRenewer:
         """Keeps the leases of the activities this process runs alive (made on first use: clients never run any)."""
         if self._leases is None:
-            self._leases = LeaseRenewer(self.settings.database_url, self.settings.lease_seconds)
+            self._leases = LeaseRenewer(self.settings)
         return self._leases
 
     # -- Celery wiring -----------------------------------------------------------------------
@@ -297,12 +300,20 @@ class DurableApp(Celery):  # type: ignore[misc]
 
 class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
     """Refuses to start against a wrong schema; registers the worker (with heartbeats) and runs the
-    sweeper thread inside it."""
+    sweeper thread inside it; on shutdown, hands back the leases of what it will not finish."""
+
+    #: After the pool: its threads start only once the pool has forked its children, and it stops
+    #: before the pool does, so the grace period runs while the pool waits for its tasks.
+    requires = ("celery.worker.components:Pool",)
 
     def __init__(self, worker: Any, **options: Any) -> None:
         super().__init__(worker, **options)
         self.sweeper: SweeperThread | None = None
         self.presence: PresenceThread | None = None
+        self.handback = Handback(worker.app)
+        # Configured here, in the parent, so that no forked child has to configure them: a child forked
+        # while another thread held SQLAlchemy's configure lock would wait for it forever.
+        configure_mappers()
         # Here, not in start(): the prefork pool may fork its children before this step starts,
         # and they must inherit the queues to run work eagerly.
         app: DurableApp = worker.app
@@ -328,6 +339,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         )
 
     def stop(self, worker: Any) -> None:
+        self.handback.after_grace()
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None
@@ -336,5 +348,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self.presence = None
 
     def terminate(self, worker: Any) -> None:
-        # A cold shutdown (a second SIGTERM, SIGQUIT) still leaves the registry tidy.
+        # A cold shutdown (a second SIGTERM, SIGQUIT) ends the running tasks: their leases go back now,
+        # and the registry is left tidy.
+        self.handback.now()
         self.stop(worker)

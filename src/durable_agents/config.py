@@ -39,7 +39,14 @@ class Settings(BaseSettings):
     )
     taskhub: str = Field(default="default", validation_alias=AliasChoices("TASKHUB", "DURABLE_AGENTS_TASKHUB"))
     #: How long a claimed activity is owned before another worker may take it over (renewed while it runs).
+    #: The last line of defence: a process that dies is found by its heartbeat long before its leases expire.
     lease_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds between the heartbeats of each process that holds leases.
+    lease_heartbeat_interval: float = Field(default=1.0, gt=0)
+    #: A process whose heartbeat is older than this is dead, and its leases are freed; 0: five intervals.
+    lease_holder_timeout: float = Field(default=0.0, ge=0)
+    #: On SIGTERM, how long a worker lets running activities finish before it hands their leases back.
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     #: How often the sweeper fires due timers and looks for lost work.
     sweep_interval: float = Field(default=1.0, gt=0)
     #: Work whose message has not been acted on for this long is dispatched again.
@@ -112,6 +119,17 @@ class Settings(BaseSettings):
     redis_ssl_certfile: str | None = None
     redis_ssl_keyfile: str | None = None
     redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
+
+    @model_validator(mode="after")
+    def _holder_timeout_covers_heartbeats(self) -> Settings:
+        if not self.lease_holder_timeout:
+            self.lease_holder_timeout = 5 * self.lease_heartbeat_interval
+        if self.lease_holder_timeout <= 2 * self.lease_heartbeat_interval:
+            raise ValueError(
+                f"lease_holder_timeout ({self.lease_holder_timeout:g}s) must be more than twice "
+                f"lease_heartbeat_interval ({self.lease_heartbeat_interval:g}s), or live processes would look dead"
+            )
+        return self
 
     @model_validator(mode="after")
     def _worker_timeout_covers_heartbeats(self) -> Settings:

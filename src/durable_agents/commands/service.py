@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from celery.signals import worker_shutdown
 
 from ..config import ROLES, Settings
 from ..embedded import separate_worker_refused
 from ..errors import ConfigurationError
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
+from .startup import wait_for_services
 
 PANEL = "Running"
 
@@ -22,6 +24,10 @@ def register(app: typer.Typer) -> None:
     app.command("worker", rich_help_panel=PANEL)(worker)
     app.add_typer(db_app, name="db", rich_help_panel=PANEL)
     app.command("testserver", rich_help_panel=PANEL)(testserver)
+
+
+#: Celery's worker pools.
+POOLS = ("prefork", "threads", "solo", "gevent", "eventlet", "processes")
 
 
 def worker(
@@ -70,7 +76,9 @@ def worker(
     target = load_durable_app(app_spec)
     if target.settings.embedded:
         raise separate_worker_refused()
-    check_schema(target.settings.database_url)
+    if pool not in POOLS:
+        raise ConfigurationError(f"--pool {pool!r} is not a Celery pool; use one of {', '.join(POOLS)}")
+    wait_for_services(target.settings)
     names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
     if not names:
         raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")
@@ -82,7 +90,17 @@ def worker(
         argv += ["--concurrency", str(concurrency)]
     if hostname:
         argv += ["--hostname", hostname]
+    # Celery's worker_main drops the worker's exit status; a worker that cannot start must not exit 0,
+    # or a supervisor takes it for a clean stop. The worker reports it with its shutdown signal.
+    exit_codes: list[int] = []
+
+    def remember(sender: Any, **_: Any) -> None:
+        exit_codes.append(getattr(sender, "exitcode", None) or 0)
+
+    worker_shutdown.connect(remember, weak=False)
     target.worker_main(argv)
+    if exit_codes and exit_codes[-1]:
+        raise typer.Exit(exit_codes[-1])
 
 
 @db_app.command("upgrade")

@@ -71,6 +71,8 @@ class Instance(Base):
     #: Number of history rows of the current execution; lets a worker trust its cached replay.
     history_length: Mapped[int] = mapped_column(Integer, default=0)
     scheduled_start_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: When the sweeper last sent the instance a wake-up for events waiting in its inbox.
+    woken_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -259,6 +261,27 @@ class WorkerRow(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
     __table_args__ = (Index("ix_da_workers_expiry", "taskhub", "expires_at"),)
+
+
+class LeaseHolderRow(Base):
+    """A process that holds (or may hold) leases on work items, and its heartbeat: once it stops, its
+    leases are freed, in seconds, whatever their length."""
+
+    __tablename__ = "da_lease_holders"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The prefix of every lease owner of the process: host, pid and a token of this process's life.
+    holder: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(256))
+    pid: Mapped[int] = mapped_column(Integer)
+    #: The worker whose pool forked it (a prefork child), or its own pid: a stopping worker releases both.
+    parent_pid: Mapped[int] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    #: Set when its worker stopped and handed its leases back; heartbeats no longer revive it.
+    released_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (Index("ix_da_lease_holders_expiry", "taskhub", "expires_at"),)
 
 
 # The tables themselves, for Core statements where a step's cost matters: a statement on a mapped

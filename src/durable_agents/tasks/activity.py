@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 from typing import TYPE_CHECKING
 
 from ..errors import FailureDetails, NotRegisteredError
@@ -20,11 +17,6 @@ if TYPE_CHECKING:
     from ..models import WorkItem
 
 log = logging.getLogger(__name__)
-
-
-def lease_owner() -> str:
-    """Who holds a lease: this host, process and thread."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def claim(app: DurableApp, taskhub: str, item_id: int, owner: str) -> WorkItem | None:

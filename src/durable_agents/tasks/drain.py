@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..store import work
 from ..store.work import Completion
-from .activity import lease_owner, perform, record
+from .activity import perform, record
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -42,7 +42,7 @@ class _Drainer:
     def __init__(self, app: DurableApp, taskhub: str) -> None:
         self._app = app
         self._taskhub = taskhub
-        self._owner = lease_owner()
+        self._owner = app.leases.owner()
         self._unrecorded: Completion | None = None
         self.ran = 0
 

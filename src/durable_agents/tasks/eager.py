@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..steps.outcome import Dispatch, EagerClaim
 from ..store.work import Completion
-from .activity import claim, lease_owner, perform, record
+from .activity import claim, perform, record
 from .dispatch import activity_queue, publish, wake
 from .step import run_one_step
 
@@ -36,7 +36,7 @@ def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completio
     A step that leaves no activity but wakes exactly one instance (a child it started, a parent its
     result resumes) is followed by that instance's step, here too."""
     settings = app.settings
-    eager = EagerClaim(lease_owner(), settings.lease_seconds, lambda name: serves(app, activity_queue(app, name)))
+    eager = EagerClaim(app.leases.owner(), settings.lease_seconds, lambda name: serves(app, activity_queue(app, name)))
     for _ in range(EAGER_STEPS):
         try:
             dispatch = run_one_step(app, taskhub, instance_id, eager, completion)
@@ -68,7 +68,7 @@ def _take_single_wake(app: DurableApp, dispatch: Dispatch) -> str | None:
 
 
 def on_activity_message(app: DurableApp, taskhub: str, item_id: int, wake_orchestrator: bool) -> None:
-    owner = lease_owner()
+    owner = app.leases.owner()
     item = claim(app, taskhub, item_id, owner)
     if item is None:
         return  # done already, or another worker holds a live lease: a duplicate message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from ..steps.outcome import Dispatch
@@ -18,12 +19,36 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class Reach:
+    """Since when this process's sweeps have reached the database without a failure.
+
+    A holder's silence means death only if the sweeper could have heard it: after a database outage
+    every heartbeat is old, and the live holders need a timeout's length to speak again."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+
+    def may_judge(self, timeout: float) -> bool:
+        if self._since is None:
+            self._since = time.monotonic()
+        return time.monotonic() - self._since >= timeout
+
+    def lost(self) -> None:
+        self._since = None
+
+
 def sweep_once(app: DurableApp) -> int:
     """Fire due timers and re-dispatch lost work; returns how many messages it sent."""
-    with transaction(app.settings.database_url) as session:
-        swept = sweep(session, app.settings.taskhub, app.settings.redispatch_after)
-        if app.agents:
-            sessions.expire(session, app.settings.taskhub)
+    settings = app.settings
+    judge = app.sweep_reach.may_judge(settings.lease_holder_timeout)
+    try:
+        with transaction(settings.database_url) as session:
+            swept = sweep(session, settings.taskhub, settings.redispatch_after, free_dead_holders=judge)
+            if app.agents:
+                sessions.expire(session, settings.taskhub)
+    except Exception:
+        app.sweep_reach.lost()
+        raise
     publish(app, Dispatch(activities=swept.activities, steps=swept.steps))
     return len(swept.activities) + len(swept.steps)
 

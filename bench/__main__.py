@@ -68,7 +68,7 @@ def main() -> None:
         from durable_agents import DurableClient
 
         upgrade(engine_app.app.settings.database_url)
-        env = {**os.environ, "PYTHONPATH": str(BENCH_DIR)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH_DIR.parent / "src"), str(BENCH_DIR)])}
         workers = [durable_worker(env, options.pool, options.concurrency)]
         baseline = celery_worker(env, options.pool, options.concurrency)
         client = DurableClient(engine_app.app)

@@ -41,8 +41,10 @@ class Worker:
                 self.kill()
 
 
-def durable_worker(env: dict[str, str], pool: str, concurrency: int, name: str = "durable") -> Worker:
-    command = [sys.executable, "-m", "durable_agents", "worker", "engine_app:app", "--pool", pool,
+def durable_worker(
+    env: dict[str, str], pool: str, concurrency: int, name: str = "durable", module: str = "engine_app:app"
+) -> Worker:
+    command = [sys.executable, "-m", "durable_agents", "worker", module, "--pool", pool,
                "--concurrency", str(concurrency), "--loglevel", "INFO",
                "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@%h"]  # fmt: skip
     return Worker(command, env, name)

@@ -23,8 +23,8 @@ from .embedded import separate_worker_refused
 from .errors import AgentNotRegisteredError, ConfigurationError
 from .orchestrator.context import OrchestrationContext
 from .registry import Registry
+from .startup import wait_for_services
 from .steps.cache import ExecutorCache
-from .store.schema import check_schema
 from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.drain import on_drain_message
@@ -324,7 +324,9 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         app: DurableApp = worker.app
         if app.settings.embedded and not getattr(worker, "durable_agents_embedded", False):
             raise separate_worker_refused()  # `celery -A module worker` with embedded settings
-        check_schema(app.settings.database_url)
+        # Again here (the CLI waited already): `celery -A` starts here, and a database blip between the two
+        # must not kill a worker that is starting.
+        wait_for_services(app.settings)
         assert app.local_queues is not None
         self.presence = PresenceThread(app, worker_record(app, app.local_queues, worker.hostname, worker.concurrency))
         self.presence.start()

@@ -13,6 +13,7 @@ from .config import Settings
 from .diagnosis import Explanation, explain_instance
 from .embedded import ensure_worker
 from .errors import InstanceNotFoundError, WaitTimeoutError
+from .failures import service_failure
 from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
@@ -24,6 +25,9 @@ from .store.workers import WorkerInfo
 from .tags import checked_tags
 from .tasks.dispatch import wake
 from .tasks.start import start_instance
+
+#: How long a wait pauses before it reads the state again after the database did not answer.
+WAIT_RETRY_SECONDS = 0.5
 
 
 class DurableClient:
@@ -159,7 +163,16 @@ class DurableClient:
         deadline = time.monotonic() + timeout
         with instance_changes(self._url, self.taskhub, instance_id) as wait_for_change:
             while True:
-                state = self.get_orchestration_state(instance_id)
+                try:
+                    state = self.get_orchestration_state(instance_id)
+                except Exception as error:
+                    # A read is safe to repeat: a database blip (a restart, a failover) costs the wait a
+                    # retry, not its caller an error, until the deadline.
+                    failure = service_failure(error)
+                    if failure is None or not failure.unreachable or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(min(WAIT_RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
+                    continue
                 if state is None and not missing_ok:
                     raise InstanceNotFoundError(instance_id, self.taskhub)
                 if state is not None and done(state):

@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     #: How often the sweeper fires due timers and looks for lost work.
     sweep_interval: float = Field(default=1.0, gt=0)
     #: Work whose message has not been acted on for this long is dispatched again.
-    redispatch_after: float = Field(default=30.0, gt=0)
+    #: Short, because a send is recorded: each piece of work is sent again at most once per interval.
+    redispatch_after: float = Field(default=10.0, gt=0)
     max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
     #: Live executors kept per worker process so a step replays only its new events; 0 replays
     #: every step from the stored history (slower, but exercises the cold path).

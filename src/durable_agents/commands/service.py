@@ -11,9 +11,9 @@ from celery.signals import worker_shutdown
 from ..config import ROLES, Settings
 from ..embedded import separate_worker_refused
 from ..errors import ConfigurationError
+from ..startup import wait_for_services
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
-from .startup import wait_for_services
 
 PANEL = "Running"
 

@@ -11,6 +11,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from .. import __version__, ids
+from ..startup import when_reachable
 from ..store import workers
 from ..store.db import single_statement, transaction
 from ..store.workers import WorkerRecord
@@ -54,10 +55,15 @@ class PresenceThread(threading.Thread):
         self._stop_event = threading.Event()
 
     def start(self) -> None:
-        # Synchronously, so a worker that says it is ready is already listed.
-        with transaction(self._app.settings.database_url) as session:
-            workers.register(session, self._app.settings.taskhub, self.record, self._app.settings.worker_timeout)
+        # Synchronously, so a worker that says it is ready is already listed; a database blip at start-up
+        # delays the worker instead of killing it.
+        when_reachable("registering the worker", self._register)
         super().start()
+
+    def _register(self) -> None:
+        settings = self._app.settings
+        with transaction(settings.database_url) as session:
+            workers.register(session, settings.taskhub, self.record, settings.worker_timeout)
 
     def run(self) -> None:
         settings = self._app.settings

@@ -6,14 +6,16 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
-from ..config import Settings
-from ..connections import redis_client
-from ..errors import ConfigurationError, SchemaMismatchError
-from ..failures import service_failure
-from ..store.schema import check_schema
+from .config import Settings
+from .connections import redis_client
+from .errors import ConfigurationError, SchemaMismatchError
+from .failures import service_failure
+from .store.schema import check_schema
 
 log = logging.getLogger("durable_agents.worker")
+T = TypeVar("T")
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 10.0
@@ -28,6 +30,22 @@ def wait_for_services(settings: Settings, *, sleep: Callable[[float], None] = ti
         if waiting_for is None:
             return
         log.warning("waiting for %s (attempt %d); retrying in %.1fs", waiting_for, attempt, delay)
+        sleep(delay)
+        delay, attempt = min(delay * 2, MAX_DELAY), attempt + 1
+
+
+def when_reachable(what: str, action: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep) -> T:
+    """`action()`, tried again with backoff (one line per attempt) while a service it needs does not answer;
+    any other error is raised at once."""
+    delay, attempt = FIRST_DELAY, 1
+    while True:
+        try:
+            return action()
+        except Exception as error:
+            failure = service_failure(error)
+            if failure is None or not failure.unreachable:
+                raise
+            log.warning("%s: %s (attempt %d); retrying in %.1fs", what, failure.summary, attempt, delay)
         sleep(delay)
         delay, attempt = min(delay * 2, MAX_DELAY), attempt + 1
 

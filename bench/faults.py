@@ -99,6 +99,7 @@ def _run(client: Any, faults_app: Any, workers: list[Any], start_worker: Any, br
             _retrying(lambda i=instance, d=n: client.raise_orchestration_event(i, "go", data=d))
     states = {instance: client.wait_for_orchestration_completion(instance, timeout=600) for instance, _, _ in plan}
     done = max(state.completed_at.timestamp() for state in states.values())
+    first = min(state.created_at.timestamp() for state in states.values())
     exact = sum(
         1
         for instance, kind, n in plan
@@ -117,6 +118,8 @@ def _run(client: Any, faults_app: Any, workers: list[Any], start_worker: Any, br
         "effects_missing": expected_effects - effects,
         "activity_reexecutions": int(reruns),
         "seconds_from_last_fault_to_all_complete": done - last_fault,
+        # Compare with a --no-faults run: the difference is what the faults cost.
+        "seconds_from_first_start_to_all_complete": done - first,
     }
 
 

@@ -29,6 +29,7 @@ from conftest import (
     WorkerProcess,
     create_database_if_missing,
     new_taskhub,
+    python_path,
     run_cli,
     wait_until,
 )
@@ -345,6 +346,14 @@ def test_error_codes(api: httpx.Client) -> None:
     error_of(api.put("/api/instances"), 405, "method_not_allowed")
 
 
+def test_times_outside_what_every_store_holds(api: httpx.Client) -> None:
+    far = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC, which PostgreSQL stores and Python cannot read
+    message = error_of(api.post("/api/orchestrations/plain_function", json={"start_at": far}), 422, "invalid_input")
+    assert "body.start_at" in message and "out of range: give a time between 1970-01-01 and 9999-01-01 UTC" in message
+    listed = api.get("/api/instances", params={"created_from": far})  # a filter's bound is moved into the range
+    assert listed.status_code == 200 and listed.json()["items"] == []
+
+
 def test_authentication(api_server: ApiServer) -> None:
     with api_server.client(key=None) as anonymous:
         refused = anonymous.get("/api/instances")
@@ -466,7 +475,12 @@ def test_the_api_command_serves_and_refuses_unsafe_settings(services: Services, 
             "--log-level",
             "warning",
         ],
-        env={**os.environ, **env, "PYTHONPATH": str(TESTS_DIR), "DURABLE_AGENTS_API_KEYS": f"{worker.taskhub}:{KEY}"},
+        env={
+            **os.environ,
+            **env,
+            "PYTHONPATH": python_path(str(TESTS_DIR)),
+            "DURABLE_AGENTS_API_KEYS": f"{worker.taskhub}:{KEY}",
+        },
         cwd=TESTS_DIR,
         start_new_session=True,
     )

@@ -17,7 +17,7 @@ from durable_agents import DurableClient, OrchestrationStatus
 from durable_agents.agents.proxy import AGENT_TURN, SESSION_ENTITY
 from durable_agents.cli import app as cli_app
 
-from conftest import Services, WorkerProcess, new_taskhub, run_cli, wait_until
+from conftest import Services, WorkerProcess, new_taskhub, python_path, run_cli, wait_until
 
 
 def cli(services: Services, taskhub: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -353,6 +353,8 @@ def test_errors_are_one_clear_line_and_non_zero(services: Services, client: Dura
     assert_one_line_error(cli(services, hub, "status", "x", "--app", "no_such_module:app"), "cannot import")
     assert_one_line_error(cli(services, hub, "list", "--status", "sleeping"), "unknown status 'sleeping'")
     assert_one_line_error(cli(services, "not a hub!", "list"), "task hub name 'not a hub!' is invalid")
+    too_old = cli(services, hub, "purge", "--older-than", "99999999w")
+    assert_one_line_error(too_old, "--older-than '99999999w' reaches back before year 1")
 
 
 def test_unreachable_services_are_one_line(services: Services) -> None:
@@ -398,7 +400,7 @@ def test_a_separate_worker_refuses_embedded_settings_in_one_line(tmp_path: Any) 
 
     result = subprocess.run(
         [sys.executable, "-m", "durable_agents", "worker", "workflows:app"],
-        env={**unconfigured_environment(), "PYTHONPATH": str(TESTS_DIR)},
+        env={**unconfigured_environment(), "PYTHONPATH": python_path(str(TESTS_DIR))},
         cwd=tmp_path,
         capture_output=True,
         text=True,

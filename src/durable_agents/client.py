@@ -13,6 +13,7 @@ from .config import Settings
 from .diagnosis import Explanation, explain_instance
 from .embedded import ensure_worker
 from .errors import InstanceNotFoundError, WaitTimeoutError
+from .moments import clamped
 from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
@@ -121,8 +122,8 @@ class DurableClient:
                 self.taskhub,
                 statuses=wanted,
                 name=name,
-                created_from=created_from,
-                created_to=created_to,
+                created_from=clamped(created_from, "created_from"),
+                created_to=clamped(created_to, "created_to"),
                 instance_id_prefix=instance_id_prefix,
                 limit=limit,
                 offset=offset,
@@ -208,8 +209,9 @@ class DurableClient:
     ) -> int:
         """Delete every finished instance matching the filter; returns how many were deleted."""
         wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
+        before = clamped(created_before, "created_before")
         with transaction(self._url) as session:
-            return instances.purge_where(session, self.taskhub, created_before=created_before, statuses=wanted)
+            return instances.purge_where(session, self.taskhub, created_before=before, statuses=wanted)
 
     # -- who serves, and why an instance waits ---------------------------------------------------
 

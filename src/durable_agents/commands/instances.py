@@ -336,7 +336,7 @@ def purge(
     if instance_id is not None:
         count = client.purge_orchestration(instance_id)
     else:
-        before = datetime.now(UTC) - _age(older_than) if older_than else None
+        before = _cutoff(older_than) if older_than else None
         count = client.purge_orchestrations(created_before=before, statuses=_statuses(statuses))
     if as_json:
         emit_json({"purged": count, "instance_id": instance_id})
@@ -361,8 +361,12 @@ _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _age(text: str) -> timedelta:
+def _cutoff(text: str) -> datetime:
+    """The creation time before which `--older-than TEXT` purges."""
     match = _AGE.match(text.lower())
     if match is None:
         fail(f"--older-than {text!r} is not a duration; write a number and a unit: 90s, 30m, 12h, 7d, 2w")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    except OverflowError:
+        fail(f"--older-than {text!r} reaches back before year 1; give a shorter duration, such as 520w (ten years)")

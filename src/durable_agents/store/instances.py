@@ -52,11 +52,14 @@ def create(
     input: Any,
     start_at: datetime | None,
     reuse_id: bool,
-) -> None:
+) -> bool:
+    """Create the instance; True if it waits for `start_at`, False if it can start now."""
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
     if existing is not None and not (reuse_id and existing.status in TERMINAL):
         raise InstanceExistsError(instance_id, existing.status)
-    _start(session, existing, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=start_at)
+    return _start(
+        session, existing, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=start_at
+    )
 
 
 def _start(
@@ -68,8 +71,9 @@ def _start(
     name: str,
     input: Any,
     start_at: datetime | None,
-) -> None:
-    """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given."""
+) -> bool:
+    """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given;
+    True if it is scheduled for later."""
     if replaced is not None:
         session.delete(replaced)
         session.flush()
@@ -110,6 +114,7 @@ def _start(
             dedupe_key=ids.start_key(execution_id),
         )
     inbox.notify(session, taskhub, instance_id)
+    return scheduled is not None
 
 
 def ensure_started(session: Session, *, taskhub: str, instance_id: str, name: str, input: Any) -> bool:

@@ -198,11 +198,19 @@ def test_start_with_own_id_input_and_list_filters(api: httpx.Client) -> None:
 def test_an_approval_raised_by_http_resumes_a_waiting_orchestration(api: httpx.Client) -> None:
     instance_id = start(api, "approval", input={"timeout_seconds": 3600})
     wait_for_status(api, instance_id, "RUNNING")
-    # What `curl -X POST URL -d '{"approved": true}'` sends: a form content type, read as JSON all the same.
+    # A body that is not labelled JSON is refused: a page of another site can send a form or text/plain
+    # without the browser asking first, but not application/json.
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"):
+        refused = api.post(
+            f"/api/instances/{instance_id}/events/approval_received",
+            content=b'{"approved": false}',
+            headers={"Content-Type": content_type},
+        )
+        assert "Content-Type: application/json" in error_of(refused, 415, "unsupported_media_type")
     raised = api.post(
         f"/api/instances/{instance_id}/events/approval_received",
         content=b'{"approved": true}',
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        headers={"Content-Type": "application/json"},
     )
     assert raised.status_code == 202, raised.text
     assert raised.json()["status_url"].endswith(f"/api/instances/{instance_id}")
@@ -369,6 +377,38 @@ def test_authentication(api_server: ApiServer) -> None:
         assert f"belongs to task hub {OTHER_HUB!r}" in message
 
 
+def test_without_keys_only_loopback_names_and_this_servers_pages_are_served(
+    services: Services, worker: WorkerProcess
+) -> None:
+    import workflows
+
+    settings = api_settings(services, worker.taskhub, api_auth="disabled", api_keys="")
+    with ApiServer(create_app(workflows.app, settings)) as server, server.client(key=None) as http:
+        port = server.url.rsplit(":", 1)[1]
+        # DNS rebinding: a name of the attacker's that resolves to this machine reads nothing.
+        rebound = http.get("/api/instances", headers={"Host": f"rebind.attacker.example:{port}"})
+        assert "DURABLE_AGENTS_ALLOWED_HOSTS" in error_of(rebound, 403, "forbidden_origin")
+        error_of(http.get("/readyz", headers={"Host": "rebind.attacker.example"}), 403, "forbidden_origin")
+        assert http.get("/api/instances", headers={"Host": f"localhost:{port}"}).status_code == 200
+        # A page of another origin (another port of this machine is one) changes nothing.
+        other_port = f"http://127.0.0.1:{int(port) + 1}"
+        forged = http.post("/api/orchestrations/plain_function", json={}, headers={"Origin": other_port})
+        assert "another site" in error_of(forged, 403, "forbidden_origin")
+        error_of(
+            http.post("/api/orchestrations/plain_function", json={}, headers={"Origin": "null"}),
+            403,
+            "forbidden_origin",
+        )
+        assert (
+            http.post("/api/orchestrations/plain_function", json={}, headers={"Origin": server.url}).status_code == 202
+        )
+
+    named = api_settings(services, worker.taskhub, allowed_hosts="durable.internal, api.example.com:8443")
+    with ApiServer(create_app(workflows.app, named)) as server, server.client() as http:
+        assert http.get("/api/instances", headers={"Host": "api.example.com"}).status_code == 200
+        error_of(http.get("/api/instances", headers={"Host": "elsewhere.example"}), 403, "forbidden_origin")
+
+
 def test_auth_configuration_is_refused_when_unsafe(services: Services) -> None:
     with pytest.raises(ConfigurationError, match="needs an API key for task hub 'lonely'"):
         create_app(settings=api_settings(services, "lonely", api_keys=f"{OTHER_HUB}:{OTHER_KEY}"))
@@ -382,7 +422,7 @@ def test_auth_configuration_is_refused_when_unsafe(services: Services) -> None:
 
     async def as_client(host: str) -> httpx.Response:
         transport = httpx.ASGITransport(create_app(settings=open_settings), client=(host, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             return await http.get("/api/instances")
 
     assert asyncio.run(as_client("127.0.0.1")).status_code == 200

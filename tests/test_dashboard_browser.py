@@ -5,6 +5,7 @@ Each test saves screenshots to artifacts/dashboard-*.png.
 
 from __future__ import annotations
 
+import http.server
 import shutil
 import socket
 import threading
@@ -55,6 +56,36 @@ class DashboardServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+class AttackerSite:
+    """A page of another site: served on another loopback port, which makes it another origin."""
+
+    def __init__(self, html: str) -> None:
+        body = f"<!doctype html><html><body>{html}</body></html>".encode()
+
+        class Page(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> AttackerSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def settings_for(services: Services, taskhub: str, **options: Any) -> Settings:
@@ -266,3 +297,46 @@ def test_the_stream_view_shows_tokens_as_they_arrive(
     page.goto(f"{agents_dashboard.url}/sessions/Joker/{session.key}")
     assert page.locator(".msg-assistant .bubble").last.inner_text() == WORDS
     shot(page, "session")
+
+
+def test_a_page_of_another_site_cannot_start_approve_or_rebind_when_keys_are_off(
+    services: Services, client: DurableClient, worker: WorkerProcess, browser: Browser, page: Page
+) -> None:
+    import workflows
+
+    waiting = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    client.wait_for_orchestration_start(waiting)
+    began = client.query_instances(instance_id_prefix=waiting)[0].created_at
+    forged_approval = """<input name='{"approved": true, "forged": "' value='"}'>"""  # text/plain: name=value
+    with DashboardServer(workflows.app, settings_for(services, worker.taskhub, api_auth="disabled")) as server:
+        forms = (
+            f'<form id="start" method="post" action="{server.url}/api/orchestrations/plain_function"></form>'
+            f'<form id="approve" method="post" enctype="text/plain" '
+            f'action="{server.url}/api/instances/{waiting}/events/approval_received">{forged_approval}</form>'
+            f'<form id="dash-approve" method="post" action="{server.url}/instances/{waiting}/approve"></form>'
+        )
+        with AttackerSite(forms) as site:
+            for form in ("start", "approve", "dash-approve"):
+                page.goto(site.url)
+                with page.expect_navigation() as sent:
+                    page.evaluate(f"document.getElementById('{form}').submit()")
+                assert sent.value is not None and sent.value.status == 403, form
+            shot(page, "cross-site-refused")
+
+        # DNS rebinding: the attacker's own name, resolving to this machine, reads nothing.
+        port = server.url.rsplit(":", 1)[1]
+        rebinding = browser.browser_type.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
+        )
+        try:
+            rebound = rebinding.new_page().goto(f"http://rebind.test:{port}/api/instances")
+            assert rebound is not None and rebound.status == 403
+            assert "DURABLE_AGENTS_ALLOWED_HOSTS" in rebound.text()
+        finally:
+            rebinding.close()
+
+    # Nothing was started, and the approval that counts is the one a person sends.
+    assert client.query_instances(name="plain_function", created_from=began) == []
+    client.raise_event(waiting, "approval_received", data={"approved": True, "by": "a person"})
+    final = client.wait_for_orchestration_completion(waiting)
+    assert final.output == {"status": "approved", "data": {"approved": True, "by": "a person"}}

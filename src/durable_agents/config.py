@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     #: `disabled` turns HTTP API authentication off; allowed only when serving on loopback.
     api_auth: str = "required"
+    #: Host names the API and dashboard answer to besides loopback's, a comma list; unset, any name when
+    #: keys are required and loopback names only when authentication is disabled (README, "HTTP API").
+    allowed_hosts: str = ""
 
     #: Seconds between a worker's heartbeats in the store (README, "Workers and diagnosis").
     heartbeat_interval: float = Field(default=10.0, gt=0)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from urllib.parse import urlsplit
 
 from fastapi import Request
 
@@ -69,17 +68,6 @@ class Auth:
     def _sign(self, digest: bytes, issued: str) -> str:
         message = f"durable-agents-dashboard\x1f{self._taskhub}\x1f{issued}".encode()
         return hmac.new(digest, message, hashlib.sha256).hexdigest()
-
-
-def same_origin(request: Request) -> bool:
-    """False for a state-changing request sent by another site's page (a cross-site form post).
-
-    The SameSite cookie covers signed-in use; this covers local use without sign-in too.
-    """
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin:
-        return True  # not sent by a browser page (curl, a script): no ambient credentials at stake
-    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def safe_next(target: str | None) -> str:

@@ -12,12 +12,13 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from ..api.origins import OriginPolicy
 from ..app import DurableApp
 from ..config import Settings
 from ..errors import ConfigurationError
 from ..failures import service_failure
 from ..lazy_clients import LazyClients
-from .auth import Auth, same_origin
+from .auth import Auth
 from .views import Renderer
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class Dashboard(LazyClients):
         super().__init__(durable_app, settings)
         self.renderer = renderer
         self.auth = auth
+        self.origins = OriginPolicy(settings)
 
     def deny(self, request: Request) -> Response | None:
         """A response turning the request away (sign in first, or a cross-site post), else None."""
@@ -38,8 +40,8 @@ class Dashboard(LazyClients):
             return self.message(
                 request, "Authentication is disabled, so the dashboard serves this machine only (loopback).", 403
             )
-        if request.method not in ("GET", "HEAD") and not same_origin(request):
-            return self.message(request, "This request came from another site and was refused.", 403)
+        if (refused := self.refusal(request)) is not None:
+            return refused
         if self.auth.signed_in(request):
             return None
         login = self.renderer.url(request, "/login")
@@ -49,6 +51,14 @@ class Dashboard(LazyClients):
             wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"{login}?next={quote(wanted, safe='')}", status_code=303)
         return self.message(request, "Sign in to use the dashboard.", 401)
+
+    def refusal(self, request: Request) -> Response | None:
+        """A 403 for a request to a host name this server does not answer to, or a change another
+        site's page sent (see `OriginPolicy`); else None."""
+        reason = self.origins.refusal(request, request.method)
+        if reason is None:
+            return None
+        return self.message(request, reason[0].upper() + reason[1:] + ".", 403)
 
     def message(self, request: Request, text: str, status_code: int) -> Response:
         """An error for an action: a toast for htmx, a small page otherwise."""

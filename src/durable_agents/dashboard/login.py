@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from .auth import COOKIE, MAX_AGE_SECONDS, safe_next, same_origin
+from .auth import COOKIE, MAX_AGE_SECONDS, safe_next
 from .context import Dashboard, Form
 
 
@@ -16,6 +16,8 @@ def routes(dash: Dashboard) -> APIRouter:
     @router.get("/login")
     def login_page(request: Request) -> Response:
         target = safe_next(request.query_params.get("next"))
+        if (refused := dash.refusal(request)) is not None:
+            return refused
         if not dash.auth.enabled or dash.auth.signed_in(request):
             return RedirectResponse(renderer.url(request, target), status_code=303)
         return renderer.render(request, "login.html", next=target, error=None)
@@ -23,10 +25,10 @@ def routes(dash: Dashboard) -> APIRouter:
     @router.post("/login")
     def login(request: Request, form: Form) -> Response:
         target = safe_next(form.get("next"))
+        if (refused := dash.refusal(request)) is not None:
+            return refused
         if not dash.auth.enabled:
             return RedirectResponse(renderer.url(request, target), status_code=303)
-        if not same_origin(request):
-            return renderer.render(request, "login.html", status_code=403, next=target, error="Refused.")
         key = form.get("api_key", "").strip()
         token = dash.auth.issue(key) if key else None
         if token is None:
@@ -46,6 +48,8 @@ def routes(dash: Dashboard) -> APIRouter:
 
     @router.post("/logout")
     def logout(request: Request) -> Response:
+        if (refused := dash.refusal(request)) is not None:  # another site must not sign you out
+            return refused
         response = RedirectResponse(renderer.url(request, "/login"), status_code=303)
         response.delete_cookie(COOKIE, path=renderer.url(request, "/") or "/", httponly=True, samesite="strict")
         return response

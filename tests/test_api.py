@@ -367,6 +367,9 @@ def test_authentication(api_server: ApiServer) -> None:
         refused = anonymous.get("/api/instances")
         assert "Authorization: Bearer" in error_of(refused, 401, "unauthorized")
         assert refused.headers["www-authenticate"] == "Bearer"
+        for answer in (refused, anonymous.get("/healthz")):  # data, never a page: not sniffed, framed or run
+            assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["x-frame-options"] == "DENY"
+            assert answer.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
         error_of(anonymous.post("/api/orchestrations/sequence"), 401, "unauthorized")
         assert anonymous.get("/healthz").json() == {"status": "ok"}
         assert anonymous.get("/openapi.json").json()["paths"]["/api/instances/{instance_id}/events/{event_name}"]
@@ -466,25 +469,31 @@ def test_readiness_checks_database_schema_and_redis(services: Services, api_serv
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "schema": "ok", "redis": "ok"}}
 
-    def readiness(**overrides: Any) -> httpx.Response:
+    def readiness(key: str | None = KEY, **overrides: Any) -> httpx.Response:
         async def probe() -> httpx.Response:
             app = FastAPI()  # the routes alone: the API must start, and say why it is not ready, with services down
             app.include_router(router(settings=api_settings(services, "probe", **overrides)))
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as http:
-                return await http.get("/readyz")
+                return await http.get("/readyz", headers=headers)
 
         return asyncio.run(probe())
 
-    down = readiness(
-        database_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere", redis_url="redis://127.0.0.1:1/0"
-    )
+    dead = {"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere", "redis_url": "redis://127.0.0.1:1/0"}
+    down = readiness(**dead, api_keys=f"probe:{KEY}")
     assert down.status_code == 503
     checks = down.json()["checks"]
     assert "cannot connect to the database" in checks["database"] and checks["redis"].startswith("unreachable")
+    # Without a key of the task hub the probe says what fails, not the database's user, host or name.
+    anonymous = readiness(None, **dead, api_keys=f"probe:{KEY}")
+    assert anonymous.status_code == 503
+    assert anonymous.json()["checks"] == {"database": "failing", "schema": "failing", "redis": "failing"}
+    assert "nowhere" not in anonymous.text and "postgres@" not in anonymous.text and "127.0.0.1" not in anonymous.text
+    assert "Authorization: Bearer" in anonymous.json()["detail"]
 
     empty_url = services.database_url.rsplit("/", 1)[0] + "/" + services.database_url.rsplit("/", 1)[1] + "_noschema"
     create_database_if_missing(empty_url)
-    unmigrated = readiness(database_url=empty_url)
+    unmigrated = readiness(database_url=empty_url, api_keys=f"probe:{KEY}")
     assert unmigrated.status_code == 503
     assert "durable-agents db upgrade" in unmigrated.json()["checks"]["schema"]
     assert unmigrated.json()["checks"]["redis"] == "ok"

@@ -40,6 +40,8 @@ class DashboardServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        #: The session cookie's name: per task hub and port, so dashboards on one host keep their own.
+        self.cookie = f"durable_agents_{settings.taskhub}_{self.sock.getsockname()[1]}"
         config = uvicorn.Config(create_app(durable_app, settings), log_level="warning", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -134,18 +136,23 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, dashboard: DashboardServer, path: str) -> None:
-    """Opening a page signed out leads to the sign-in form; another hub's key is refused, this hub's lets in."""
+def sign_in(
+    page: Page, dashboard: DashboardServer, path: str, key: str = API_KEY, wrong_key_first: bool = False
+) -> None:
+    """Opening a page signed out leads to the sign-in form; another hub's key is refused, this hub's lets in.
+
+    (Failed sign-ins are throttled per address, so only some tests try a wrong key first.)"""
     page.goto(dashboard.url + path)
     assert "/login" in page.url
-    page.fill("input[name=api_key]", OTHER_HUB_KEY)
-    page.click("button[type=submit]")
-    assert page.locator(".alert-error").inner_text() == "That key is not valid for this task hub."
-    page.fill("input[name=api_key]", API_KEY)
+    if wrong_key_first:
+        page.fill("input[name=api_key]", OTHER_HUB_KEY)
+        page.click("button[type=submit]")
+        assert page.locator(".alert-error").inner_text() == "That key is not valid for this task hub."
+    page.fill("input[name=api_key]", key)
     page.click("button[type=submit]")
     page.wait_for_url(dashboard.url + path)
-    cookie = next(c for c in page.context.cookies() if c["name"] == "durable_agents_session")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and API_KEY not in cookie["value"]
+    cookie = next(c for c in page.context.cookies() if c["name"] == dashboard.cookie)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and key not in cookie["value"]
 
 
 def test_the_list_shows_a_running_instance_turn_completed_without_reload(
@@ -154,7 +161,7 @@ def test_the_list_shows_a_running_instance_turn_completed_without_reload(
     instance_id = f"dash-live-{uuid.uuid4().hex[:8]}"
     client.schedule_new_orchestration("custom_status", instance_id=instance_id)
     client.wait_for_orchestration_start(instance_id)
-    sign_in(page, dashboard, "/")
+    sign_in(page, dashboard, "/", wrong_key_first=True)
 
     row = page.locator(f'tr[data-instance="{instance_id}"]')
     row.locator('[data-status="RUNNING"]').wait_for()
@@ -257,7 +264,7 @@ def test_a_change_sent_from_another_site_or_with_bad_data_is_refused(
     instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
     with httpx.Client(base_url=dashboard.url) as browser_like:
         signed_in = browser_like.post("/login", data={"api_key": API_KEY, "next": "/"})
-        assert signed_in.status_code == 303 and browser_like.cookies.get("durable_agents_session")
+        assert signed_in.status_code == 303 and browser_like.cookies.get(dashboard.cookie)
         forged = browser_like.post(f"/instances/{instance_id}/terminate", headers={"Origin": "https://evil.example"})
         assert forged.status_code == 403
         assert client.get_orchestration_state(instance_id).runtime_status != "TERMINATED"  # type: ignore[union-attr]
@@ -340,3 +347,82 @@ def test_a_page_of_another_site_cannot_start_approve_or_rebind_when_keys_are_off
     client.raise_event(waiting, "approval_received", data={"approved": True, "by": "a person"})
     final = client.wait_for_orchestration_completion(waiting)
     assert final.output == {"status": "approved", "data": {"approved": True, "by": "a person"}}
+
+
+def test_sign_in_reads_no_large_body_and_slows_down_guessing(services: Services, worker: WorkerProcess) -> None:
+    import workflows
+
+    keys = f"{worker.taskhub}:{API_KEY}"
+    with (
+        DashboardServer(workflows.app, settings_for(services, worker.taskhub, api_keys=keys)) as server,
+        httpx.Client(base_url=server.url, headers={"Origin": server.url}) as http,
+    ):
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        huge = http.post("/login", content=b"api_key=" + b"x" * (1 << 20), headers=form)
+        assert huge.status_code == 413 and "The form is over 16,384 bytes" in huge.text
+        for attempt in range(5):
+            assert http.post("/login", data={"api_key": f"a-wrong-key-{attempt:06d}"}).status_code == 401
+        throttled = http.post("/login", data={"api_key": API_KEY, "next": "/"})  # even the right key waits now
+        assert throttled.status_code == 429 and 0 < int(throttled.headers["retry-after"]) <= 60
+        assert "Too many failed sign-ins from your address; try again in" in throttled.text
+
+
+def test_pages_cannot_be_framed_and_a_signed_out_cookie_is_refused(
+    services: Services, worker: WorkerProcess, dashboard: DashboardServer, page: Page
+) -> None:
+    import workflows
+
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security" in message.text else None)
+    sign_in(page, dashboard, "/workers")
+    shown = page.goto(dashboard.url + "/")
+    assert shown is not None
+    assert "frame-ancestors 'none'" in shown.headers["content-security-policy"]
+    assert shown.headers["x-frame-options"] == "DENY" and shown.headers["x-content-type-options"] == "nosniff"
+    assert shown.headers["referrer-policy"] == "same-origin"
+    page.locator("#instances").wait_for()
+    page.wait_for_event(
+        "requestfinished", lambda request: request.url.startswith(dashboard.url + "/partials/instances")
+    )
+    assert violations == []  # htmx (its polls included) and the page's script run under the policy
+    cookie = next(c for c in page.context.cookies() if c["name"] == dashboard.cookie)
+
+    open_settings = settings_for(services, worker.taskhub, api_auth="disabled")
+    with DashboardServer(workflows.app, open_settings) as unguarded:
+        frames = (
+            f'<iframe id="open" src="{unguarded.url}/"></iframe>'
+            f'<iframe id="signed" src="{dashboard.url}/login"></iframe>'
+            f'<form id="out" method="post" action="{dashboard.url}/logout"></form>'
+        )
+        with AttackerSite(frames) as site:
+            page.goto(site.url, wait_until="load")
+            framed = [frame for frame in page.frames if frame != page.main_frame]
+            assert len(framed) == 2 and not any(f.url.startswith("http://") for f in framed), [f.url for f in framed]
+            assert len([text for text in violations if "frame-ancestors 'none'" in text]) == 2
+            shot(page, "framing-refused")
+            with page.expect_navigation() as sent:
+                page.evaluate("document.getElementById('out').submit()")
+            assert sent.value is not None and sent.value.status == 403  # another site cannot sign you out
+    page.goto(dashboard.url + "/")
+    assert "/login" not in page.url
+
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    with httpx.Client(base_url=dashboard.url, cookies={dashboard.cookie: cookie["value"]}) as replayed:
+        assert replayed.get("/").status_code == 303  # the copied cookie no longer signs in, though not expired
+
+
+def test_two_dashboards_on_one_host_keep_their_own_sign_ins(
+    services: Services, worker: WorkerProcess, dashboard: DashboardServer, page: Page
+) -> None:
+    import workflows
+
+    other_hub, other_key = new_taskhub("second"), "the-second-dashboard-key-0042"
+    settings = settings_for(services, other_hub, api_keys=f"{other_hub}:{other_key}")
+    with DashboardServer(workflows.app, settings) as second:
+        sign_in(page, dashboard, "/")
+        sign_in(page, second, "/", key=other_key)
+        page.goto(dashboard.url + "/")
+        assert "/login" not in page.url and worker.taskhub in page.locator(".hub").inner_text()
+        page.goto(second.url + "/")
+        assert "/login" not in page.url and other_hub in page.locator(".hub").inner_text()

@@ -30,6 +30,14 @@ def host_name(netloc: str) -> str:
         return ""
 
 
+def host_port(netloc: str) -> int | None:
+    """The port of `host[:port]`, or None when it names none (or a malformed one)."""
+    try:
+        return urlsplit(f"//{netloc}").port
+    except ValueError:
+        return None
+
+
 class OriginPolicy:
     """Checks the Host of every request and the Origin of every change, for one task hub's server."""
 

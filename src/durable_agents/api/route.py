@@ -17,6 +17,13 @@ from .origins import OriginPolicy
 from .problems import ApiError, problem_response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+#: Answers are data, never pages: a browser must not sniff them into HTML, frame them or run anything in them.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -91,9 +98,12 @@ def durable_route(body_limit: int, origins: OriginPolicy) -> type[APIRoute]:
                     limited = LimitedBody(_json_body(request) if has_body else request.scope, request.receive)
                     if has_body:
                         await limited.body()  # here, so FastAPI does not turn a 413 into its 400
-                    return await handler(limited)
+                    response = await handler(limited)
                 except Exception as error:
-                    return problem_response(error)
+                    response = problem_response(error)
+                for name, value in SECURITY_HEADERS.items():
+                    response.headers.setdefault(name, value)
+                return response
 
             return guarded
 

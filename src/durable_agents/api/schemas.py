@@ -283,7 +283,10 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
-    checks: dict[str, str] = Field(description="Each dependency: 'ok', or what is wrong.")
+    checks: dict[str, str] = Field(
+        description="Each dependency: 'ok', or what is wrong ('failing' to a caller without an API key)."
+    )
+    detail: str | None = Field(default=None, description="How to see what is wrong, when it is not shown.")
 
 
 # -- diagnosis --------------------------------------------------------------------------------

@@ -22,6 +22,15 @@
     document.body.dispatchEvent(new CustomEvent("refresh"));
   });
 
+  // Polls pause while the tab is hidden. (A trigger filter would say so, but htmx evaluates filters as
+  // JavaScript, which the page's Content-Security-Policy forbids.)
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var element = event.detail.elt;
+    if (document.visibilityState !== "visible" && element && element.hasAttribute("data-poll")) {
+      event.preventDefault();
+    }
+  });
+
   // Live refreshes fail quietly after the first toast, until one succeeds again.
   var offline = false;
   document.addEventListener("htmx:responseError", function (event) {

@@ -590,6 +590,19 @@ def test_agent_run_waiting_and_202_then_session_read_and_reset(agents_api: httpx
     error_of(agents_api.get(f"/api/agents/Joker/sessions/{session}"), 404, "session_not_found")
 
 
+def test_a_session_key_with_slashes_is_read_reset_and_deleted(agents_api: httpx.Client) -> None:
+    session = f"team/{unique('alpha')}/west"
+    ran = agents_api.post("/api/agents/Joker/run", json={"message": "Hi", "session": session})
+    assert ran.status_code == 200 and ran.json()["session"] == session, ran.text
+    for path in (session, session.replace("/", "%2F")):  # as typed, or encoded as a client library does
+        read = agents_api.get(f"/api/agents/Joker/sessions/{path}")
+        assert read.status_code == 200 and read.json()["session_key"] == session, read.text
+    reset = agents_api.post(f"/api/agents/Joker/sessions/{session}/reset")
+    assert reset.status_code == 200 and reset.json()["session_key"] == session and reset.json()["messages"] == []
+    assert agents_api.delete(f"/api/agents/Joker/sessions/{session}").status_code == 204
+    error_of(agents_api.get(f"/api/agents/Joker/sessions/{session}"), 404, "session_not_found")
+
+
 def test_agent_errors(agents_api: httpx.Client, model_server: TestModelServer) -> None:
     assert "registered: " in error_of(
         agents_api.post("/api/agents/Nobody/run", json={"message": "Hi"}), 404, "agent_not_found"

@@ -43,6 +43,7 @@ OrchestrationName = Annotated[
 ]
 EventName = Annotated[str, Path(min_length=1, max_length=256, pattern=PRINTABLE, description="The event name.")]
 AgentName = Annotated[str, Path(min_length=1, max_length=128, pattern=PRINTABLE, description="The agent's name.")]
+#: A session key may hold '/' (the routes take the rest of the path, raw or as %2F), as the run's body allows.
 SessionKey = Annotated[
     str, Path(min_length=1, max_length=120, pattern=PRINTABLE, description="The session key ('default' if none).")
 ]

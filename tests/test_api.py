@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -684,6 +685,27 @@ def test_sse_resumes_with_last_event_id_without_gap_or_duplicate(
     gone = agents_api.get(f"/api/streams/{uuid.uuid4().hex}", headers={"Last-Event-ID": "1-0"})
     error_of(gone, 404, "stream_not_found")
     error_of(agents_api.get(stream_url, headers={"Last-Event-ID": "yesterday"}), 422, "invalid_input")
+
+
+def test_sse_answers_an_unknown_reply_at_once_and_503_when_redis_is_down(
+    services: Services, agents_api: httpx.Client
+) -> None:
+    started = time.monotonic()
+    unknown = agents_api.get(f"/api/streams/{uuid.uuid4().hex}", params={"start_timeout": 60}, timeout=20)
+    assert "no response stream" in error_of(unknown, 404, "stream_not_found")  # no turn was asked for: no wait
+    assert time.monotonic() - started < 20
+
+    async def follow() -> httpx.Response:
+        app = FastAPI()  # Redis is down: an error event after a 200 would make EventSource retry for ever
+        app.include_router(router(settings=api_settings(services, "noredis", redis_url="redis://127.0.0.1:1/0")))
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers={"Authorization": f"Bearer {KEY}"}
+        ) as http:
+            return await http.get(f"/api/streams/{uuid.uuid4().hex}")
+
+    unavailable = asyncio.run(follow())
+    assert "Redis is unreachable" in error_of(unavailable, 503, "service_unavailable")
 
 
 def test_sse_reports_a_failed_run_as_an_error_event(agents_api: httpx.Client, model_server: TestModelServer) -> None:

@@ -426,3 +426,29 @@ def test_two_dashboards_on_one_host_keep_their_own_sign_ins(
         assert "/login" not in page.url and worker.taskhub in page.locator(".hub").inner_text()
         page.goto(second.url + "/")
         assert "/login" not in page.url and other_hub in page.locator(".hub").inner_text()
+
+
+def test_a_reply_that_was_never_asked_for_or_cannot_be_read_says_so(
+    services: Services, agents_dashboard: DashboardServer, page: Page
+) -> None:
+    import agents_app
+
+    unknown = uuid.uuid4().hex
+    shown = page.goto(f"{agents_dashboard.url}/streams/{unknown}")
+    assert shown is not None and shown.status == 404  # not a minute of "Waiting for the model…"
+    assert f"No agent reply '{unknown}' was asked for" in page.locator("main").inner_text()
+    with httpx.Client(base_url=agents_dashboard.url, timeout=20) as http:
+        assert http.get(f"/streams/{unknown}/events").status_code == 404
+        malformed = http.get(f"/streams/{unknown}/events", headers={"Last-Event-ID": "0-0; FLUSHALL"})
+        assert malformed.status_code == 400 and "is not a position in a reply" in malformed.text
+
+    dead_database = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    settings = settings_for(services, new_taskhub("nodb"), api_auth="disabled").model_copy(
+        update={"database_url": dead_database}
+    )
+    with DashboardServer(agents_app.app, settings) as down, httpx.Client(base_url=down.url, timeout=20) as http:
+        events = http.get(f"/streams/{unknown}/events")
+        assert events.status_code == 503 and "cannot connect to the database" in events.text  # not a broken 200
+        page.goto(f"{down.url}/streams/{unknown}")
+        assert "cannot connect to the database" in page.locator("main").inner_text()
+        shot(page, "stream-unavailable")

@@ -129,8 +129,16 @@
     source.addEventListener("missing", function (event) {
       finish("missing", "Not found", "terminated", JSON.parse(event.data).message);
     });
+    source.addEventListener("unavailable", function (event) {
+      finish("unavailable", "Unavailable", "failed", JSON.parse(event.data).message + " Reload the page to try again.");
+    });
     source.onerror = function () {
-      if (source.readyState !== EventSource.CLOSED && note) note.textContent = "Reconnecting…";
+      if (source.readyState !== EventSource.CLOSED) {
+        if (note) note.textContent = "Reconnecting…";
+      } else {
+        // The server refused the stream (a service down, no such reply): the browser will not retry.
+        finish("unavailable", "Unavailable", "failed", "The reply could not be followed. Reload the page to try again.");
+      }
     };
   }
 

@@ -369,6 +369,25 @@ def test_unreachable_services_are_one_line(services: Services) -> None:
     assert_one_line_error(cli(services, hub, "stream", "abc", REDIS_URL=dead_redis), "Redis", "REDIS_URL")
 
 
+def test_with_redis_down_every_command_says_so_in_one_line_and_changes_nothing(services: Services) -> None:
+    hub = new_taskhub("noredis")
+    port = closed_port()
+    dead_redis = f"redis://:s3cret-pass@127.0.0.1:{port}/0"
+    for command in (
+        ["start", "plain_function", "--input", '"x"'],
+        ["raise-event", "x", "approval_received"],
+        ["terminate", "x"],
+        ["suspend", "x"],
+        ["resume", "x"],
+        ["agents", "run", "Joker", "Hi"],
+        ["worker", "workflows:app"],
+    ):
+        result = cli(services, hub, *command, REDIS_URL=dead_redis)
+        assert_one_line_error(result, f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0", "Check REDIS_URL")
+        assert "s3cret-pass" not in result.stdout + result.stderr, command
+    assert ok_json(cli(services, hub, "list", "--json", REDIS_URL=dead_redis)) == []  # reading needs no Redis
+
+
 def test_wrapped_connection_errors_are_named_by_their_cause() -> None:
     import redis.exceptions
 

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..app import DurableApp
 from ..client import DurableClient
+from ..connections import require_redis
 from ..errors import ConfigurationError
 from ..state import OrchestrationStatus
 
@@ -111,9 +112,15 @@ def load_durable_app(spec: str) -> DurableApp:
     return target
 
 
-def make_client(taskhub: str | None, app_spec: str | None = None) -> DurableClient:
-    """A client of `taskhub`; built from the user's app (if given) so names are checked before anything starts."""
-    return DurableClient(load_durable_app(app_spec) if app_spec else None, taskhub=taskhub)
+def make_client(taskhub: str | None, app_spec: str | None = None, *, publishes: bool = False) -> DurableClient:
+    """A client of `taskhub`; built from the user's app (if given) so names are checked before anything starts.
+
+    A command that `publishes` (writes, then wakes a worker through Redis) checks Redis first: with it
+    down, the command says so in one line and changes nothing, rather than half-succeeding."""
+    client = DurableClient(load_durable_app(app_spec) if app_spec else None, taskhub=taskhub)
+    if publishes:
+        require_redis(client.settings)
+    return client
 
 
 def styled_status(status: OrchestrationStatus | str) -> Text:

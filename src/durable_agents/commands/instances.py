@@ -85,7 +85,7 @@ def start(
     Example: durable-agents start review --input '{"doc": "a.txt"}' --wait
     """
     value = parse_json(input, "--input")
-    client = make_client(taskhub, app)
+    client = make_client(taskhub, app, publishes=True)
     started = client.schedule_new_orchestration(name, input=value, instance_id=instance_id)
     if not wait:
         if as_json:
@@ -244,7 +244,7 @@ def raise_event(
     Example: durable-agents raise-event 3f2a9c approval_received --data '{"approved": true}'
     """
     value = parse_json(data, "--data")
-    make_client(taskhub, app).raise_orchestration_event(instance_id, name, data=value)
+    make_client(taskhub, app, publishes=True).raise_orchestration_event(instance_id, name, data=value)
     if as_json:
         emit_json({"instance_id": instance_id, "event": name, "data": value})
     else:
@@ -263,7 +263,7 @@ def terminate(
     Example: durable-agents terminate 3f2a9c --output '"cancelled by ops"'
     """
     value = parse_json(output, "--output")
-    accepted = make_client(taskhub, app).terminate_orchestration(instance_id, output=value)
+    accepted = make_client(taskhub, app, publishes=True).terminate_orchestration(instance_id, output=value)
     if as_json:
         emit_json({"instance_id": instance_id, "terminated": accepted})
     elif accepted:
@@ -283,7 +283,7 @@ def suspend(
 
     Example: durable-agents suspend 3f2a9c --reason "waiting for the vendor"
     """
-    make_client(taskhub, app).suspend_orchestration(instance_id, reason=reason)
+    make_client(taskhub, app, publishes=True).suspend_orchestration(instance_id, reason=reason)
     _acknowledge("suspend", instance_id, as_json)
 
 
@@ -298,7 +298,7 @@ def resume(
 
     Example: durable-agents resume 3f2a9c
     """
-    make_client(taskhub, app).resume_orchestration(instance_id, reason=reason)
+    make_client(taskhub, app, publishes=True).resume_orchestration(instance_id, reason=reason)
     _acknowledge("resume", instance_id, as_json)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..config import ROLES, Settings
+from ..connections import require_redis
 from ..embedded import separate_worker_refused
 from ..errors import ConfigurationError
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
@@ -71,6 +72,7 @@ def worker(
     if target.settings.embedded:
         raise separate_worker_refused()
     check_schema(target.settings.database_url)
+    require_redis(target.settings)  # one line now, rather than Celery retrying and logging for ever
     names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
     if not names:
         raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")

@@ -353,6 +353,11 @@ def test_errors_are_one_clear_line_and_non_zero(services: Services, client: Dura
     assert_one_line_error(cli(services, hub, "status", "x", "--app", "no_such_module:app"), "cannot import")
     assert_one_line_error(cli(services, hub, "list", "--status", "sleeping"), "unknown status 'sleeping'")
     assert_one_line_error(cli(services, "not a hub!", "list"), "task hub name 'not a hub!' is invalid")
+    not_a_url = cli(services, hub, "list", DATABASE_URL="notaurl")
+    assert_one_line_error(not_a_url, "DATABASE_URL: 'notaurl' is not a database URL; use postgresql://USER:PASSWORD@")
+    secret = cli(services, hub, "list", DATABASE_URL="postgresql://app:hunter2@db:port/app")
+    assert_one_line_error(secret, "DATABASE_URL", "not shown")
+    assert "hunter2" not in secret.stderr
     too_old = cli(services, hub, "purge", "--older-than", "99999999w")
     assert_one_line_error(too_old, "--older-than '99999999w' reaches back before year 1")
 

@@ -25,6 +25,26 @@ EMBEDDED_DATABASE_FILE = "durable_agents.db"
 _TASKHUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+_DATABASE_FORMS = (
+    "use postgresql://USER:PASSWORD@HOST:5432/DATABASE, or sqlite:///path/to/file.db (unset: a SQLite file here)"
+)
+
+
+def _check_database_url(value: str) -> None:
+    """ValueError naming DATABASE_URL and the forms it takes, unless `value` is a PostgreSQL or SQLite URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    # The field's name leads the message (pydantic's location): it is not repeated here.
+    shown = repr(value) if "@" not in value else "the value (not shown: it may hold a password)"
+    try:
+        backend = make_url(value).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError(f"{shown} is not a database URL; {_DATABASE_FORMS}") from None
+    if backend not in ("postgresql", "sqlite"):
+        raise ValueError(f"{backend!r} is not a database durable-agents can use; {_DATABASE_FORMS}")
+
+
 class Settings(BaseSettings):
     """Connection and tuning settings; every field can be set by an environment variable."""
 
@@ -83,7 +103,9 @@ class Settings(BaseSettings):
         # Users paste URLs from their provider; SQLAlchemy needs the driver named to use psycopg 3.
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
+                value = "postgresql+psycopg://" + value[len(prefix) :]
+        if value:
+            _check_database_url(value)
         return value
 
     @property

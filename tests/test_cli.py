@@ -417,19 +417,43 @@ def test_usage_mistakes_exit_non_zero_without_a_traceback(services: Services) ->
     assert "Missing argument" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_a_separate_worker_refuses_embedded_settings_in_one_line(tmp_path: Any) -> None:
+def test_in_embedded_mode_the_cli_starts_and_the_worker_command_serves_the_folder(tmp_path: Any) -> None:
+    import os
+    import signal
     import sys
+
+    from durable_agents import DurableClient
 
     from conftest import TESTS_DIR, unconfigured_environment
 
-    result = subprocess.run(
-        [sys.executable, "-m", "durable_agents", "worker", "workflows:app"],
-        env={**unconfigured_environment(), "PYTHONPATH": python_path(str(TESTS_DIR))},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert "Set DATABASE_URL (PostgreSQL) and REDIS_URL (Redis) to run workers" in result.stderr
-    assert "Traceback" not in result.stderr
+    env = {**unconfigured_environment(), "PYTHONPATH": python_path(str(TESTS_DIR)), "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "durable_agents", *args]
+        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    instance_id = run("start", "plain_function", "--input", '"embedded"', "--app", "workflows:app").stdout.strip()
+    why = ok_json(run("explain", instance_id, "--app", "workflows:app", "--json"))
+    # The CLI ran no worker of its own, so none is counted; and the advice works in this folder.
+    assert why["reason"] == "no_worker" and "no worker of this task hub is live" in why["message"], why
+    assert "start `durable-agents worker MODULE:app`" in why["message"]
+
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "durable_agents", "worker", "workflows:app"],
+            env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "Ctrl-C stops" in log.read_text() or worker.poll() is not None, message="the worker")
+        assert "serving workflows:app in embedded mode" in log.read_text(), log.read_text()
+        store = DurableClient(database_url=f"sqlite:///{tmp_path / 'durable_agents.db'}")
+        assert store.wait_for_orchestration_completion(instance_id, timeout=30).output == {"echo": "embedded"}
+        waiting = run("start", "approval", "--input", '{"timeout_seconds": 300}', "--app", "workflows:app")
+        waiting_id = waiting.stdout.strip()
+        store.wait_for_orchestration_start(waiting_id, timeout=30)
+        assert ok_json(run("explain", waiting_id, "--app", "workflows:app", "--json"))["reason"] == "waiting_for_event"
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert worker.returncode == 0, log.read_text()

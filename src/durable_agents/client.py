@@ -41,7 +41,11 @@ class DurableClient:
         redis_url: str | None = None,
         broker_url: str | None = None,
         settings: Settings | None = None,
+        embedded_worker: bool = True,
     ) -> None:
+        """`embedded_worker=False`: in embedded mode, do not run the app's worker in this process (the
+        CLI's clients: a short-lived process would take work and leave it to leases, and count as a live
+        worker while it ran; `durable-agents worker MODULE:app` serves the file instead)."""
         # Only a client built from the user's app can check names against its registry.
         self._knows_names = app is not None
         users_app = app
@@ -58,7 +62,7 @@ class DurableClient:
         self.settings = app.settings
         self.taskhub = app.settings.taskhub
         self._url = app.settings.database_url
-        if self.settings.embedded and users_app is not None:
+        if self.settings.embedded and users_app is not None and embedded_worker:
             # One process is everything: the worker runs here, on the app that registered the code.
             # A client without the app (the CLI, the API) only reads and writes the store; the
             # program's own sweeper picks up what it changes.

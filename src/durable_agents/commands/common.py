@@ -117,7 +117,8 @@ def make_client(taskhub: str | None, app_spec: str | None = None, *, publishes: 
 
     A command that `publishes` (writes, then wakes a worker through Redis) checks Redis first: with it
     down, the command says so in one line and changes nothing, rather than half-succeeding."""
-    client = DurableClient(load_durable_app(app_spec) if app_spec else None, taskhub=taskhub)
+    app = load_durable_app(app_spec) if app_spec else None
+    client = DurableClient(app, taskhub=taskhub, embedded_worker=False)
     if publishes:
         require_redis(client.settings)
     return client

@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import subprocess
+import uuid
 from typing import Any
 
 import pytest
@@ -242,7 +243,8 @@ def test_explain_and_workers(services: Services, client: DurableClient, worker: 
     assert mine["live"] is True and "approval" in mine["orchestrations"] and mine["queues"]
     assert mine["worker_id"] in {w["worker_id"] for w in ok_json(cli(services, hub, "workers", "--all", "--json"))}
     table = cli(services, hub, "workers")
-    assert table.returncode == 0 and worker.name in table.stdout and "orchestration approval" in table.stdout
+    assert table.returncode == 0 and worker.name in table.stdout
+    assert re.search(r"orchestrations +.*\bapproval\b", table.stdout), table.stdout
 
     orphan_hub = new_taskhub("orphan")  # no worker serves it
     orphan = ok_json(cli(services, orphan_hub, "start", "approval", "--json"))["instance_id"]
@@ -250,6 +252,37 @@ def test_explain_and_workers(services: Services, client: DurableClient, worker: 
     assert told.returncode == 0, told.stderr
     assert "no_worker" in told.stdout and "needs attention" in told.stdout and "no live worker" in told.stdout
     assert ok_json(cli(services, orphan_hub, "workers", "--json")) == []
+
+
+def test_at_80_columns_ids_stay_whole_and_the_start_of_one_will_do(
+    services: Services, client: DurableClient, worker: WorkerProcess
+) -> None:
+    hub = client.taskhub
+    stem = f"narrow-{uuid.uuid4().hex[:6]}"
+    ids = [
+        client.schedule_new_orchestration(
+            "approval", input={"timeout_seconds": 300}, instance_id=f"{stem}-{n}-{uuid.uuid4().hex}"
+        )
+        for n in range(2)
+    ]
+    narrow = cli(services, hub, "list", "--prefix", stem, COLUMNS="80")
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert all(any(instance_id in line for line in lines) for instance_id in ids), narrow.stdout  # never cut
+    assert max(len(line) for line in lines) <= 80
+    workers = cli(services, hub, "workers", COLUMNS="80")
+    assert workers.returncode == 0 and max(len(line) for line in workers.stdout.splitlines()) <= 80
+    node = next(line for line in workers.stdout.splitlines() if worker.name in line)
+    assert f"{worker.name}@" in node and "live" in node, workers.stdout  # the node name whole, on its own line
+
+    # Wherever an id is taken, a unique start of one will do; an ambiguous start is refused in one line.
+    first = ids[0][: len(stem) + 10]
+    assert ok_json(cli(services, hub, "status", first, "--json"))["instance_id"] == ids[0]
+    assert cli(services, hub, "history", first).returncode == 0
+    assert ok_json(cli(services, hub, "raise-event", first, "approval_received", "--json"))["instance_id"] == ids[0]
+    assert_one_line_error(cli(services, hub, "terminate", stem), f"'{stem}' is the start of several instance ids")
+    assert ok_json(cli(services, hub, "terminate", ids[1][: len(stem) + 10], "--json"))["terminated"] is True
+    assert client.wait_for_orchestration_completion(ids[0]).runtime_status == "COMPLETED"
 
 
 # -- agents ---------------------------------------------------------------------------------------

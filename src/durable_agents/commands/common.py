@@ -124,6 +124,25 @@ def make_client(taskhub: str | None, app_spec: str | None = None, *, publishes: 
     return client
 
 
+#: The fewest characters of an id taken as its start (as git takes a commit's): fewer would too easily
+#: name an instance nobody meant.
+MIN_PREFIX = 4
+
+
+def resolve_id(client: DurableClient, given: str) -> str:
+    """The instance `given` names: its id, or the start of exactly one instance's id."""
+    if client.get_orchestration_state(given) is not None or len(given) < MIN_PREFIX:
+        return given  # an unknown id is reported by the command, which says so best
+    matches = client.query_instances(instance_id_prefix=given, limit=4)
+    if len(matches) == 1:
+        return matches[0].instance_id
+    if not matches:
+        return given
+    shown = ", ".join(state.instance_id for state in matches[:3])
+    more = " and more" if len(matches) > 3 else ""
+    raise ValueError(f"{given!r} is the start of several instance ids ({shown}{more}); give more of the id")
+
+
 def styled_status(status: OrchestrationStatus | str) -> Text:
     value = OrchestrationStatus(status)
     return Text(value.value, style=STATUS_STYLES.get(value, ""))

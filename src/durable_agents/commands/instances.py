@@ -24,6 +24,7 @@ from .common import (
     make_client,
     note,
     parse_json,
+    resolve_id,
     styled_status,
     summary,
     when,
@@ -32,7 +33,12 @@ from .timeline import render, timeline
 
 PANEL = "Instances"
 
-InstanceId = Annotated[str, typer.Argument(metavar="ID", help="The instance id (as `start` or `list` print it).")]
+InstanceId = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The instance id (as `start` or `list` print it), or the start of one: 4 characters or more."
+    ),
+]
 StatusFilter = Annotated[
     list[str] | None,
     typer.Option(
@@ -107,6 +113,7 @@ def status(
     Example: durable-agents status 3f2a9c --json
     """
     client = make_client(taskhub, app)
+    instance_id = resolve_id(client, instance_id)
     state = client.get_orchestration_state(instance_id)
     if state is None:
         raise InstanceNotFoundError(instance_id, client.taskhub)
@@ -171,19 +178,26 @@ def list_instances(
     if not states:
         note(f"no instances in task hub {client.taskhub!r} match")
         return
-    table = Table("instance id", "name", "status", "created", "updated")
+    # Ids are what a reader copies into the next command: their column never wraps or cuts. The
+    # others fold when the terminal is narrow, and a narrow one leaves out when each last changed.
+    table = Table()
+    table.add_column("instance id", no_wrap=True, min_width=max(len(state.instance_id) for state in states))
+    table.add_column("name", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("created", min_width=10)
+    wide = console.width >= WIDE_LIST_COLUMNS
+    if wide:
+        table.add_column("updated", min_width=10)
     for state in states:
-        table.add_row(
-            state.instance_id,
-            state.name,
-            styled_status(state.runtime_status),
-            when(state.created_at),
-            when(state.last_updated_at),
-        )
+        cells: list[str | Text] = [state.instance_id, state.name, styled_status(state.runtime_status)]
+        cells += [when(state.created_at), *([when(state.last_updated_at)] if wide else [])]
+        table.add_row(*cells)
     console.print(table)
 
 
 _AGENT_INTERNALS = {SESSION_ENTITY, AGENT_TURN}
+#: From this terminal width on, `list` also shows when each instance last changed.
+WIDE_LIST_COLUMNS = 110
 
 
 def _without_agent_internals(
@@ -220,6 +234,7 @@ def history(
     Example: durable-agents history 3f2a9c --width 0
     """
     client = make_client(taskhub, app)
+    instance_id = resolve_id(client, instance_id)
     events = client.get_history(instance_id)
     if as_json:
         emit_json(events)
@@ -244,7 +259,9 @@ def raise_event(
     Example: durable-agents raise-event 3f2a9c approval_received --data '{"approved": true}'
     """
     value = parse_json(data, "--data")
-    make_client(taskhub, app, publishes=True).raise_orchestration_event(instance_id, name, data=value)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    client.raise_orchestration_event(instance_id, name, data=value)
     if as_json:
         emit_json({"instance_id": instance_id, "event": name, "data": value})
     else:
@@ -263,7 +280,9 @@ def terminate(
     Example: durable-agents terminate 3f2a9c --output '"cancelled by ops"'
     """
     value = parse_json(output, "--output")
-    accepted = make_client(taskhub, app, publishes=True).terminate_orchestration(instance_id, output=value)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    accepted = client.terminate_orchestration(instance_id, output=value)
     if as_json:
         emit_json({"instance_id": instance_id, "terminated": accepted})
     elif accepted:
@@ -283,7 +302,9 @@ def suspend(
 
     Example: durable-agents suspend 3f2a9c --reason "waiting for the vendor"
     """
-    make_client(taskhub, app, publishes=True).suspend_orchestration(instance_id, reason=reason)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    client.suspend_orchestration(instance_id, reason=reason)
     _acknowledge("suspend", instance_id, as_json)
 
 
@@ -298,7 +319,9 @@ def resume(
 
     Example: durable-agents resume 3f2a9c
     """
-    make_client(taskhub, app, publishes=True).resume_orchestration(instance_id, reason=reason)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    client.resume_orchestration(instance_id, reason=reason)
     _acknowledge("resume", instance_id, as_json)
 
 
@@ -334,6 +357,7 @@ def purge(
         fail("name the instance to purge, or select many with --status and/or --older-than")
     client = make_client(taskhub, app)
     if instance_id is not None:
+        instance_id = resolve_id(client, instance_id)
         count = client.purge_orchestration(instance_id)
     else:
         before = _cutoff(older_than) if older_than else None

@@ -452,3 +452,24 @@ def test_a_reply_that_was_never_asked_for_or_cannot_be_read_says_so(
         page.goto(f"{down.url}/streams/{unknown}")
         assert "cannot connect to the database" in page.locator("main").inner_text()
         shot(page, "stream-unavailable")
+
+
+def test_the_list_leaves_out_agent_internals_unless_asked_and_shows_idle_sessions_as_idle(
+    agents: DurableAgentClient, fresh_model: TestModelServer, agents_dashboard: DashboardServer, page: Page
+) -> None:
+    joker = agents.get_agent("Joker")
+    session = joker.create_session()
+    reply = joker.run_sync("Hello there", session=session)
+    page.goto(agents_dashboard.url + "/")
+    page.locator("#instances").wait_for()
+    assert page.locator('tr[data-instance^="@"]').count() == 0  # the engine's own rows are not the user's
+
+    page.check("input[name=internal]")
+    page.wait_for_url("**/?internal=1")  # the toggle is part of the bookmarkable view
+    entity = page.locator(f'tr[data-instance="@agent:Joker:{session.key}"]')
+    entity.wait_for()
+    badge = entity.locator("td").first
+    assert badge.inner_text().strip() == "Idle" and badge.locator('[data-status="RUNNING"][data-idle="true"]').count()
+    turn = page.locator(f'tr[data-instance="@turn:{reply.correlation_id}"]')
+    assert turn.locator('[data-status="COMPLETED"]').count() == 1
+    shot(page, "list-with-agent-internals")

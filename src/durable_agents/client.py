@@ -115,10 +115,12 @@ class DurableClient:
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         instance_id_prefix: str | None = None,
+        exclude_names: Sequence[str] | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[OrchestrationState]:
-        """Instances of this task hub, newest first, filtered and paged."""
+        """Instances of this task hub, newest first, filtered and paged; `exclude_names` leaves out
+        orchestrations by name (`list` and the dashboard leave out the engine's own for agent sessions and turns)."""
         wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
         with transaction(self._url) as session:
             return instances.query(
@@ -129,6 +131,7 @@ class DurableClient:
                 created_from=clamped(created_from, "created_from"),
                 created_to=clamped(created_to, "created_to"),
                 instance_id_prefix=instance_id_prefix,
+                exclude_names=exclude_names,
                 limit=limit,
                 offset=offset,
             )

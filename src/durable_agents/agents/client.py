@@ -58,6 +58,12 @@ class DurableAgentClient:
         with transaction(self.client.settings.database_url) as db:
             sessions.delete_session(db, self.taskhub, agent, str(session))
 
+    def idle_sessions(self, entity_ids: list[str]) -> set[str]:
+        """Of these session entity instances (`@agent:...`), those waiting for their next turn with none
+        under way or queued: RUNNING as instances, idle as conversations."""
+        with single_statement(self.client.settings.database_url) as db:
+            return set(entity_ids) - turns.busy_entities(db, self.taskhub, entity_ids)
+
     def usage_of_instance(self, instance_id: str) -> dict[str, int]:
         """Tokens spent by the agent turns an orchestration instance ran."""
         with transaction(self.client.settings.database_url) as db:

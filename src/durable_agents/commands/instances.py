@@ -204,17 +204,8 @@ def _without_agent_internals(
     client: DurableClient, statuses: list[OrchestrationStatus] | None, limit: int, offset: int
 ) -> list[OrchestrationState]:
     """A page of the user's own instances: one agent call makes a session and a turn instance too,
-    which would crowd them out. The store pages over all of them, so pages are read until this one is full."""
-    page_size = max(limit + offset, 200)
-    kept: list[OrchestrationState] = []
-    position = 0
-    while len(kept) < offset + limit:
-        page = client.query_instances(statuses=statuses, limit=page_size, offset=position)
-        kept.extend(state for state in page if state.name not in _AGENT_INTERNALS)
-        if len(page) < page_size:
-            break
-        position += page_size
-    return kept[offset : offset + limit]
+    which would crowd them out."""
+    return client.query_instances(statuses=statuses, exclude_names=sorted(_AGENT_INTERNALS), limit=limit, offset=offset)
 
 
 def history(

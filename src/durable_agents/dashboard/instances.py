@@ -21,12 +21,18 @@ PAGE_SIZE = 50
 MAX_HISTORY_ROWS = 500
 
 
+#: The engine's own orchestrations for agents: a session entity and a turn instance per agent call.
+INTERNAL = (AGENT_TURN, SESSION_ENTITY)
+
+
 @dataclass(frozen=True)
 class Filters:
     status: str = ""
     name: str = ""
     q: str = ""
     offset: int = 0
+    #: Show the engine's own instances for agents too (they are two of every three rows an agent makes).
+    internal: bool = False
 
     @classmethod
     def of(cls, request: Request) -> Filters:
@@ -38,14 +44,21 @@ class Filters:
             offset = max(0, int(params.get("offset", "0")))
         except ValueError:
             offset = 0
-        return cls(status, params.get("name", "").strip()[:256], params.get("q", "").strip()[:256], offset)
+        internal = params.get("internal") == "1"
+        return cls(status, params.get("name", "").strip()[:256], params.get("q", "").strip()[:256], offset, internal)
 
     @property
     def active(self) -> bool:
         return bool(self.status or self.name or self.q)
 
+    @property
+    def shows_internal(self) -> bool:
+        """Asked for by the toggle, or by naming them: an internal name, or an id starting as theirs."""
+        return self.internal or self.name in INTERNAL or self.q.startswith("@")
+
     def query(self, **changes: Any) -> str:
         values = {"status": self.status, "name": self.name, "q": self.q, "offset": self.offset, **changes}
+        values["internal"] = "1" if changes.get("internal", self.internal) else ""
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -68,14 +81,17 @@ def routes(dash: Dashboard) -> APIRouter:
             statuses=[filters.status] if filters.status else None,
             name=filters.name or None,
             instance_id_prefix=filters.q or None,
+            exclude_names=None if filters.shows_internal else INTERNAL,
             limit=PAGE_SIZE + 1,
             offset=filters.offset,
         )
-        names = sorted(
-            {*dash.client.app.registry.orchestrations, *(r.name for r in rows)} - {AGENT_TURN, SESSION_ENTITY}
-        )
+        names = sorted({*dash.client.app.registry.orchestrations, *(r.name for r in rows)} - set(INTERNAL))
+        entities = [
+            r.instance_id for r in rows[:PAGE_SIZE] if r.name == SESSION_ENTITY and not r.runtime_status.is_terminal
+        ]
         return {
             "instances": rows[:PAGE_SIZE],
+            "idle": dash.agents.idle_sessions(entities) if entities else set(),
             "more": len(rows) > PAGE_SIZE,
             "filters": filters,
             "names": names,

@@ -260,10 +260,13 @@ def query(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     instance_id_prefix: str | None = None,
+    exclude_names: Sequence[str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[OrchestrationState]:
     statement = select(Instance).where(Instance.taskhub == taskhub)
+    if exclude_names:
+        statement = statement.where(Instance.name.not_in(list(exclude_names)))
     if statuses:
         statement = statement.where(Instance.status.in_([s.value for s in statuses]))
     if name:

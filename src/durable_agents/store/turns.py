@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from collections.abc import Collection
+
+from sqlalchemy import exists, select, union
 from sqlalchemy.orm import Session
 
 from .. import ids
@@ -28,3 +30,17 @@ def turn_known(session: Session, taskhub: str, correlation_id: str) -> bool:
         HistoryRow.event[("data", "correlation_id")].as_string() == correlation_id,
     )
     return bool(session.scalar(select(started | queued | buffered)))
+
+
+def busy_entities(session: Session, taskhub: str, entity_ids: Collection[str]) -> set[str]:
+    """Of these session entities, those with a turn under way (a turn instance not finished) or a
+    request not yet taken up (in the inbox); the others wait, idle, for their next turn."""
+    if not entity_ids:
+        return set()
+    running = select(Instance.parent_instance_id).where(
+        Instance.taskhub == taskhub,
+        Instance.parent_instance_id.in_(entity_ids),
+        Instance.status.in_(["PENDING", "RUNNING", "SUSPENDED"]),
+    )
+    queued = select(InboxRow.instance_id).where(InboxRow.taskhub == taskhub, InboxRow.instance_id.in_(entity_ids))
+    return {str(entity) for entity in session.scalars(union(running, queued))}

@@ -207,6 +207,31 @@ def test_the_timeline_of_a_fan_out_draws_overlapping_bars(
     shot(page, "timeline-fan-out")
 
 
+def test_each_activity_of_a_fan_out_is_drawn_for_as_long_as_it_ran(
+    client: DurableClient, dashboard: DashboardServer, page: Page
+) -> None:
+    from datetime import datetime
+
+    instance_id = client.schedule_new_orchestration("uneven_fan_out")
+    assert client.wait_for_orchestration_completion(instance_id, timeout=60).output == [0.05, 0.15, 0.3, 0.6]
+    sign_in(page, dashboard, f"/instances/{instance_id}")
+    found = page.locator('.gantt-bar[data-label="nap"]').evaluate_all(
+        "bars => bars.map(b => [b.dataset.start, b.dataset.end, b.getBoundingClientRect().width])"
+    )
+    bars = sorted(
+        ((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), width)
+        for start, end, width in found
+    )
+    for (ran, _), slept in zip(bars, (0.05, 0.15, 0.3, 0.6), strict=True):
+        assert slept <= ran < slept + 0.2, bars  # the activity's own run, not the wait for the fan-in
+    widths = [width for _, width in bars]
+    assert widths == sorted(widths) and widths[-1] > 4 * widths[0], bars
+    # The instance's "Took" is the length of its timeline.
+    took = page.locator(".stats .stat", has_text="Took").locator("dd").inner_text()
+    assert took == page.locator(".bar-orchestration .dur").inner_text()
+    shot(page, "timeline-uneven-fan-out")
+
+
 def test_the_approve_button_resumes_a_waiting_instance(
     client: DurableClient, dashboard: DashboardServer, page: Page, worker: WorkerProcess
 ) -> None:

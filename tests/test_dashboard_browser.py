@@ -264,6 +264,47 @@ def test_the_approve_button_resumes_a_waiting_instance(
     shot(page, "workers")
 
 
+def test_event_buttons_are_offered_for_the_events_an_instance_waits_for_only(
+    client: DurableClient,
+    dashboard: DashboardServer,
+    agents: DurableAgentClient,
+    agents_dashboard: DashboardServer,
+    page: Page,
+) -> None:
+    timer_only = client.schedule_new_orchestration("long_timer")
+    client.wait_for_orchestration_start(timer_only)
+    sign_in(page, dashboard, f"/instances/{timer_only}")
+    page.locator('#why[data-reason="waiting_for_timer"]').wait_for()
+    assert page.locator('button[data-action="approve"]').count() == 0  # nothing would read an approval
+    assert "It waits for no event now" in page.locator(".event-card").inner_text()
+    shot(page, "instance-timer-only")
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == dashboard.cookie)
+    headers = {"HX-Request": "true", "Origin": dashboard.url}
+    with httpx.Client(base_url=dashboard.url, cookies={dashboard.cookie: cookie}, headers=headers) as http:
+        forged = http.post(f"/instances/{timer_only}/approve", data={"name": "approval_received"})
+        assert forged.status_code == 409 and "does not wait for 'approval_received' now" in forged.text
+        kept = http.post(f"/instances/{timer_only}/events", data={"name": "later", "data": "1"})
+        assert kept.status_code == 200 and "does not wait for it now" in kept.headers["hx-trigger"]
+    client.terminate(timer_only)
+    client.wait_for_orchestration_completion(timer_only)
+    raised = [e["name"] for e in client.get_history(timer_only) if e["type"] == "EventRaised"]
+    assert "approval_received" not in raised
+
+    waiting = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    client.wait_for_orchestration_start(waiting)
+    page.goto(f"{dashboard.url}/instances/{waiting}")
+    page.locator('#why[data-reason="waiting_for_event"]').wait_for()
+    assert page.locator('button[data-action="approve"]').get_attribute("data-event") == "approval_received"
+    client.terminate(waiting)
+
+    joker = agents.get_agent("Joker")
+    session = joker.create_session()
+    joker.run_sync("Hi", session=session)
+    page.goto(f"{agents_dashboard.url}/instances/@agent:Joker:{session.key}")
+    page.locator("#instance-live").wait_for()
+    assert page.locator(".event-card").count() == 0  # a session entity takes its events from the engine
+
+
 def test_an_instance_no_live_worker_serves_shows_why_as_a_warning(services: Services, page: Page) -> None:
     import workflows
 

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
+from .actions import awaited_events
 from .context import Dashboard, page_route
 from .timeline import build_timeline, history_lines, overlapping
 
@@ -141,6 +142,8 @@ def routes(dash: Dashboard) -> APIRouter:
             "entity": state.input if state.name == SESSION_ENTITY and isinstance(state.input, dict) else None,
             "terminal": state.runtime_status.is_terminal,
             "why": why,
+            "awaited": awaited_events(dash, state, why),
+            "internal": state.name in INTERNAL,
             "now": now,
         }
 

@@ -6,6 +6,7 @@ Each test saves screenshots to artifacts/dashboard-*.png.
 from __future__ import annotations
 
 import http.server
+import re
 import shutil
 import socket
 import threading
@@ -539,3 +540,44 @@ def test_the_list_leaves_out_agent_internals_unless_asked_and_shows_idle_session
     turn = page.locator(f'tr[data-instance="@turn:{reply.correlation_id}"]')
     assert turn.locator('[data-status="COMPLETED"]').count() == 1
     shot(page, "list-with-agent-internals")
+
+
+def test_the_small_things_read_right(
+    client: DurableClient,
+    dashboard: DashboardServer,
+    agents: DurableAgentClient,
+    fresh_model: TestModelServer,
+    agents_dashboard: DashboardServer,
+    page: Page,
+) -> None:
+    def lines(selector: str) -> int:
+        """How many lines the inline element `selector` takes (a wrapped one has a box per line)."""
+        return int(page.locator(selector).first.evaluate("element => element.getClientRects().length"))
+
+    page.goto(dashboard.url + "/login")
+    intro, title = page.locator(".login-card > p.muted"), page.locator(".login-card h1")
+    assert intro.bounding_box()["x"] == title.bounding_box()["x"]  # type: ignore[index]  # not indented
+
+    failed = client.schedule_new_orchestration("uncaught_failure")
+    client.wait_for_orchestration_completion(failed)
+    sign_in(page, dashboard, f"/instances/{failed}")
+    arrow = page.locator("#stack-trace > summary").evaluate("s => getComputedStyle(s, '::before').content")
+    assert arrow == '"▸"'  # a disclosure arrow says the stack trace opens
+
+    waiting = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    client.wait_for_orchestration_start(waiting)
+    page.goto(f"{dashboard.url}/instances/{waiting}")
+    message = page.locator("#why-message").inner_text()
+    assert " UTC" in message and not re.search(r"\dT\d\d:\d\d", message), message  # not raw ISO 8601
+    client.terminate(waiting)
+
+    page.set_viewport_size({"width": 760, "height": 900})
+    page.goto(dashboard.url + "/workers")
+    assert lines("#workers [data-slots]") == 1  # "8 slots", never "8 / slots"
+    shot(page, "workers-narrow")
+
+    session = agents.get_agent("Joker").create_session()
+    agents.get_agent("Joker").run_sync("Hi", session=session)
+    page.goto(f"{agents_dashboard.url}/sessions/Joker/{session.key}")
+    assert lines(".turn-meta .muted") == 1  # "just now · 719 ms" on one line
+    shot(page, "session-narrow")

@@ -376,6 +376,9 @@ def test_errors_are_one_clear_line_and_non_zero(services: Services, client: Dura
     hub = client.taskhub
     bad_json = cli(services, hub, "start", "approval", "--input", "{not json")
     assert_one_line_error(bad_json, "--input is not valid JSON")
+    bare_word = cli(services, hub, "start", "approval", "--input", "hello")
+    assert_one_line_error(bare_word, "a text is JSON in double quotes", """--input '"hello"'""")
+    assert_one_line_error(cli(services, hub, "worker", "post.py:app"), "names a file", "instead: post:app")
     assert_one_line_error(cli(services, hub, "raise-event", "x", "e", "--data", "[1,"), "--data is not valid JSON")
 
     for command in (["status", "ghost"], ["history", "ghost"], ["raise-event", "ghost", "approval_received"]):

@@ -83,6 +83,9 @@ def parse_json(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
+        if not text.strip().startswith(("{", "[", '"')):  # a bare word: text is JSON in double quotes
+            fail(f"{what} is not valid JSON ({error.msg} at position {error.pos}); a text is JSON in double "
+                 f"quotes, inside the shell's single quotes: {what} '{json.dumps(text)}'")  # fmt: skip
         fail(f"{what} is not valid JSON ({error.msg} at position {error.pos}); quote it like '{{\"key\": 1}}'")
 
 
@@ -93,6 +96,9 @@ def load_app(spec: str) -> Any:
     module_name, _, attribute = spec.partition(":")
     if not module_name:
         raise ConfigurationError(f"{spec!r} is not MODULE:OBJECT (for example myproject.workflows:app)")
+    if module_name.endswith(".py"):  # a file name where Python wants the module: post.py -> post
+        dotted = module_name.removesuffix(".py").replace("/", ".").strip(".")
+        raise ConfigurationError(f"{spec!r} names a file; give its module instead: {dotted}:{attribute or 'app'}")
     try:
         module = import_module(module_name)
     except ImportError as error:

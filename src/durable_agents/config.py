@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .secret_files import SecretFilesSource
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from .streaming.local_stream import LOCAL_URL
 
@@ -49,6 +50,18 @@ class Settings(BaseSettings):
     """Connection and tuning settings; every field can be set by an environment variable."""
 
     model_config = SettingsConfigDict(env_prefix="DURABLE_AGENTS_", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments, then the environment, then NAME_FILE secrets (`secret_files.py`).
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings
 
     #: PostgreSQL for production; unset, a SQLite file `durable_agents.db` in the working directory.
     database_url: str = Field(default="", validation_alias=AliasChoices("DATABASE_URL", "DURABLE_AGENTS_DATABASE_URL"))

@@ -5,6 +5,7 @@ Locally a missing service skips the tests that need it; under CI=true it fails t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -18,8 +19,8 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
-#: Processes the tests start import the package from this checkout, whichever one the venv installed.
-IMPORT_PATH = os.pathsep.join([str(TESTS_DIR.parent / "src"), str(TESTS_DIR)])
+#: The tree the package under test is imported from: subprocesses (workers, the CLI) must run the same code.
+PACKAGE_ROOT = str(Path(importlib.util.find_spec("durable_agents").origin or "").parent.parent)  # type: ignore[union-attr]
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -143,7 +144,7 @@ class WorkerProcess:
             "DA_TEST_EFFECTS_DIR": str(effects_dir),
             **(extra_env or {}),
         }
-        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [(extra_env or {}).get("PYTHONPATH"), IMPORT_PATH]))
+        self.env["PYTHONPATH"] = python_path((extra_env or {}).get("PYTHONPATH"), str(TESTS_DIR))
         self.concurrency = concurrency
         self.command = command
         self.process: subprocess.Popen[bytes] | None = None
@@ -195,6 +196,11 @@ class WorkerProcess:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def python_path(*folders: str | None) -> str:
+    """A PYTHONPATH of `folders`, then the tree the package under test comes from."""
+    return os.pathsep.join(filter(None, [*folders, PACKAGE_ROOT]))
 
 
 def new_taskhub(prefix: str) -> str:
@@ -280,7 +286,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     """Run `python -m durable_agents ARGS` from the tests folder with `env` over the current environment."""
     return subprocess.run(
         [sys.executable, "-m", "durable_agents", *args],
-        env={**os.environ, "PYTHONPATH": IMPORT_PATH, "COLUMNS": "200", **env},
+        env={**os.environ, "PYTHONPATH": python_path(str(TESTS_DIR)), "COLUMNS": "200", **env},
         cwd=TESTS_DIR,
         capture_output=True,
         text=True,

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,12 +25,12 @@ from durable_agents.testing import TestModelServer
 from durable_agents.testing.server import bind_socket
 
 from conftest import (
-    IMPORT_PATH,
     TESTS_DIR,
     Services,
     WorkerProcess,
     create_database_if_missing,
     new_taskhub,
+    python_path,
     run_cli,
     wait_until,
 )
@@ -212,11 +213,19 @@ def test_tags_on_start_in_the_state_and_as_a_filter(api: httpx.Client) -> None:
 def test_an_approval_raised_by_http_resumes_a_waiting_orchestration(api: httpx.Client) -> None:
     instance_id = start(api, "approval", input={"timeout_seconds": 3600})
     wait_for_status(api, instance_id, "RUNNING")
-    # What `curl -X POST URL -d '{"approved": true}'` sends: a form content type, read as JSON all the same.
+    # A body that is not labelled JSON is refused: a page of another site can send a form or text/plain
+    # without the browser asking first, but not application/json.
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"):
+        refused = api.post(
+            f"/api/instances/{instance_id}/events/approval_received",
+            content=b'{"approved": false}',
+            headers={"Content-Type": content_type},
+        )
+        assert "Content-Type: application/json" in error_of(refused, 415, "unsupported_media_type")
     raised = api.post(
         f"/api/instances/{instance_id}/events/approval_received",
         content=b'{"approved": true}',
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        headers={"Content-Type": "application/json"},
     )
     assert raised.status_code == 202, raised.text
     assert raised.json()["status_url"].endswith(f"/api/instances/{instance_id}")
@@ -360,11 +369,22 @@ def test_error_codes(api: httpx.Client) -> None:
     error_of(api.put("/api/instances"), 405, "method_not_allowed")
 
 
+def test_times_outside_what_every_store_holds(api: httpx.Client) -> None:
+    far = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC, which PostgreSQL stores and Python cannot read
+    message = error_of(api.post("/api/orchestrations/plain_function", json={"start_at": far}), 422, "invalid_input")
+    assert "body.start_at" in message and "out of range: give a time between 1970-01-01 and 9999-01-01 UTC" in message
+    listed = api.get("/api/instances", params={"created_from": far})  # a filter's bound is moved into the range
+    assert listed.status_code == 200 and listed.json()["items"] == []
+
+
 def test_authentication(api_server: ApiServer) -> None:
     with api_server.client(key=None) as anonymous:
         refused = anonymous.get("/api/instances")
         assert "Authorization: Bearer" in error_of(refused, 401, "unauthorized")
         assert refused.headers["www-authenticate"] == "Bearer"
+        for answer in (refused, anonymous.get("/healthz")):  # data, never a page: not sniffed, framed or run
+            assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["x-frame-options"] == "DENY"
+            assert answer.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
         error_of(anonymous.post("/api/orchestrations/sequence"), 401, "unauthorized")
         assert anonymous.get("/healthz").json() == {"status": "ok"}
         assert anonymous.get("/openapi.json").json()["paths"]["/api/instances/{instance_id}/events/{event_name}"]
@@ -373,6 +393,38 @@ def test_authentication(api_server: ApiServer) -> None:
     with api_server.client(key=OTHER_KEY) as other_hub:
         message = error_of(other_hub.get("/api/instances"), 403, "wrong_taskhub")
         assert f"belongs to task hub {OTHER_HUB!r}" in message
+
+
+def test_without_keys_only_loopback_names_and_this_servers_pages_are_served(
+    services: Services, worker: WorkerProcess
+) -> None:
+    import workflows
+
+    settings = api_settings(services, worker.taskhub, api_auth="disabled", api_keys="")
+    with ApiServer(create_app(workflows.app, settings)) as server, server.client(key=None) as http:
+        port = server.url.rsplit(":", 1)[1]
+        # DNS rebinding: a name of the attacker's that resolves to this machine reads nothing.
+        rebound = http.get("/api/instances", headers={"Host": f"rebind.attacker.example:{port}"})
+        assert "DURABLE_AGENTS_ALLOWED_HOSTS" in error_of(rebound, 403, "forbidden_origin")
+        error_of(http.get("/readyz", headers={"Host": "rebind.attacker.example"}), 403, "forbidden_origin")
+        assert http.get("/api/instances", headers={"Host": f"localhost:{port}"}).status_code == 200
+        # A page of another origin (another port of this machine is one) changes nothing.
+        other_port = f"http://127.0.0.1:{int(port) + 1}"
+        forged = http.post("/api/orchestrations/plain_function", json={}, headers={"Origin": other_port})
+        assert "another site" in error_of(forged, 403, "forbidden_origin")
+        error_of(
+            http.post("/api/orchestrations/plain_function", json={}, headers={"Origin": "null"}),
+            403,
+            "forbidden_origin",
+        )
+        assert (
+            http.post("/api/orchestrations/plain_function", json={}, headers={"Origin": server.url}).status_code == 202
+        )
+
+    named = api_settings(services, worker.taskhub, allowed_hosts="durable.internal, api.example.com:8443")
+    with ApiServer(create_app(workflows.app, named)) as server, server.client() as http:
+        assert http.get("/api/instances", headers={"Host": "api.example.com"}).status_code == 200
+        error_of(http.get("/api/instances", headers={"Host": "elsewhere.example"}), 403, "forbidden_origin")
 
 
 def test_auth_configuration_is_refused_when_unsafe(services: Services) -> None:
@@ -388,7 +440,7 @@ def test_auth_configuration_is_refused_when_unsafe(services: Services) -> None:
 
     async def as_client(host: str) -> httpx.Response:
         transport = httpx.ASGITransport(create_app(settings=open_settings), client=(host, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             return await http.get("/api/instances")
 
     assert asyncio.run(as_client("127.0.0.1")).status_code == 200
@@ -432,25 +484,31 @@ def test_readiness_checks_database_schema_and_redis(services: Services, api_serv
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "schema": "ok", "redis": "ok"}}
 
-    def readiness(**overrides: Any) -> httpx.Response:
+    def readiness(key: str | None = KEY, **overrides: Any) -> httpx.Response:
         async def probe() -> httpx.Response:
             app = FastAPI()  # the routes alone: the API must start, and say why it is not ready, with services down
             app.include_router(router(settings=api_settings(services, "probe", **overrides)))
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://api") as http:
-                return await http.get("/readyz")
+                return await http.get("/readyz", headers=headers)
 
         return asyncio.run(probe())
 
-    down = readiness(
-        database_url="postgresql+psycopg://postgres@127.0.0.1:1/nowhere", redis_url="redis://127.0.0.1:1/0"
-    )
+    dead = {"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere", "redis_url": "redis://127.0.0.1:1/0"}
+    down = readiness(**dead, api_keys=f"probe:{KEY}")
     assert down.status_code == 503
     checks = down.json()["checks"]
     assert "cannot connect to the database" in checks["database"] and checks["redis"].startswith("unreachable")
+    # Without a key of the task hub the probe says what fails, not the database's user, host or name.
+    anonymous = readiness(None, **dead, api_keys=f"probe:{KEY}")
+    assert anonymous.status_code == 503
+    assert anonymous.json()["checks"] == {"database": "failing", "schema": "failing", "redis": "failing"}
+    assert "nowhere" not in anonymous.text and "postgres@" not in anonymous.text and "127.0.0.1" not in anonymous.text
+    assert "Authorization: Bearer" in anonymous.json()["detail"]
 
     empty_url = services.database_url.rsplit("/", 1)[0] + "/" + services.database_url.rsplit("/", 1)[1] + "_noschema"
     create_database_if_missing(empty_url)
-    unmigrated = readiness(database_url=empty_url)
+    unmigrated = readiness(database_url=empty_url, api_keys=f"probe:{KEY}")
     assert unmigrated.status_code == 503
     assert "durable-agents db upgrade" in unmigrated.json()["checks"]["schema"]
     assert unmigrated.json()["checks"]["redis"] == "ok"
@@ -481,7 +539,12 @@ def test_the_api_command_serves_and_refuses_unsafe_settings(services: Services, 
             "--log-level",
             "warning",
         ],
-        env={**os.environ, **env, "PYTHONPATH": IMPORT_PATH, "DURABLE_AGENTS_API_KEYS": f"{worker.taskhub}:{KEY}"},
+        env={
+            **os.environ,
+            **env,
+            "PYTHONPATH": python_path(str(TESTS_DIR)),
+            "DURABLE_AGENTS_API_KEYS": f"{worker.taskhub}:{KEY}",
+        },
         cwd=TESTS_DIR,
         start_new_session=True,
     )
@@ -538,6 +601,19 @@ def test_agent_run_waiting_and_202_then_session_read_and_reset(agents_api: httpx
     )
     assert again.json()["text"] == "Reply to: Fresh (turn 1)"  # the conversation was forgotten
 
+    assert agents_api.delete(f"/api/agents/Joker/sessions/{session}").status_code == 204
+    error_of(agents_api.get(f"/api/agents/Joker/sessions/{session}"), 404, "session_not_found")
+
+
+def test_a_session_key_with_slashes_is_read_reset_and_deleted(agents_api: httpx.Client) -> None:
+    session = f"team/{unique('alpha')}/west"
+    ran = agents_api.post("/api/agents/Joker/run", json={"message": "Hi", "session": session})
+    assert ran.status_code == 200 and ran.json()["session"] == session, ran.text
+    for path in (session, session.replace("/", "%2F")):  # as typed, or encoded as a client library does
+        read = agents_api.get(f"/api/agents/Joker/sessions/{path}")
+        assert read.status_code == 200 and read.json()["session_key"] == session, read.text
+    reset = agents_api.post(f"/api/agents/Joker/sessions/{session}/reset")
+    assert reset.status_code == 200 and reset.json()["session_key"] == session and reset.json()["messages"] == []
     assert agents_api.delete(f"/api/agents/Joker/sessions/{session}").status_code == 204
     error_of(agents_api.get(f"/api/agents/Joker/sessions/{session}"), 404, "session_not_found")
 
@@ -623,6 +699,27 @@ def test_sse_resumes_with_last_event_id_without_gap_or_duplicate(
     gone = agents_api.get(f"/api/streams/{uuid.uuid4().hex}", headers={"Last-Event-ID": "1-0"})
     error_of(gone, 404, "stream_not_found")
     error_of(agents_api.get(stream_url, headers={"Last-Event-ID": "yesterday"}), 422, "invalid_input")
+
+
+def test_sse_answers_an_unknown_reply_at_once_and_503_when_redis_is_down(
+    services: Services, agents_api: httpx.Client
+) -> None:
+    started = time.monotonic()
+    unknown = agents_api.get(f"/api/streams/{uuid.uuid4().hex}", params={"start_timeout": 60}, timeout=20)
+    assert "no response stream" in error_of(unknown, 404, "stream_not_found")  # no turn was asked for: no wait
+    assert time.monotonic() - started < 20
+
+    async def follow() -> httpx.Response:
+        app = FastAPI()  # Redis is down: an error event after a 200 would make EventSource retry for ever
+        app.include_router(router(settings=api_settings(services, "noredis", redis_url="redis://127.0.0.1:1/0")))
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers={"Authorization": f"Bearer {KEY}"}
+        ) as http:
+            return await http.get(f"/api/streams/{uuid.uuid4().hex}")
+
+    unavailable = asyncio.run(follow())
+    assert "Redis is unreachable" in error_of(unavailable, 503, "service_unavailable")
 
 
 def test_sse_reports_a_failed_run_as_an_error_event(agents_api: httpx.Client, model_server: TestModelServer) -> None:

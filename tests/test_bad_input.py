@@ -137,3 +137,64 @@ def test_naive_start_time_is_refused(client: Any) -> None:
 
     with pytest.raises(ValueError, match="aware datetime"):
         client.schedule_new_orchestration("plain_function", start_at=datetime(2030, 1, 1))
+
+
+# -- times: bounded at every entry point, and any stored time readable ------------------------------
+
+
+def test_a_start_time_outside_what_every_store_holds_is_refused(client: Any) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))  # year 10000 in UTC
+    with pytest.raises(ValueError, match=r"start_at 9999-12-31T23:59:59-14:00 is out of range: give a time between"):
+        client.schedule_new_orchestration("plain_function", start_at=far)
+    # A filter's bound is moved into the range instead: nothing was created outside it.
+    assert client.query_instances(created_from=far) == []
+    assert client.purge_orchestrations(created_before=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))) == 0
+
+
+def test_a_stored_time_python_cannot_hold_breaks_no_listing_and_the_instance_can_be_ended(
+    services: Services, client: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from conftest import run_cli
+
+    instance_id = f"far-{uuid.uuid4().hex[:8]}"
+    client.schedule_new_orchestration(
+        "plain_function", instance_id=instance_id, start_at=datetime.now(UTC) + timedelta(days=365)
+    )
+    with transaction(services.database_url) as session:  # as a row written before start times were bounded
+        for table, column in (("da_instances", "scheduled_start_at"), ("da_timers", "fire_at")):
+            session.execute(
+                text(f"UPDATE {table} SET {column} = '10000-01-01 13:59:59+00' WHERE instance_id = :id"),
+                {"id": instance_id},
+            )
+
+    assert [s.instance_id for s in client.query_instances(instance_id_prefix=instance_id)] == [instance_id]
+    env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "TASKHUB": client.taskhub}
+    listed = run_cli("list", "--prefix", instance_id, env=env)
+    assert listed.returncode == 0 and instance_id in listed.stdout, listed.stderr
+    assert client.explain(instance_id).reason == "scheduled"
+    assert client.terminate(instance_id)
+    assert client.wait_for_orchestration_completion(instance_id).runtime_status == OrchestrationStatus.TERMINATED
+    assert client.purge(instance_id) == 1
+
+
+def test_a_start_time_already_past_starts_at_once(start_worker: Any, services: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import workflows
+    from conftest import new_taskhub
+
+    # The sweeper of this worker would not find the instance for a minute: only a wake-up starts it sooner.
+    worker = start_worker(new_taskhub("past"), extra_env={"DURABLE_AGENTS_REDISPATCH_AFTER": "60"})
+    client = DurableClient(
+        workflows.app, taskhub=worker.taskhub, database_url=services.database_url, redis_url=services.redis_url
+    )
+    started = client.schedule_new_orchestration(
+        "plain_function", input="late", start_at=datetime.now(UTC) - timedelta(hours=1)
+    )
+    assert client.wait_for_orchestration_completion(started, timeout=20).output == {"echo": "late"}

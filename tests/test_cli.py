@@ -18,7 +18,7 @@ from durable_agents import DurableClient, OrchestrationStatus
 from durable_agents.agents.proxy import AGENT_TURN, SESSION_ENTITY
 from durable_agents.cli import app as cli_app
 
-from conftest import Services, WorkerProcess, new_taskhub, run_cli, wait_until
+from conftest import Services, WorkerProcess, new_taskhub, python_path, run_cli, wait_until
 
 
 def cli(services: Services, taskhub: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -253,7 +253,8 @@ def test_explain_and_workers(services: Services, client: DurableClient, worker: 
     assert mine["live"] is True and "approval" in mine["orchestrations"] and mine["queues"]
     assert mine["worker_id"] in {w["worker_id"] for w in ok_json(cli(services, hub, "workers", "--all", "--json"))}
     table = cli(services, hub, "workers")
-    assert table.returncode == 0 and worker.name in table.stdout and "orchestration approval" in table.stdout
+    assert table.returncode == 0 and worker.name in table.stdout
+    assert re.search(r"orchestrations +.*\bapproval\b", table.stdout), table.stdout
 
     orphan_hub = new_taskhub("orphan")  # no worker serves it
     orphan = ok_json(cli(services, orphan_hub, "start", "approval", "--json"))["instance_id"]
@@ -261,6 +262,37 @@ def test_explain_and_workers(services: Services, client: DurableClient, worker: 
     assert told.returncode == 0, told.stderr
     assert "no_worker" in told.stdout and "needs attention" in told.stdout and "no live worker" in told.stdout
     assert ok_json(cli(services, orphan_hub, "workers", "--json")) == []
+
+
+def test_at_80_columns_ids_stay_whole_and_the_start_of_one_will_do(
+    services: Services, client: DurableClient, worker: WorkerProcess
+) -> None:
+    hub = client.taskhub
+    stem = f"narrow-{uuid.uuid4().hex[:6]}"
+    ids = [
+        client.schedule_new_orchestration(
+            "approval", input={"timeout_seconds": 300}, instance_id=f"{stem}-{n}-{uuid.uuid4().hex}"
+        )
+        for n in range(2)
+    ]
+    narrow = cli(services, hub, "list", "--prefix", stem, COLUMNS="80")
+    assert narrow.returncode == 0, narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert all(any(instance_id in line for line in lines) for instance_id in ids), narrow.stdout  # never cut
+    assert max(len(line) for line in lines) <= 80
+    workers = cli(services, hub, "workers", COLUMNS="80")
+    assert workers.returncode == 0 and max(len(line) for line in workers.stdout.splitlines()) <= 80
+    node = next(line for line in workers.stdout.splitlines() if worker.name in line)
+    assert f"{worker.name}@" in node and "live" in node, workers.stdout  # the node name whole, on its own line
+
+    # Wherever an id is taken, a unique start of one will do; an ambiguous start is refused in one line.
+    first = ids[0][: len(stem) + 10]
+    assert ok_json(cli(services, hub, "status", first, "--json"))["instance_id"] == ids[0]
+    assert cli(services, hub, "history", first).returncode == 0
+    assert ok_json(cli(services, hub, "raise-event", first, "approval_received", "--json"))["instance_id"] == ids[0]
+    assert_one_line_error(cli(services, hub, "terminate", stem), f"'{stem}' is the start of several instance ids")
+    assert ok_json(cli(services, hub, "terminate", ids[1][: len(stem) + 10], "--json"))["terminated"] is True
+    assert client.wait_for_orchestration_completion(ids[0]).runtime_status == "COMPLETED"
 
 
 # -- agents ---------------------------------------------------------------------------------------
@@ -354,6 +386,9 @@ def test_errors_are_one_clear_line_and_non_zero(services: Services, client: Dura
     hub = client.taskhub
     bad_json = cli(services, hub, "start", "approval", "--input", "{not json")
     assert_one_line_error(bad_json, "--input is not valid JSON")
+    bare_word = cli(services, hub, "start", "approval", "--input", "hello")
+    assert_one_line_error(bare_word, "a text is JSON in double quotes", """--input '"hello"'""")
+    assert_one_line_error(cli(services, hub, "worker", "post.py:app"), "names a file", "instead: post:app")
     assert_one_line_error(cli(services, hub, "raise-event", "x", "e", "--data", "[1,"), "--data is not valid JSON")
 
     for command in (["status", "ghost"], ["history", "ghost"], ["raise-event", "ghost", "approval_received"]):
@@ -364,6 +399,13 @@ def test_errors_are_one_clear_line_and_non_zero(services: Services, client: Dura
     assert_one_line_error(cli(services, hub, "status", "x", "--app", "no_such_module:app"), "cannot import")
     assert_one_line_error(cli(services, hub, "list", "--status", "sleeping"), "unknown status 'sleeping'")
     assert_one_line_error(cli(services, "not a hub!", "list"), "task hub name 'not a hub!' is invalid")
+    not_a_url = cli(services, hub, "list", DATABASE_URL="notaurl")
+    assert_one_line_error(not_a_url, "DATABASE_URL: 'notaurl' is not a database URL; use postgresql://USER:PASSWORD@")
+    secret = cli(services, hub, "list", DATABASE_URL="postgresql://app:hunter2@db:port/app")
+    assert_one_line_error(secret, "DATABASE_URL", "not shown")
+    assert "hunter2" not in secret.stderr
+    too_old = cli(services, hub, "purge", "--older-than", "99999999w")
+    assert_one_line_error(too_old, "--older-than '99999999w' reaches back before year 1")
 
 
 def test_unreachable_services_are_one_line(services: Services) -> None:
@@ -376,6 +418,24 @@ def test_unreachable_services_are_one_line(services: Services) -> None:
 
     dead_redis = f"redis://127.0.0.1:{port}/0"
     assert_one_line_error(cli(services, hub, "stream", "abc", REDIS_URL=dead_redis), "Redis", "REDIS_URL")
+
+
+def test_with_redis_down_every_command_says_so_in_one_line_and_changes_nothing(services: Services) -> None:
+    hub = new_taskhub("noredis")
+    port = closed_port()
+    dead_redis = f"redis://:s3cret-pass@127.0.0.1:{port}/0"
+    for command in (
+        ["start", "plain_function", "--input", '"x"'],
+        ["raise-event", "x", "approval_received"],
+        ["terminate", "x"],
+        ["suspend", "x"],
+        ["resume", "x"],
+        ["agents", "run", "Joker", "Hi"],
+    ):  # a worker waits for Redis instead (tests/test_fast_recovery.py)
+        result = cli(services, hub, *command, REDIS_URL=dead_redis)
+        assert_one_line_error(result, f"cannot reach Redis at redis://:***@127.0.0.1:{port}/0", "Check REDIS_URL")
+        assert "s3cret-pass" not in result.stdout + result.stderr, command
+    assert ok_json(cli(services, hub, "list", "--json", REDIS_URL=dead_redis)) == []  # reading needs no Redis
 
 
 def test_wrapped_connection_errors_are_named_by_their_cause() -> None:
@@ -402,19 +462,43 @@ def test_usage_mistakes_exit_non_zero_without_a_traceback(services: Services) ->
     assert "Missing argument" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_a_separate_worker_refuses_embedded_settings_in_one_line(tmp_path: Any) -> None:
+def test_in_embedded_mode_the_cli_starts_and_the_worker_command_serves_the_folder(tmp_path: Any) -> None:
+    import os
+    import signal
     import sys
 
-    from conftest import IMPORT_PATH, unconfigured_environment
+    from durable_agents import DurableClient
 
-    result = subprocess.run(
-        [sys.executable, "-m", "durable_agents", "worker", "workflows:app"],
-        env={**unconfigured_environment(), "PYTHONPATH": IMPORT_PATH},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert "Set DATABASE_URL (PostgreSQL) and REDIS_URL (Redis) to run workers" in result.stderr
-    assert "Traceback" not in result.stderr
+    from conftest import TESTS_DIR, unconfigured_environment
+
+    env = {**unconfigured_environment(), "PYTHONPATH": python_path(str(TESTS_DIR)), "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "durable_agents", *args]
+        return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+    instance_id = run("start", "plain_function", "--input", '"embedded"', "--app", "workflows:app").stdout.strip()
+    why = ok_json(run("explain", instance_id, "--app", "workflows:app", "--json"))
+    # The CLI ran no worker of its own, so none is counted; and the advice works in this folder.
+    assert why["reason"] == "no_worker" and "no worker of this task hub is live" in why["message"], why
+    assert "start `durable-agents worker MODULE:app`" in why["message"]
+
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "durable_agents", "worker", "workflows:app"],
+            env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "Ctrl-C stops" in log.read_text() or worker.poll() is not None, message="the worker")
+        assert "serving workflows:app in embedded mode" in log.read_text(), log.read_text()
+        store = DurableClient(database_url=f"sqlite:///{tmp_path / 'durable_agents.db'}")
+        assert store.wait_for_orchestration_completion(instance_id, timeout=30).output == {"echo": "embedded"}
+        waiting = run("start", "approval", "--input", '{"timeout_seconds": 300}', "--app", "workflows:app")
+        waiting_id = waiting.stdout.strip()
+        store.wait_for_orchestration_start(waiting_id, timeout=30)
+        assert ok_json(run("explain", waiting_id, "--app", "workflows:app", "--json"))["reason"] == "waiting_for_event"
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert worker.returncode == 0, log.read_text()

@@ -16,7 +16,11 @@ from conftest import IN_CI, Services, WorkerProcess, new_taskhub
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-REQUIRED = {"DURABLE_AGENTS_API_KEYS": "default:test-key", "FLOWER_BASIC_AUTH": "admin:test"}
+REQUIRED = {
+    "DURABLE_AGENTS_API_KEYS": "default:test-key",
+    "FLOWER_BASIC_AUTH": "admin:test",
+    "POSTGRES_PASSWORD": "a-test-password",
+}
 LONG_RUNNING = {"postgres", "redis", "orchestrator-worker", "activity-worker", "agents-worker", "api", "flower"}
 
 
@@ -94,8 +98,16 @@ def test_api_and_flower_are_served_with_credentials_from_the_environment(config:
     assert flower["environment"]["FLOWER_BASIC_AUTH"] == REQUIRED["FLOWER_BASIC_AUTH"]
     assert '".[flower]"' in (ROOT / "Dockerfile").read_text()  # the image the flower service runs has Flower
 
-    missing = compose("config", "-q", env={"FLOWER_BASIC_AUTH": "admin:test"})
-    assert missing.returncode != 0 and "DURABLE_AGENTS_API_KEYS" in missing.stderr
+    for secret in REQUIRED:  # every secret is asked for: none falls back to a default anyone can read here
+        missing = compose("config", "-q", env={k: v for k, v in REQUIRED.items() if k != secret})
+        assert missing.returncode != 0 and secret in missing.stderr, (secret, missing.stderr)
+    assert config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == REQUIRED["POSTGRES_PASSWORD"]
+    assert f":{REQUIRED['POSTGRES_PASSWORD']}@postgres:" in api["environment"]["DATABASE_URL"]
+
+
+def test_the_image_runs_as_a_user_of_its_own_not_root() -> None:
+    users = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}
 
 
 def test_the_worker_health_check_asks_the_worker_registry(

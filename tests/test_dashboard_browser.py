@@ -5,6 +5,8 @@ Each test saves screenshots to artifacts/dashboard-*.png.
 
 from __future__ import annotations
 
+import http.server
+import re
 import shutil
 import socket
 import threading
@@ -39,6 +41,8 @@ class DashboardServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        #: The session cookie's name: per task hub and port, so dashboards on one host keep their own.
+        self.cookie = f"durable_agents_{settings.taskhub}_{self.sock.getsockname()[1]}"
         config = uvicorn.Config(create_app(durable_app, settings), log_level="warning", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -55,6 +59,36 @@ class DashboardServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+class AttackerSite:
+    """A page of another site: served on another loopback port, which makes it another origin."""
+
+    def __init__(self, html: str) -> None:
+        body = f"<!doctype html><html><body>{html}</body></html>".encode()
+
+        class Page(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> AttackerSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def settings_for(services: Services, taskhub: str, **options: Any) -> Settings:
@@ -103,18 +137,23 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, dashboard: DashboardServer, path: str) -> None:
-    """Opening a page signed out leads to the sign-in form; another hub's key is refused, this hub's lets in."""
+def sign_in(
+    page: Page, dashboard: DashboardServer, path: str, key: str = API_KEY, wrong_key_first: bool = False
+) -> None:
+    """Opening a page signed out leads to the sign-in form; another hub's key is refused, this hub's lets in.
+
+    (Failed sign-ins are throttled per address, so only some tests try a wrong key first.)"""
     page.goto(dashboard.url + path)
     assert "/login" in page.url
-    page.fill("input[name=api_key]", OTHER_HUB_KEY)
-    page.click("button[type=submit]")
-    assert page.locator(".alert-error").inner_text() == "That key is not valid for this task hub."
-    page.fill("input[name=api_key]", API_KEY)
+    if wrong_key_first:
+        page.fill("input[name=api_key]", OTHER_HUB_KEY)
+        page.click("button[type=submit]")
+        assert page.locator(".alert-error").inner_text() == "That key is not valid for this task hub."
+    page.fill("input[name=api_key]", key)
     page.click("button[type=submit]")
     page.wait_for_url(dashboard.url + path)
-    cookie = next(c for c in page.context.cookies() if c["name"] == "durable_agents_session")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and API_KEY not in cookie["value"]
+    cookie = next(c for c in page.context.cookies() if c["name"] == dashboard.cookie)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and key not in cookie["value"]
 
 
 def test_the_list_shows_a_running_instance_turn_completed_without_reload(
@@ -123,7 +162,7 @@ def test_the_list_shows_a_running_instance_turn_completed_without_reload(
     instance_id = f"dash-live-{uuid.uuid4().hex[:8]}"
     client.schedule_new_orchestration("custom_status", instance_id=instance_id)
     client.wait_for_orchestration_start(instance_id)
-    sign_in(page, dashboard, "/")
+    sign_in(page, dashboard, "/", wrong_key_first=True)
 
     row = page.locator(f'tr[data-instance="{instance_id}"]')
     row.locator('[data-status="RUNNING"]').wait_for()
@@ -194,6 +233,31 @@ def test_the_timeline_of_a_fan_out_draws_overlapping_bars(
     shot(page, "timeline-fan-out")
 
 
+def test_each_activity_of_a_fan_out_is_drawn_for_as_long_as_it_ran(
+    client: DurableClient, dashboard: DashboardServer, page: Page
+) -> None:
+    from datetime import datetime
+
+    instance_id = client.schedule_new_orchestration("uneven_fan_out")
+    assert client.wait_for_orchestration_completion(instance_id, timeout=60).output == [0.05, 0.15, 0.3, 0.6]
+    sign_in(page, dashboard, f"/instances/{instance_id}")
+    found = page.locator('.gantt-bar[data-label="nap"]').evaluate_all(
+        "bars => bars.map(b => [b.dataset.start, b.dataset.end, b.getBoundingClientRect().width])"
+    )
+    bars = sorted(
+        ((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), width)
+        for start, end, width in found
+    )
+    for (ran, _), slept in zip(bars, (0.05, 0.15, 0.3, 0.6), strict=True):
+        assert slept <= ran < slept + 0.2, bars  # the activity's own run, not the wait for the fan-in
+    widths = [width for _, width in bars]
+    assert widths == sorted(widths) and widths[-1] > 4 * widths[0], bars
+    # The instance's "Took" is the length of its timeline.
+    took = page.locator(".stats .stat", has_text="Took").locator("dd").inner_text()
+    assert took == page.locator(".bar-orchestration .dur").inner_text()
+    shot(page, "timeline-uneven-fan-out")
+
+
 def test_the_approve_button_resumes_a_waiting_instance(
     client: DurableClient, dashboard: DashboardServer, page: Page, worker: WorkerProcess
 ) -> None:
@@ -226,6 +290,47 @@ def test_the_approve_button_resumes_a_waiting_instance(
     shot(page, "workers")
 
 
+def test_event_buttons_are_offered_for_the_events_an_instance_waits_for_only(
+    client: DurableClient,
+    dashboard: DashboardServer,
+    agents: DurableAgentClient,
+    agents_dashboard: DashboardServer,
+    page: Page,
+) -> None:
+    timer_only = client.schedule_new_orchestration("long_timer")
+    client.wait_for_orchestration_start(timer_only)
+    sign_in(page, dashboard, f"/instances/{timer_only}")
+    page.locator('#why[data-reason="waiting_for_timer"]').wait_for()
+    assert page.locator('button[data-action="approve"]').count() == 0  # nothing would read an approval
+    assert "It waits for no event now" in page.locator(".event-card").inner_text()
+    shot(page, "instance-timer-only")
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == dashboard.cookie)
+    headers = {"HX-Request": "true", "Origin": dashboard.url}
+    with httpx.Client(base_url=dashboard.url, cookies={dashboard.cookie: cookie}, headers=headers) as http:
+        forged = http.post(f"/instances/{timer_only}/approve", data={"name": "approval_received"})
+        assert forged.status_code == 409 and "does not wait for 'approval_received' now" in forged.text
+        kept = http.post(f"/instances/{timer_only}/events", data={"name": "later", "data": "1"})
+        assert kept.status_code == 200 and "does not wait for it now" in kept.headers["hx-trigger"]
+    client.terminate(timer_only)
+    client.wait_for_orchestration_completion(timer_only)
+    raised = [e["name"] for e in client.get_history(timer_only) if e["type"] == "EventRaised"]
+    assert "approval_received" not in raised
+
+    waiting = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    client.wait_for_orchestration_start(waiting)
+    page.goto(f"{dashboard.url}/instances/{waiting}")
+    page.locator('#why[data-reason="waiting_for_event"]').wait_for()
+    assert page.locator('button[data-action="approve"]').get_attribute("data-event") == "approval_received"
+    client.terminate(waiting)
+
+    joker = agents.get_agent("Joker")
+    session = joker.create_session()
+    joker.run_sync("Hi", session=session)
+    page.goto(f"{agents_dashboard.url}/instances/@agent:Joker:{session.key}")
+    page.locator("#instance-live").wait_for()
+    assert page.locator(".event-card").count() == 0  # a session entity takes its events from the engine
+
+
 def test_an_instance_no_live_worker_serves_shows_why_as_a_warning(services: Services, page: Page) -> None:
     import workflows
 
@@ -251,7 +356,7 @@ def test_a_change_sent_from_another_site_or_with_bad_data_is_refused(
     instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
     with httpx.Client(base_url=dashboard.url) as browser_like:
         signed_in = browser_like.post("/login", data={"api_key": API_KEY, "next": "/"})
-        assert signed_in.status_code == 303 and browser_like.cookies.get("durable_agents_session")
+        assert signed_in.status_code == 303 and browser_like.cookies.get(dashboard.cookie)
         forged = browser_like.post(f"/instances/{instance_id}/terminate", headers={"Origin": "https://evil.example"})
         assert forged.status_code == 403
         assert client.get_orchestration_state(instance_id).runtime_status != "TERMINATED"  # type: ignore[union-attr]
@@ -291,3 +396,213 @@ def test_the_stream_view_shows_tokens_as_they_arrive(
     page.goto(f"{agents_dashboard.url}/sessions/Joker/{session.key}")
     assert page.locator(".msg-assistant .bubble").last.inner_text() == WORDS
     shot(page, "session")
+
+
+def test_a_page_of_another_site_cannot_start_approve_or_rebind_when_keys_are_off(
+    services: Services, client: DurableClient, worker: WorkerProcess, browser: Browser, page: Page
+) -> None:
+    import workflows
+
+    waiting = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    client.wait_for_orchestration_start(waiting)
+    began = client.query_instances(instance_id_prefix=waiting)[0].created_at
+    forged_approval = """<input name='{"approved": true, "forged": "' value='"}'>"""  # text/plain: name=value
+    with DashboardServer(workflows.app, settings_for(services, worker.taskhub, api_auth="disabled")) as server:
+        forms = (
+            f'<form id="start" method="post" action="{server.url}/api/orchestrations/plain_function"></form>'
+            f'<form id="approve" method="post" enctype="text/plain" '
+            f'action="{server.url}/api/instances/{waiting}/events/approval_received">{forged_approval}</form>'
+            f'<form id="dash-approve" method="post" action="{server.url}/instances/{waiting}/approve"></form>'
+        )
+        with AttackerSite(forms) as site:
+            for form in ("start", "approve", "dash-approve"):
+                page.goto(site.url)
+                with page.expect_navigation() as sent:
+                    page.evaluate(f"document.getElementById('{form}').submit()")
+                assert sent.value is not None and sent.value.status == 403, form
+            shot(page, "cross-site-refused")
+
+        # DNS rebinding: the attacker's own name, resolving to this machine, reads nothing.
+        port = server.url.rsplit(":", 1)[1]
+        rebinding = browser.browser_type.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
+        )
+        try:
+            rebound = rebinding.new_page().goto(f"http://rebind.test:{port}/api/instances")
+            assert rebound is not None and rebound.status == 403
+            assert "DURABLE_AGENTS_ALLOWED_HOSTS" in rebound.text()
+        finally:
+            rebinding.close()
+
+    # Nothing was started, and the approval that counts is the one a person sends.
+    assert client.query_instances(name="plain_function", created_from=began) == []
+    client.raise_event(waiting, "approval_received", data={"approved": True, "by": "a person"})
+    final = client.wait_for_orchestration_completion(waiting)
+    assert final.output == {"status": "approved", "data": {"approved": True, "by": "a person"}}
+
+
+def test_sign_in_reads_no_large_body_and_slows_down_guessing(services: Services, worker: WorkerProcess) -> None:
+    import workflows
+
+    keys = f"{worker.taskhub}:{API_KEY}"
+    with (
+        DashboardServer(workflows.app, settings_for(services, worker.taskhub, api_keys=keys)) as server,
+        httpx.Client(base_url=server.url, headers={"Origin": server.url}) as http,
+    ):
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        huge = http.post("/login", content=b"api_key=" + b"x" * (1 << 20), headers=form)
+        assert huge.status_code == 413 and "The form is over 16,384 bytes" in huge.text
+        for attempt in range(5):
+            assert http.post("/login", data={"api_key": f"a-wrong-key-{attempt:06d}"}).status_code == 401
+        throttled = http.post("/login", data={"api_key": API_KEY, "next": "/"})  # even the right key waits now
+        assert throttled.status_code == 429 and 0 < int(throttled.headers["retry-after"]) <= 60
+        assert "Too many failed sign-ins from your address; try again in" in throttled.text
+
+
+def test_pages_cannot_be_framed_and_a_signed_out_cookie_is_refused(
+    services: Services, worker: WorkerProcess, dashboard: DashboardServer, page: Page
+) -> None:
+    import workflows
+
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security" in message.text else None)
+    sign_in(page, dashboard, "/workers")
+    shown = page.goto(dashboard.url + "/")
+    assert shown is not None
+    assert "frame-ancestors 'none'" in shown.headers["content-security-policy"]
+    assert shown.headers["x-frame-options"] == "DENY" and shown.headers["x-content-type-options"] == "nosniff"
+    assert shown.headers["referrer-policy"] == "same-origin"
+    page.locator("#instances").wait_for()
+    page.wait_for_event(
+        "requestfinished", lambda request: request.url.startswith(dashboard.url + "/partials/instances")
+    )
+    assert violations == []  # htmx (its polls included) and the page's script run under the policy
+    cookie = next(c for c in page.context.cookies() if c["name"] == dashboard.cookie)
+
+    open_settings = settings_for(services, worker.taskhub, api_auth="disabled")
+    with DashboardServer(workflows.app, open_settings) as unguarded:
+        frames = (
+            f'<iframe id="open" src="{unguarded.url}/"></iframe>'
+            f'<iframe id="signed" src="{dashboard.url}/login"></iframe>'
+            f'<form id="out" method="post" action="{dashboard.url}/logout"></form>'
+        )
+        with AttackerSite(frames) as site:
+            page.goto(site.url, wait_until="load")
+            framed = [frame for frame in page.frames if frame != page.main_frame]
+            assert len(framed) == 2 and not any(f.url.startswith("http://") for f in framed), [f.url for f in framed]
+            assert len([text for text in violations if "frame-ancestors 'none'" in text]) == 2
+            shot(page, "framing-refused")
+            with page.expect_navigation() as sent:
+                page.evaluate("document.getElementById('out').submit()")
+            assert sent.value is not None and sent.value.status == 403  # another site cannot sign you out
+    page.goto(dashboard.url + "/")
+    assert "/login" not in page.url
+
+    page.click("text=Sign out")
+    page.wait_for_url("**/login")
+    with httpx.Client(base_url=dashboard.url, cookies={dashboard.cookie: cookie["value"]}) as replayed:
+        assert replayed.get("/").status_code == 303  # the copied cookie no longer signs in, though not expired
+
+
+def test_two_dashboards_on_one_host_keep_their_own_sign_ins(
+    services: Services, worker: WorkerProcess, dashboard: DashboardServer, page: Page
+) -> None:
+    import workflows
+
+    other_hub, other_key = new_taskhub("second"), "the-second-dashboard-key-0042"
+    settings = settings_for(services, other_hub, api_keys=f"{other_hub}:{other_key}")
+    with DashboardServer(workflows.app, settings) as second:
+        sign_in(page, dashboard, "/")
+        sign_in(page, second, "/", key=other_key)
+        page.goto(dashboard.url + "/")
+        assert "/login" not in page.url and worker.taskhub in page.locator(".hub").inner_text()
+        page.goto(second.url + "/")
+        assert "/login" not in page.url and other_hub in page.locator(".hub").inner_text()
+
+
+def test_a_reply_that_was_never_asked_for_or_cannot_be_read_says_so(
+    services: Services, agents_dashboard: DashboardServer, page: Page
+) -> None:
+    import agents_app
+
+    unknown = uuid.uuid4().hex
+    shown = page.goto(f"{agents_dashboard.url}/streams/{unknown}")
+    assert shown is not None and shown.status == 404  # not a minute of "Waiting for the model…"
+    assert f"No agent reply '{unknown}' was asked for" in page.locator("main").inner_text()
+    with httpx.Client(base_url=agents_dashboard.url, timeout=20) as http:
+        assert http.get(f"/streams/{unknown}/events").status_code == 404
+        malformed = http.get(f"/streams/{unknown}/events", headers={"Last-Event-ID": "0-0; FLUSHALL"})
+        assert malformed.status_code == 400 and "is not a position in a reply" in malformed.text
+
+    dead_database = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    settings = settings_for(services, new_taskhub("nodb"), api_auth="disabled").model_copy(
+        update={"database_url": dead_database}
+    )
+    with DashboardServer(agents_app.app, settings) as down, httpx.Client(base_url=down.url, timeout=20) as http:
+        events = http.get(f"/streams/{unknown}/events")
+        assert events.status_code == 503 and "cannot connect to the database" in events.text  # not a broken 200
+        page.goto(f"{down.url}/streams/{unknown}")
+        assert "cannot connect to the database" in page.locator("main").inner_text()
+        shot(page, "stream-unavailable")
+
+
+def test_the_list_leaves_out_agent_internals_unless_asked_and_shows_idle_sessions_as_idle(
+    agents: DurableAgentClient, fresh_model: TestModelServer, agents_dashboard: DashboardServer, page: Page
+) -> None:
+    joker = agents.get_agent("Joker")
+    session = joker.create_session()
+    reply = joker.run_sync("Hello there", session=session)
+    page.goto(agents_dashboard.url + "/")
+    page.locator("#instances").wait_for()
+    assert page.locator('tr[data-instance^="@"]').count() == 0  # the engine's own rows are not the user's
+
+    page.check("input[name=internal]")
+    page.wait_for_url("**/?internal=1")  # the toggle is part of the bookmarkable view
+    entity = page.locator(f'tr[data-instance="@agent:Joker:{session.key}"]')
+    entity.wait_for()
+    badge = entity.locator("td").first
+    assert badge.inner_text().strip() == "Idle" and badge.locator('[data-status="RUNNING"][data-idle="true"]').count()
+    turn = page.locator(f'tr[data-instance="@turn:{reply.correlation_id}"]')
+    assert turn.locator('[data-status="COMPLETED"]').count() == 1
+    shot(page, "list-with-agent-internals")
+
+
+def test_the_small_things_read_right(
+    client: DurableClient,
+    dashboard: DashboardServer,
+    agents: DurableAgentClient,
+    fresh_model: TestModelServer,
+    agents_dashboard: DashboardServer,
+    page: Page,
+) -> None:
+    def lines(selector: str) -> int:
+        """How many lines the inline element `selector` takes (a wrapped one has a box per line)."""
+        return int(page.locator(selector).first.evaluate("element => element.getClientRects().length"))
+
+    page.goto(dashboard.url + "/login")
+    intro, title = page.locator(".login-card > p.muted"), page.locator(".login-card h1")
+    assert intro.bounding_box()["x"] == title.bounding_box()["x"]  # type: ignore[index]  # not indented
+
+    failed = client.schedule_new_orchestration("uncaught_failure")
+    client.wait_for_orchestration_completion(failed)
+    sign_in(page, dashboard, f"/instances/{failed}")
+    arrow = page.locator("#stack-trace > summary").evaluate("s => getComputedStyle(s, '::before').content")
+    assert arrow == '"▸"'  # a disclosure arrow says the stack trace opens
+
+    waiting = client.schedule_new_orchestration("approval", input={"timeout_seconds": 300})
+    client.wait_for_orchestration_start(waiting)
+    page.goto(f"{dashboard.url}/instances/{waiting}")
+    message = page.locator("#why-message").inner_text()
+    assert " UTC" in message and not re.search(r"\dT\d\d:\d\d", message), message  # not raw ISO 8601
+    client.terminate(waiting)
+
+    page.set_viewport_size({"width": 760, "height": 900})
+    page.goto(dashboard.url + "/workers")
+    assert lines("#workers [data-slots]") == 1  # "8 slots", never "8 / slots"
+    shot(page, "workers-narrow")
+
+    session = agents.get_agent("Joker").create_session()
+    agents.get_agent("Joker").run_sync("Hi", session=session)
+    page.goto(f"{agents_dashboard.url}/sessions/Joker/{session.key}")
+    assert lines(".turn-meta .muted") == 1  # "just now · 719 ms" on one line
+    shot(page, "session-narrow")

@@ -92,7 +92,7 @@ def test_demo_prints_for_people(installed: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Sequential chaining" in result.stdout
     assert "checkpointed" in result.stdout
-    assert "Every pattern completed" in result.stdout
+    assert "1 of 8 patterns completed" in result.stdout
 
 
 def test_demo_refuses_an_unknown_pattern_in_one_line(installed: Path, tmp_path: Path) -> None:
@@ -101,3 +101,21 @@ def test_demo_refuses_an_unknown_pattern_in_one_line(installed: Path, tmp_path: 
     assert result.returncode != 0
     assert "unknown pattern(s) teleport" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_demo_introduces_itself_once_in_plain_words_at_80_columns(tmp_path: Path) -> None:
+    from conftest import python_path
+
+    env = {**unconfigured_environment(), "COLUMNS": "80", "PYTHONPATH": python_path()}
+    result = subprocess.run(
+        [sys.executable, "-m", "durable_agents", "demo", "chaining", "routing"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout + result.stderr
+    first = printed.splitlines()[0]
+    assert first == "durable-agents demo: 2 patterns, in embedded development mode: one process, no services"
+    assert "[bold]" not in printed and "on embedded mode" not in printed
+    assert f"SQLite file {tmp_path / 'durable_agents.db'};" in printed  # the path whole, on one line
+    assert printed.count("embedded development mode") == 1  # the embedded worker's banner is not repeated
+    assert "2 of 8 patterns completed" in result.stdout and "Every pattern" not in result.stdout

@@ -22,7 +22,7 @@ from durable_agents.models import InboxRow, WorkItem
 from durable_agents.store.db import transaction
 from durable_agents.tasks.sweeper import sweep_once
 
-from conftest import IMPORT_PATH, TESTS_DIR, Services, WorkerProcess, make_client, new_taskhub, wait_until
+from conftest import TESTS_DIR, Services, WorkerProcess, make_client, new_taskhub, python_path, wait_until
 
 #: The default lease: recovery must not wait for it.
 DEFAULT_LEASE = 60.0
@@ -145,7 +145,7 @@ def test_a_worker_that_cannot_start_exits_non_zero(services: Services, tmp_path:
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
         "TASKHUB": new_taskhub("broken"),
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), IMPORT_PATH]),
+        "PYTHONPATH": python_path(str(tmp_path), str(TESTS_DIR)),
     }
     result = subprocess.run(
         [sys.executable, "-m", "durable_agents", "worker", "broken:app", "--pool", "solo"],
@@ -157,3 +157,43 @@ def test_a_worker_that_cannot_start_exits_non_zero(services: Services, tmp_path:
     )
     assert result.returncode != 0, result.stdout + result.stderr
     assert "this step cannot start" in result.stdout + result.stderr
+
+
+def test_a_worker_waits_for_redis_one_line_an_attempt_and_starts_once_it_answers(
+    services: Services, tmp_path: Path
+) -> None:
+    from durable_agents.testing.server import bind_socket
+
+    free = bind_socket("127.0.0.1", 0)
+    port = free.getsockname()[1]
+    free.close()
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": f"redis://:s3cret-pass@127.0.0.1:{port}/0",
+        "TASKHUB": new_taskhub("noredis"),
+        "PYTHONPATH": python_path(str(TESTS_DIR)),
+    }
+    log = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "durable_agents", "worker", "workflows:app", "--pool", "threads"]
+    with log.open("wb") as output:
+        worker = subprocess.Popen(command, env=env, cwd=TESTS_DIR, stdout=output, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+    redis_server = None
+    try:
+        waiting = f"waiting for the broker at redis://:***@127.0.0.1:{port}/0"
+        wait_until(lambda: log.read_text().count(waiting) >= 2, message="two attempts, a line each")
+        assert "s3cret-pass" not in log.read_text() and "Traceback" not in log.read_text()
+        assert worker.poll() is None  # it waits; it does not exit
+        redis_server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--requirepass", "s3cret-pass"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(lambda: " ready." in log.read_text(), message="the worker to start once Redis answers")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        if redis_server is not None:
+            redis_server.terminate()
+            redis_server.wait(timeout=10)

@@ -16,7 +16,7 @@ import pytest
 
 from durable_agents.tasks.trigger import START_TASK
 
-from conftest import ARTIFACTS, IMPORT_PATH, TESTS_DIR, Services, WorkerProcess, make_client, wait_until
+from conftest import ARTIFACTS, TESTS_DIR, Services, WorkerProcess, make_client, python_path, wait_until
 
 AUTH = ("admin", "s3cret-for-tests")
 
@@ -48,7 +48,7 @@ def flower(services: Services, worker: WorkerProcess) -> Iterator[Flower]:
     log = (ARTIFACTS / "flower.log").open("ab")
     env = {
         **os.environ,
-        "PYTHONPATH": IMPORT_PATH,
+        "PYTHONPATH": python_path(str(TESTS_DIR)),
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
         "TASKHUB": worker.taskhub,

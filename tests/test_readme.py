@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import Services, new_taskhub, unconfigured_environment
+from conftest import Services, new_taskhub, python_path, unconfigured_environment
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXPECTED = "Reply to: Write about durable agents (turn 1)"
@@ -27,7 +27,7 @@ def run(script: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, script.name],
         cwd=script.parent,
-        env={**base, **env},
+        env={**base, "PYTHONPATH": python_path(), **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -54,3 +54,12 @@ def test_readme_example_runs_on_services_with_a_worker(services: Services, tmp_p
     assert result.stdout.strip() == EXPECTED
     assert "embedded" not in result.stderr
     assert not (tmp_path / "durable_agents.db").exists()
+
+
+def test_every_install_in_the_readme_installs_from_the_clone() -> None:
+    # The package is not on a public index: `pip install durable-agents[...]` would fail for a reader.
+    installs = re.findall(r"pip install [^\n`&]*", README.read_text())
+    assert installs and all(re.fullmatch(r'pip install (-e )?"?\.(\[[a-z,]+\])?"?\s*(#.*)?', i) for i in installs), (
+        installs
+    )
+    assert "cd durable-agents" in README.read_text()  # clone, then work in its folder

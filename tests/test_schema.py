@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -58,3 +61,35 @@ def test_newer_schema_is_refused(services: Services, blank_database: str) -> Non
         DurableClient(database_url=blank_database, redis_url=services.redis_url)
     checked = cli("db", "check", database_url=blank_database)
     assert checked.returncode == 1 and "newer" in checked.stderr
+
+
+def test_a_sqlite_file_records_times_below_the_second_and_an_old_one_keeps_its_rows(tmp_path: Any) -> None:
+    from durable_agents.store.schema import upgrade
+
+    url = f"sqlite:///{tmp_path / 'durable_agents.db'}"
+    upgrade(url, "0008")  # a file made by an earlier version, holding an instance
+    row = "INSERT INTO da_instances (taskhub, instance_id, name, execution_id, status, history_length) VALUES "
+    with get_engine(url).begin() as conn:
+        conn.execute(text(row + "('h', 'before', 'n', 'e', 'PENDING', 0)"))
+    upgrade(url)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(row + "('h', 'after', 'n', 'e', 'PENDING', 0)"))
+        stored = dict(conn.execute(text("SELECT instance_id, created_at FROM da_instances")).all())
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    assert set(stored) == {"before", "after"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", stored["after"]), stored
+
+
+def test_an_instance_on_sqlite_shows_its_events_apart(sqlite_services: Services, sqlite_worker: Any) -> None:
+    import workflows
+
+    client = DurableClient(
+        workflows.app,
+        taskhub=sqlite_worker.taskhub,
+        database_url=sqlite_services.database_url,
+        redis_url=sqlite_services.redis_url,
+    )
+    instance_id = client.schedule_new_orchestration("sequence")
+    client.wait_for_orchestration_completion(instance_id)
+    moments = [datetime.fromisoformat(event["recorded_at"]) for event in client.get_history(instance_id)]
+    assert len(set(moments)) > 1 and any(moment.microsecond for moment in moments), moments

@@ -200,3 +200,28 @@ def test_postgres_sslmode_in_the_url_reaches_the_driver_and_errors_hide_the_pass
     with pytest.raises(ConfigurationError, match="SSL") as refused:
         DurableClient(database_url=url.render_as_string(hide_password=False), redis_url=services.redis_url)
     assert "hunter2" not in str(refused.value) and "***" in str(refused.value)
+
+
+def test_every_setting_can_come_from_a_secret_file(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment is the input here, as Docker and Kubernetes set it: monkeypatch only sets variables.
+    for name in ("DATABASE_URL", "REDIS_URL", "DURABLE_AGENTS_API_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "database_url").write_text(services.database_url + "\n")  # as `echo ... > file` writes it
+    (tmp_path / "api_keys").write_text("default:a-key-from-a-secret-file-0042")
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "database_url"))
+    monkeypatch.setenv("DURABLE_AGENTS_API_KEYS_FILE", str(tmp_path / "api_keys"))
+    monkeypatch.setenv("REDIS_URL", services.redis_url)
+    settings = Settings()
+    assert settings.database_url == services.database_url
+    assert settings.api_keys.get_secret_value() == "default:a-key-from-a-secret-file-0042"
+    assert DurableClient(settings=settings).query_instances(limit=1) is not None  # the URL from the file works
+
+    monkeypatch.setenv("DATABASE_URL", services.database_url)
+    with pytest.raises(ConfigurationError, match="both DATABASE_URL and DATABASE_URL_FILE are set"):
+        Settings()
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigurationError, match="DATABASE_URL_FILE names .*missing'.*cannot be read"):
+        Settings()

@@ -206,6 +206,12 @@ def staged_fan_out(context: OrchestrationContext) -> Any:
 
 
 @app.orchestration
+def uneven_fan_out(context: OrchestrationContext) -> Any:
+    """Four activities at once, each running for a different time."""
+    return (yield [context.call_activity(nap, input=seconds) for seconds in (0.05, 0.15, 0.3, 0.6)])
+
+
+@app.orchestration
 def fan_out_one_fails(context: OrchestrationContext) -> Any:
     tasks = [context.call_activity(fail_on, input=i) for i in range(context.get_input())]
     try:

@@ -14,6 +14,7 @@ from .diagnosis import Explanation, explain_instance
 from .embedded import ensure_worker
 from .errors import InstanceNotFoundError, WaitTimeoutError
 from .failures import service_failure
+from .moments import clamped
 from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
@@ -45,7 +46,11 @@ class DurableClient:
         redis_url: str | None = None,
         broker_url: str | None = None,
         settings: Settings | None = None,
+        embedded_worker: bool = True,
     ) -> None:
+        """`embedded_worker=False`: in embedded mode, do not run the app's worker in this process (the
+        CLI's clients: a short-lived process would take work and leave it to leases, and count as a live
+        worker while it ran; `durable-agents worker MODULE:app` serves the file instead)."""
         # Only a client built from the user's app can check names against its registry.
         self._knows_names = app is not None
         users_app = app
@@ -62,7 +67,7 @@ class DurableClient:
         self.settings = app.settings
         self.taskhub = app.settings.taskhub
         self._url = app.settings.database_url
-        if self.settings.embedded and users_app is not None:
+        if self.settings.embedded and users_app is not None and embedded_worker:
             # One process is everything: the worker runs here, on the app that registered the code.
             # A client without the app (the CLI, the API) only reads and writes the store; the
             # program's own sweeper picks up what it changes.
@@ -119,11 +124,13 @@ class DurableClient:
         created_to: datetime | None = None,
         instance_id_prefix: str | None = None,
         tags: Mapping[str, str] | None = None,
+        exclude_names: Sequence[str] | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[OrchestrationState]:
         """Instances of this task hub, newest first, filtered and paged; with `tags`, those that carry
-        every one of them."""
+        every one of them; `exclude_names` leaves out orchestrations by name (`list` and the dashboard
+        leave out the engine's own for agent sessions and turns)."""
         wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
         tagged = checked_tags(tags)
         with transaction(self._url) as session:
@@ -132,10 +139,11 @@ class DurableClient:
                 self.taskhub,
                 statuses=wanted,
                 name=name,
-                created_from=created_from,
-                created_to=created_to,
+                created_from=clamped(created_from, "created_from"),
+                created_to=clamped(created_to, "created_to"),
                 instance_id_prefix=instance_id_prefix,
                 tags=tagged,
+                exclude_names=exclude_names,
                 limit=limit,
                 offset=offset,
             )
@@ -229,8 +237,9 @@ class DurableClient:
     ) -> int:
         """Delete every finished instance matching the filter; returns how many were deleted."""
         wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
+        before = clamped(created_before, "created_before")
         with transaction(self._url) as session:
-            return instances.purge_where(session, self.taskhub, created_before=created_before, statuses=wanted)
+            return instances.purge_where(session, self.taskhub, created_before=before, statuses=wanted)
 
     # -- who serves, and why an instance waits ---------------------------------------------------
 

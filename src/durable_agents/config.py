@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .secret_files import SecretFilesSource
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from .streaming.local_stream import LOCAL_URL
 
@@ -25,10 +26,42 @@ EMBEDDED_DATABASE_FILE = "durable_agents.db"
 _TASKHUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+_DATABASE_FORMS = (
+    "use postgresql://USER:PASSWORD@HOST:5432/DATABASE, or sqlite:///path/to/file.db (unset: a SQLite file here)"
+)
+
+
+def _check_database_url(value: str) -> None:
+    """ValueError naming DATABASE_URL and the forms it takes, unless `value` is a PostgreSQL or SQLite URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    # The field's name leads the message (pydantic's location): it is not repeated here.
+    shown = repr(value) if "@" not in value else "the value (not shown: it may hold a password)"
+    try:
+        backend = make_url(value).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ValueError(f"{shown} is not a database URL; {_DATABASE_FORMS}") from None
+    if backend not in ("postgresql", "sqlite"):
+        raise ValueError(f"{backend!r} is not a database durable-agents can use; {_DATABASE_FORMS}")
+
+
 class Settings(BaseSettings):
     """Connection and tuning settings; every field can be set by an environment variable."""
 
     model_config = SettingsConfigDict(env_prefix="DURABLE_AGENTS_", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Arguments, then the environment, then NAME_FILE secrets (`secret_files.py`).
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings
 
     #: PostgreSQL for production; unset, a SQLite file `durable_agents.db` in the working directory.
     database_url: str = Field(default="", validation_alias=AliasChoices("DATABASE_URL", "DURABLE_AGENTS_DATABASE_URL"))
@@ -91,7 +124,9 @@ class Settings(BaseSettings):
         # Users paste URLs from their provider; SQLAlchemy needs the driver named to use psycopg 3.
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
+                value = "postgresql+psycopg://" + value[len(prefix) :]
+        if value:
+            _check_database_url(value)
         return value
 
     @property
@@ -108,6 +143,9 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     #: `disabled` turns HTTP API authentication off; allowed only when serving on loopback.
     api_auth: str = "required"
+    #: Host names the API and dashboard answer to besides loopback's, a comma list; unset, any name when
+    #: keys are required and loopback names only when authentication is disabled (README, "HTTP API").
+    allowed_hosts: str = ""
 
     #: Seconds between a worker's heartbeats in the store (README, "Workers and diagnosis").
     heartbeat_interval: float = Field(default=10.0, gt=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -456,7 +456,10 @@ def _names(nodes: tuple[str, ...]) -> str:
 
 
 def _at(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds") if moment is not None else "an unknown time"
+    """A moment in a sentence people read (the JSON fields keep ISO 8601): 2026-12-06 05:49:32 UTC."""
+    if moment is None:
+        return "an unknown time"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import socket
 import sys
 import threading
@@ -25,6 +26,9 @@ EMBEDDED_CONCURRENCY = 8
 #: How long a program's exit waits for the embedded worker's running tasks before leaving them to
 #: their leases (they run again next time).
 STOP_TIMEOUT_SECONDS = 5.0
+
+#: How long work written by another process waits for a served embedded worker's sweeper to find it.
+SERVE_PICKUP_SECONDS = 1.0
 
 #: The embedded worker of this process, by task hub (one at most: see `ensure_worker`).
 _workers: dict[str, EmbeddedWorker] = {}
@@ -81,6 +85,10 @@ class EmbeddedWorker:
             reason = self._failure or "see the log above"
             raise ConfigurationError(f"the embedded worker could not start: {reason}") from self._failure
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         if not self._thread.is_alive():
             return
@@ -91,11 +99,52 @@ class EmbeddedWorker:
 
 
 def separate_worker_refused() -> ConfigurationError:
-    """The error for a worker process started with embedded settings: it could share nothing."""
+    """The error for `celery -A module worker` started with embedded settings: its broker is in memory."""
     return ConfigurationError(
-        "a separate worker needs a shared broker and database, and none is configured: without "
-        "DATABASE_URL and REDIS_URL your program runs its own worker thread (embedded mode). "
-        "Set DATABASE_URL (PostgreSQL) and REDIS_URL (Redis) to run workers."
+        "a Celery worker needs a shared broker, and none is configured: without DATABASE_URL and REDIS_URL, "
+        "run `durable-agents worker MODULE:app`, which serves the SQLite file of this folder, or set "
+        "DATABASE_URL (PostgreSQL) and REDIS_URL (Redis) to run Celery workers."
+    )
+
+
+def serve(app: DurableApp, spec: str, *, concurrency: int | None = None) -> None:
+    """`durable-agents worker MODULE:app` in embedded mode: run the app's worker in the foreground on the
+    SQLite file until Ctrl-C or SIGTERM, for instances that other processes (the CLI) start or signal."""
+    settings = app.settings
+    if "redispatch_after" not in settings.model_fields_set:
+        # Other processes cannot wake this one through its in-memory broker; its sweeper finds their
+        # work instead, as soon as it has waited this long.
+        settings.redispatch_after = SERVE_PICKUP_SECONDS
+    with _lock:
+        if _workers:
+            raise ConfigurationError("this process already runs an embedded worker")
+        upgrade(settings.database_url)
+        app.set_default()
+        worker = EmbeddedWorker(app, concurrency or EMBEDDED_CONCURRENCY)
+        worker.start()
+        _workers[settings.taskhub] = worker
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(serving_banner(settings.database_url, spec), file=sys.stderr, flush=True)
+    try:
+        while worker.running and not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        _workers.pop(settings.taskhub, None)
+
+
+def serving_banner(database_url: str, spec: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    path = make_url(database_url).database or database_url
+    return (
+        f"durable-agents: serving {spec} in embedded mode, on the SQLite file {path}.\n"
+        f"  Instances that `durable-agents start` and your programs create in this folder run here "
+        f"(picked up within {SERVE_PICKUP_SECONDS + 1:g} s). Ctrl-C stops.\n"
+        "  For production, set DATABASE_URL (PostgreSQL) and REDIS_URL (Redis)."
     )
 
 

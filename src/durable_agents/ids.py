@@ -91,11 +91,16 @@ def retried_child_instance_id(instance_id: str, attempt: int) -> str:
     return f"{instance_id.split('#')[0]}#{attempt}"
 
 
+#: How the ids of the engine's own instances for agents begin: session entities, and their turns.
+AGENT_SESSION_PREFIX = "@agent:"
+AGENT_TURN_PREFIX = "@turn:"
+
+
 def agent_session_instance_id(agent: str, session_key: str) -> str:
     """The entity that serialises the turns of one conversation."""
-    return f"@agent:{agent}:{session_key}"
+    return f"{AGENT_SESSION_PREFIX}{agent}:{session_key}"
 
 
 def agent_turn_instance_id(correlation_id: str) -> str:
     """One agent turn, a sub-orchestration of its session's entity."""
-    return f"@turn:{correlation_id}"
+    return f"{AGENT_TURN_PREFIX}{correlation_id}"

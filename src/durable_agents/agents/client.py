@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .. import ids
-from ..connections import redis_ssl_options
+from ..connections import redis_client, redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
 from ..state import OrchestrationStatus
-from ..store import instances, sessions
+from ..store import instances, sessions, turns
 from ..store.db import single_statement, transaction
 from ..store.sessions import SessionInfo
+from ..streaming.local_stream import LOCAL_URL, local_streams
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
 from ..tasks.dispatch import wake
 from .proxy import DEFAULT_SESSION, SESSION_ENTITY, turn_request
@@ -57,12 +58,34 @@ class DurableAgentClient:
         with transaction(self.client.settings.database_url) as db:
             sessions.delete_session(db, self.taskhub, agent, str(session))
 
+    def idle_sessions(self, entity_ids: list[str]) -> set[str]:
+        """Of these session entity instances (`@agent:...`), those waiting for their next turn with none
+        under way or queued: RUNNING as instances, idle as conversations."""
+        with single_statement(self.client.settings.database_url) as db:
+            return set(entity_ids) - turns.busy_entities(db, self.taskhub, entity_ids)
+
     def usage_of_instance(self, instance_id: str) -> dict[str, int]:
         """Tokens spent by the agent turns an orchestration instance ran."""
         with transaction(self.client.settings.database_url) as db:
             return sessions.usage_of_instance(db, self.taskhub, instance_id)
 
     # -- streams -----------------------------------------------------------------------------
+
+    def reply_exists(self, correlation_id: str) -> bool:
+        """True if turn `correlation_id` was asked for (its reply may not have begun) or its reply's
+        stream exists: a reader can then wait for it, where otherwise it would wait for nothing."""
+        with single_statement(self.client.settings.database_url) as db:
+            if turns.turn_known(db, self.taskhub, correlation_id):
+                return True
+        settings = self.client.settings
+        key = stream_key(settings.queue_prefix, self.taskhub, correlation_id)
+        if settings.redis_url == LOCAL_URL:  # embedded mode: the streams live in this process
+            return bool(local_streams.exists(key))
+        redis = redis_client(settings)
+        try:
+            return bool(redis.exists(key))
+        finally:
+            redis.close()
 
     def stream(
         self, correlation_id: str, *, cursor: str = "0", start_timeout: float = 30.0, idle_timeout: float = 300.0

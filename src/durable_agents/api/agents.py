@@ -144,7 +144,7 @@ def agent_routes(context: ApiContext) -> APIRouter:
         )
 
     @api.get(
-        "/agents/{name}/sessions/{session}",
+        "/agents/{name}/sessions/{session:path}",
         response_model=Session,
         summary="A session's counters and whole conversation",
         responses=errors(404, 422),
@@ -154,7 +154,7 @@ def agent_routes(context: ApiContext) -> APIRouter:
         return Session.model_validate(context.agents.get_session(name, session), from_attributes=True)
 
     @api.post(
-        "/agents/{name}/sessions/{session}/reset",
+        "/agents/{name}/sessions/{session:path}/reset",
         response_model=Session,
         summary="Forget a session's conversation (its next run starts afresh)",
         responses=errors(404, 422),
@@ -165,7 +165,7 @@ def agent_routes(context: ApiContext) -> APIRouter:
         return Session.model_validate(context.agents.get_session(name, session), from_attributes=True)
 
     @api.delete(
-        "/agents/{name}/sessions/{session}",
+        "/agents/{name}/sessions/{session:path}",
         status_code=204,
         summary="Delete a session and its conversation",
         responses=errors(404, 422),

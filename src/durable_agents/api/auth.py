@@ -104,6 +104,14 @@ class Authenticator:
                 "serve without authentication on loopback only"
             )
 
+    def identifies(self, request: Request) -> bool:
+        """True if `request` would pass this check: what may be shown to a caller who has not been asked for a key."""
+        try:
+            self(request, _credentials(request))
+        except ApiError:
+            return False
+        return True
+
     def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> None:
@@ -138,3 +146,10 @@ class Authenticator:
                 f"this API key belongs to task hub {owner!r}, but this API serves task hub {self.taskhub!r}; "
                 f"use a key of task hub {self.taskhub!r}",
             )
+
+
+def _credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())

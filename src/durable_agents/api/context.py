@@ -12,6 +12,7 @@ from ..config import Settings
 from ..errors import AgentNotRegisteredError
 from ..lazy_clients import LazyClients
 from .auth import Authenticator
+from .origins import OriginPolicy
 from .route import durable_route
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ class ApiContext(LazyClients):
         super().__init__(durable_app, settings)
         self.authenticate = Authenticator(settings)
         # JSON may be laid out more loosely than the engine measures it; the engine applies the exact limit.
-        self.route_class: type[APIRoute] = durable_route(2 * settings.max_payload_bytes + 64 * 1024)
+        self.origins = OriginPolicy(settings)
+        self.route_class: type[APIRoute] = durable_route(2 * settings.max_payload_bytes + 64 * 1024, self.origins)
 
     def orchestration_names(self) -> list[str] | None:
         if self.durable_app is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import redis
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..config import Settings
@@ -52,7 +52,7 @@ def health_routes(context: ApiContext) -> APIRouter:
         summary="Readiness: database and Redis reachable, schema current",
         responses={503: {"model": Readiness, "description": "Something the API needs is not available"}},
     )
-    def readyz() -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
         settings = context.settings
         checks = _database_checks(settings.database_url)
         if not settings.embedded:  # embedded mode keeps broker and streams in this process
@@ -62,6 +62,10 @@ def health_routes(context: ApiContext) -> APIRouter:
             checks["broker"] = _redis_check(settings, broker)
         ready = all(value == "ok" for value in checks.values())
         body = Readiness(status="ready" if ready else "not ready", checks=checks)
-        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+        if not ready and not context.authenticate.identifies(request):
+            # What is wrong names the database's user, host and name: for callers with a key only.
+            body.checks = {name: "ok" if value == "ok" else "failing" for name, value in checks.items()}
+            body.detail = "send an API key of this task hub (Authorization: Bearer KEY) to see what is wrong"
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
     return api

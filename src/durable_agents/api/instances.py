@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -22,6 +21,7 @@ from .schemas import (
     InstancePage,
     JsonValue,
     Limit,
+    Moment,
     Names,
     Offset,
     OrchestrationName,
@@ -30,7 +30,6 @@ from .schemas import (
     StartAccepted,
     StartRequest,
     TerminateRequest,
-    as_utc,
     errors,
 )
 
@@ -82,8 +81,8 @@ def instance_routes(context: ApiContext) -> APIRouter:
     def list_instances(
         status: Annotated[list[OrchestrationStatus] | None, Query(description="Only these statuses.")] = None,
         name: Annotated[str | None, Query(max_length=256, pattern=PRINTABLE, description="Only this name.")] = None,
-        created_from: Annotated[datetime | None, Query(description="Created at or after (UTC if naive).")] = None,
-        created_to: Annotated[datetime | None, Query(description="Created before (UTC if naive).")] = None,
+        created_from: Annotated[Moment | None, Query(description="Created at or after (UTC if naive).")] = None,
+        created_to: Annotated[Moment | None, Query(description="Created before (UTC if naive).")] = None,
         prefix: Annotated[str | None, Query(max_length=256, pattern=PRINTABLE, description="Id prefix.")] = None,
         tag: Annotated[
             list[str] | None,
@@ -101,8 +100,8 @@ def instance_routes(context: ApiContext) -> APIRouter:
         states = context.client.query_instances(
             statuses=status,
             name=name,
-            created_from=as_utc(created_from),
-            created_to=as_utc(created_to),
+            created_from=created_from,
+            created_to=created_to,
             instance_id_prefix=prefix,
             tags=tags,
             limit=limit,

@@ -13,9 +13,17 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Scope
 
+from .origins import OriginPolicy
 from .problems import ApiError, problem_response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+#: Answers are data, never pages: a browser must not sniff them into HTML, frame them or run anything in them.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -46,15 +54,33 @@ class LimitedRequest(Request):
         )
 
 
-def _as_json(scope: Scope) -> Scope:
-    # Every body is JSON here, whatever it is labelled: `curl -d` sends a form type by default, and a
-    # human approval should be one plain curl.
-    headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
-    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-def durable_route(body_limit: int) -> type[APIRoute]:
-    """A route class reading at most `body_limit` bytes of body and answering errors as JSON."""
+def _json_body(request: Request) -> Scope:
+    """The scope of a request whose body is JSON, or 415 for any other type.
+
+    A page of another site can send a form or `text/plain` without asking the server first (a CORS
+    "simple request"), but not `application/json`: requiring it keeps such pages from changing
+    anything. A request with no Content-Type at all (`curl -X POST` with no body) is taken as JSON.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not _is_json(content_type):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"the body is {content_type.partition(';')[0].strip()!r}, but this API reads JSON only: send it "
+            "with 'Content-Type: application/json' (curl: -H 'Content-Type: application/json')",
+        )
+    headers = [(name, value) for name, value in request.scope["headers"] if name != b"content-type"]
+    return {**request.scope, "headers": [*headers, (b"content-type", b"application/json")]}
+
+
+def durable_route(body_limit: int, origins: OriginPolicy) -> type[APIRoute]:
+    """A route class that checks where a request comes from, reads at most `body_limit` bytes of JSON
+    body, and answers errors as JSON."""
 
     class LimitedBody(LimitedRequest):
         limit = body_limit
@@ -65,13 +91,19 @@ def durable_route(body_limit: int) -> type[APIRoute]:
 
             async def guarded(request: Request) -> Response:
                 has_body = request.method in _BODY_METHODS
-                limited = LimitedBody(_as_json(request.scope) if has_body else request.scope, request.receive)
                 try:
+                    refusal = origins.refusal(request, request.method)
+                    if refusal is not None:
+                        raise ApiError(403, "forbidden_origin", refusal)
+                    limited = LimitedBody(_json_body(request) if has_body else request.scope, request.receive)
                     if has_body:
                         await limited.body()  # here, so FastAPI does not turn a 413 into its 400
-                    return await handler(limited)
+                    response = await handler(limited)
                 except Exception as error:
-                    return problem_response(error)
+                    response = problem_response(error)
+                for name, value in SECURITY_HEADERS.items():
+                    response.headers.setdefault(name, value)
+                return response
 
             return guarded
 

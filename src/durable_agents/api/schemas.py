@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from ..moments import RANGE, bounded, clamped
 from ..state import OrchestrationStatus
 from ..tags import checked_tags
 
@@ -44,6 +45,7 @@ OrchestrationName = Annotated[
 ]
 EventName = Annotated[str, Path(min_length=1, max_length=256, pattern=PRINTABLE, description="The event name.")]
 AgentName = Annotated[str, Path(min_length=1, max_length=128, pattern=PRINTABLE, description="The agent's name.")]
+#: A session key may hold '/' (the routes take the rest of the path, raw or as %2F), as the run's body allows.
 SessionKey = Annotated[
     str, Path(min_length=1, max_length=120, pattern=PRINTABLE, description="The session key ('default' if none).")
 ]
@@ -55,11 +57,23 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items
 Offset = Annotated[int, Query(ge=0, le=2_000_000_000, description="Skip this many items.")]
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
+def _as_utc(moment: datetime) -> datetime:
     """A naive datetime from a query string is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+
+
+def _in_range(moment: datetime) -> datetime:
+    return bounded(_as_utc(moment), "time")
+
+
+def _clamped(moment: datetime) -> datetime:
+    value = clamped(_as_utc(moment), "time")
+    assert value is not None
+    return value
+
+
+#: A filter's bound: UTC if it names no offset, moved into the range every store holds.
+Moment = Annotated[datetime, AfterValidator(_clamped)]
 
 
 class Strict(BaseModel):
@@ -109,7 +123,9 @@ class StartRequest(Strict):
         pattern=r"^[^\x00-\x1f\x7f/]+$",
         description="Your own instance id (default: a new one). No '/' so it can be addressed in URLs.",
     )
-    start_at: AwareDatetime | None = Field(default=None, description="Start later, at this time.")
+    start_at: Annotated[AwareDatetime, AfterValidator(_in_range)] | None = Field(
+        default=None, description=f"Start later, at this time ({RANGE})."
+    )
     reuse_id: bool = Field(default=False, description="Replace a finished instance of the same id.")
     tags: Tags = Field(default=None, description='Labels to find the instance by, like {"team": "billing"}.')
 
@@ -285,7 +301,10 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
-    checks: dict[str, str] = Field(description="Each dependency: 'ok', or what is wrong.")
+    checks: dict[str, str] = Field(
+        description="Each dependency: 'ok', or what is wrong ('failing' to a caller without an API key)."
+    )
+    detail: str | None = Field(default=None, description="How to see what is wrong, when it is not shown.")
 
 
 # -- diagnosis --------------------------------------------------------------------------------

@@ -14,10 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ..config import Settings
 from ..connections import async_redis_client, redis_ssl_options
 from ..errors import AgentRunError, StreamNotFoundError, WaitTimeoutError
+from ..failures import service_failure
 from ..streaming.local_stream import LOCAL_URL, local_streams
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
 from .context import STREAM_ROUTE, ApiContext
@@ -110,6 +112,8 @@ def stream_routes(context: ApiContext) -> APIRouter:
         position = last_event_id or cursor or "0"
         if position != "0" and await _finished_before(settings, key, position):
             return Response(status_code=204)  # EventSource stops reconnecting on 204
+        if position == "0" and not await run_in_threadpool(context.agents.reply_exists, correlation_id):
+            raise StreamNotFoundError(key)  # no such turn: nothing to wait for
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=200)
 
         async def pump() -> None:
@@ -130,9 +134,11 @@ def stream_routes(context: ApiContext) -> APIRouter:
         reader = asyncio.create_task(pump())
         first: object = None
         if position == "0":
-            # Answer 404 (not an empty event stream) for a run that never starts streaming.
+            # Answer 404 (not an empty event stream) for a run that never starts streaming, 503 when Redis is down.
             first = await queue.get()
-            if isinstance(first, StreamNotFoundError):
+            if isinstance(first, StreamNotFoundError) or (  # 404 or 503, not a 200 with an error event
+                isinstance(first, Exception) and service_failure(first) is not None
+            ):
                 reader.cancel()
                 raise first
 

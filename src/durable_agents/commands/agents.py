@@ -47,8 +47,8 @@ TimeoutOption = Annotated[
 _ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green", "tool": "dim", "system": "yellow"}
 
 
-def _agents(taskhub: str | None, app_spec: str | None) -> DurableAgentClient:
-    return DurableAgentClient(make_client(taskhub, app_spec))
+def _agents(taskhub: str | None, app_spec: str | None, *, publishes: bool = False) -> DurableAgentClient:
+    return DurableAgentClient(make_client(taskhub, app_spec, publishes=publishes))
 
 
 @app.command("run")
@@ -85,7 +85,7 @@ def run(
     if session is not None and new_session:
         fail("give --session or --new-session, not both")
     text = sys.stdin.read() if message == "-" else message
-    agents = _agents(taskhub, app_spec)
+    agents = _agents(taskhub, app_spec, publishes=True)
     proxy = agents.get_agent(name)
     key = proxy.create_session().key if new_session else (session or DEFAULT_SESSION)
     if not stream:

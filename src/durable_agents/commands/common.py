@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..app import DurableApp
 from ..client import DurableClient
+from ..connections import require_redis
 from ..errors import ConfigurationError
 from ..state import OrchestrationStatus
 
@@ -82,6 +83,9 @@ def parse_json(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
+        if not text.strip().startswith(("{", "[", '"')):  # a bare word: text is JSON in double quotes
+            fail(f"{what} is not valid JSON ({error.msg} at position {error.pos}); a text is JSON in double "
+                 f"quotes, inside the shell's single quotes: {what} '{json.dumps(text)}'")  # fmt: skip
         fail(f"{what} is not valid JSON ({error.msg} at position {error.pos}); quote it like '{{\"key\": 1}}'")
 
 
@@ -92,6 +96,9 @@ def load_app(spec: str) -> Any:
     module_name, _, attribute = spec.partition(":")
     if not module_name:
         raise ConfigurationError(f"{spec!r} is not MODULE:OBJECT (for example myproject.workflows:app)")
+    if module_name.endswith(".py"):  # a file name where Python wants the module: post.py -> post
+        dotted = module_name.removesuffix(".py").replace("/", ".").strip(".")
+        raise ConfigurationError(f"{spec!r} names a file; give its module instead: {dotted}:{attribute or 'app'}")
     try:
         module = import_module(module_name)
     except ImportError as error:
@@ -111,9 +118,35 @@ def load_durable_app(spec: str) -> DurableApp:
     return target
 
 
-def make_client(taskhub: str | None, app_spec: str | None = None) -> DurableClient:
-    """A client of `taskhub`; built from the user's app (if given) so names are checked before anything starts."""
-    return DurableClient(load_durable_app(app_spec) if app_spec else None, taskhub=taskhub)
+def make_client(taskhub: str | None, app_spec: str | None = None, *, publishes: bool = False) -> DurableClient:
+    """A client of `taskhub`; built from the user's app (if given) so names are checked before anything starts.
+
+    A command that `publishes` (writes, then wakes a worker through Redis) checks Redis first: with it
+    down, the command says so in one line and changes nothing, rather than half-succeeding."""
+    app = load_durable_app(app_spec) if app_spec else None
+    client = DurableClient(app, taskhub=taskhub, embedded_worker=False)
+    if publishes:
+        require_redis(client.settings)
+    return client
+
+
+#: The fewest characters of an id taken as its start (as git takes a commit's): fewer would too easily
+#: name an instance nobody meant.
+MIN_PREFIX = 4
+
+
+def resolve_id(client: DurableClient, given: str) -> str:
+    """The instance `given` names: its id, or the start of exactly one instance's id."""
+    if client.get_orchestration_state(given) is not None or len(given) < MIN_PREFIX:
+        return given  # an unknown id is reported by the command, which says so best
+    matches = client.query_instances(instance_id_prefix=given, limit=4)
+    if len(matches) == 1:
+        return matches[0].instance_id
+    if not matches:
+        return given
+    shown = ", ".join(state.instance_id for state in matches[:3])
+    more = " and more" if len(matches) > 3 else ""
+    raise ValueError(f"{given!r} is the start of several instance ids ({shown}{more}); give more of the id")
 
 
 def styled_status(status: OrchestrationStatus | str) -> Text:

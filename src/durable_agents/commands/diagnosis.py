@@ -12,7 +12,18 @@ from rich.text import Text
 
 from ..diagnosis import Explanation, Pending
 from ..store.workers import WorkerInfo
-from .common import AppOption, JsonOption, TaskhubOption, console, emit_json, make_client, note, styled_status, when
+from .common import (
+    AppOption,
+    JsonOption,
+    TaskhubOption,
+    console,
+    emit_json,
+    make_client,
+    note,
+    resolve_id,
+    styled_status,
+    when,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +32,9 @@ def register(app: typer.Typer) -> None:
 
 
 def explain(
-    instance_id: Annotated[str, typer.Argument(metavar="ID", help="The instance id (as `start` or `list` print it).")],
+    instance_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The instance id (as `list` prints it), or the start of one.")
+    ],
     taskhub: TaskhubOption = None,
     app: AppOption = None,
     as_json: JsonOption = False,
@@ -33,7 +46,8 @@ def explain(
 
     Example: durable-agents explain 3f2a9c --app myproject.workflows:app
     """
-    explanation = make_client(taskhub, app).explain(instance_id)
+    client = make_client(taskhub, app)
+    explanation = client.explain(resolve_id(client, instance_id))
     if as_json:
         emit_json(explanation.to_json())
         return
@@ -95,24 +109,32 @@ def workers(
     console.print(_workers_table(listed))
 
 
-def _workers_table(listed: list[WorkerInfo]) -> Table:
-    table = Table(title=f"Workers of task hub {listed[0].taskhub!r}", title_justify="left")
-    for column in ("node", "host", "pid", "slots", "queues", "serves", "last heartbeat", "live"):
-        table.add_column(column)
+def _workers_table(listed: list[WorkerInfo]) -> Group:
+    """One block a worker: its node name whole on a line, then what it consumes and serves as wrapped
+    lists, which stay readable at 80 columns where a table of eight columns did not."""
+    blocks: list[Text | Table] = [Text(f"Workers of task hub {listed[0].taskhub!r}", style="bold")]
     for worker in listed:
-        serves = [
-            *(f"orchestration {n}" for n in worker.orchestrations),
-            *(f"activity {n}" for n in worker.activities),
-            *(f"agent {n}" for n in worker.agents),
-        ]
-        table.add_row(
-            worker.node_name,
-            worker.host,
-            str(worker.pid),
-            str(worker.concurrency),
-            "\n".join(worker.queues),
-            "\n".join(serves) or "-",
-            when(worker.last_heartbeat_at),
-            Text("yes", style="green") if worker.live else Text("no", style="red"),
+        state = Text("live", style="green") if worker.live else Text("not live", style="red")
+        blocks.append(
+            Text.assemble(
+                "\n",
+                (worker.node_name, "bold"),
+                "  ",
+                state,
+                f" · {worker.concurrency} slot{'s' if worker.concurrency != 1 else ''} · host {worker.host}"
+                f" · pid {worker.pid} · heartbeat {when(worker.last_heartbeat_at)}",
+            )
         )
-    return table
+        details = Table.grid(padding=(0, 2))
+        details.add_column(style="dim", no_wrap=True)
+        details.add_column(overflow="fold")
+        for label, names in (
+            ("queues", worker.queues),
+            ("orchestrations", worker.orchestrations),
+            ("activities", worker.activities),
+            ("agents", worker.agents),
+        ):
+            if names:
+                details.add_row(f"  {label}", ", ".join(names))
+        blocks.append(details)
+    return Group(*blocks)

@@ -25,6 +25,7 @@ from .common import (
     make_client,
     note,
     parse_json,
+    resolve_id,
     styled_status,
     summary,
     when,
@@ -33,7 +34,12 @@ from .timeline import render, timeline
 
 PANEL = "Instances"
 
-InstanceId = Annotated[str, typer.Argument(metavar="ID", help="The instance id (as `start` or `list` print it).")]
+InstanceId = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The instance id (as `start` or `list` print it), or the start of one: 4 characters or more."
+    ),
+]
 StatusFilter = Annotated[
     list[str] | None,
     typer.Option(
@@ -97,7 +103,7 @@ def start(
     """
     value = parse_json(input, "--input")
     labels = _tags(tags)
-    client = make_client(taskhub, app)
+    client = make_client(taskhub, app, publishes=True)
     started = client.schedule_new_orchestration(name, input=value, instance_id=instance_id, tags=labels)
     if not wait:
         if as_json:
@@ -119,6 +125,7 @@ def status(
     Example: durable-agents status 3f2a9c --json
     """
     client = make_client(taskhub, app)
+    instance_id = resolve_id(client, instance_id)
     state = client.get_orchestration_state(instance_id)
     if state is None:
         raise InstanceNotFoundError(instance_id, client.taskhub)
@@ -187,36 +194,34 @@ def list_instances(
     if not states:
         note(f"no instances in task hub {client.taskhub!r} match")
         return
-    table = Table("instance id", "name", "status", "created", "updated")
+    # Ids are what a reader copies into the next command: their column never wraps or cuts. The
+    # others fold when the terminal is narrow, and a narrow one leaves out when each last changed.
+    table = Table()
+    table.add_column("instance id", no_wrap=True, min_width=max(len(state.instance_id) for state in states))
+    table.add_column("name", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("created", min_width=10)
+    wide = console.width >= WIDE_LIST_COLUMNS
+    if wide:
+        table.add_column("updated", min_width=10)
     for state in states:
-        table.add_row(
-            state.instance_id,
-            state.name,
-            styled_status(state.runtime_status),
-            when(state.created_at),
-            when(state.last_updated_at),
-        )
+        cells: list[str | Text] = [state.instance_id, state.name, styled_status(state.runtime_status)]
+        cells += [when(state.created_at), *([when(state.last_updated_at)] if wide else [])]
+        table.add_row(*cells)
     console.print(table)
 
 
 _AGENT_INTERNALS = {SESSION_ENTITY, AGENT_TURN}
+#: From this terminal width on, `list` also shows when each instance last changed.
+WIDE_LIST_COLUMNS = 110
 
 
 def _without_agent_internals(
     client: DurableClient, statuses: list[OrchestrationStatus] | None, limit: int, offset: int
 ) -> list[OrchestrationState]:
     """A page of the user's own instances: one agent call makes a session and a turn instance too,
-    which would crowd them out. The store pages over all of them, so pages are read until this one is full."""
-    page_size = max(limit + offset, 200)
-    kept: list[OrchestrationState] = []
-    position = 0
-    while len(kept) < offset + limit:
-        page = client.query_instances(statuses=statuses, limit=page_size, offset=position)
-        kept.extend(state for state in page if state.name not in _AGENT_INTERNALS)
-        if len(page) < page_size:
-            break
-        position += page_size
-    return kept[offset : offset + limit]
+    which would crowd them out."""
+    return client.query_instances(statuses=statuses, exclude_names=sorted(_AGENT_INTERNALS), limit=limit, offset=offset)
 
 
 def history(
@@ -236,6 +241,7 @@ def history(
     Example: durable-agents history 3f2a9c --width 0
     """
     client = make_client(taskhub, app)
+    instance_id = resolve_id(client, instance_id)
     events = client.get_history(instance_id)
     if as_json:
         emit_json(events)
@@ -260,7 +266,9 @@ def raise_event(
     Example: durable-agents raise-event 3f2a9c approval_received --data '{"approved": true}'
     """
     value = parse_json(data, "--data")
-    make_client(taskhub, app).raise_orchestration_event(instance_id, name, data=value)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    client.raise_orchestration_event(instance_id, name, data=value)
     if as_json:
         emit_json({"instance_id": instance_id, "event": name, "data": value})
     else:
@@ -279,7 +287,9 @@ def terminate(
     Example: durable-agents terminate 3f2a9c --output '"cancelled by ops"'
     """
     value = parse_json(output, "--output")
-    accepted = make_client(taskhub, app).terminate_orchestration(instance_id, output=value)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    accepted = client.terminate_orchestration(instance_id, output=value)
     if as_json:
         emit_json({"instance_id": instance_id, "terminated": accepted})
     elif accepted:
@@ -299,7 +309,9 @@ def suspend(
 
     Example: durable-agents suspend 3f2a9c --reason "waiting for the vendor"
     """
-    make_client(taskhub, app).suspend_orchestration(instance_id, reason=reason)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    client.suspend_orchestration(instance_id, reason=reason)
     _acknowledge("suspend", instance_id, as_json)
 
 
@@ -314,7 +326,9 @@ def resume(
 
     Example: durable-agents resume 3f2a9c
     """
-    make_client(taskhub, app).resume_orchestration(instance_id, reason=reason)
+    client = make_client(taskhub, app, publishes=True)
+    instance_id = resolve_id(client, instance_id)
+    client.resume_orchestration(instance_id, reason=reason)
     _acknowledge("resume", instance_id, as_json)
 
 
@@ -350,9 +364,10 @@ def purge(
         fail("name the instance to purge, or select many with --status and/or --older-than")
     client = make_client(taskhub, app)
     if instance_id is not None:
+        instance_id = resolve_id(client, instance_id)
         count = client.purge_orchestration(instance_id)
     else:
-        before = datetime.now(UTC) - _age(older_than) if older_than else None
+        before = _cutoff(older_than) if older_than else None
         count = client.purge_orchestrations(created_before=before, statuses=_statuses(statuses))
     if as_json:
         emit_json({"purged": count, "instance_id": instance_id})
@@ -377,8 +392,12 @@ _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _age(text: str) -> timedelta:
+def _cutoff(text: str) -> datetime:
+    """The creation time before which `--older-than TEXT` purges."""
     match = _AGE.match(text.lower())
     if match is None:
         fail(f"--older-than {text!r} is not a duration; write a number and a unit: 90s, 30m, 12h, 7d, 2w")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    except OverflowError:
+        fail(f"--older-than {text!r} reaches back before year 1; give a shorter duration, such as 520w (ten years)")

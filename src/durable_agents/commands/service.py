@@ -9,7 +9,7 @@ import typer
 from celery.signals import worker_shutdown
 
 from ..config import ROLES, Settings
-from ..embedded import separate_worker_refused
+from ..embedded import serve
 from ..errors import ConfigurationError
 from ..startup import wait_for_services
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
@@ -66,7 +66,9 @@ def worker(
 ) -> None:
     """Run a Celery worker for the app's orchestrations, activities and agents.
 
-    Scale roles separately by starting workers with different --queues.
+    Scale roles separately by starting workers with different --queues. Without DATABASE_URL and
+    REDIS_URL it serves the SQLite file of this folder (embedded mode) in the foreground, for instances
+    that `durable-agents start` and your programs create there (--queues, --pool and --events then do not apply).
 
     Example: durable-agents worker myproject.workflows:app --queues orchestrator,agents --pool threads -c 16
     (add --events when Flower watches the workers).
@@ -74,10 +76,12 @@ def worker(
     if taskhub:
         os.environ["TASKHUB"] = taskhub  # before the import: the app reads its settings then
     target = load_durable_app(app_spec)
-    if target.settings.embedded:
-        raise separate_worker_refused()
+    if target.settings.embedded:  # no DATABASE_URL nor REDIS_URL: serve the SQLite file of this folder
+        serve(target, app_spec, concurrency=concurrency)
+        return
     if pool not in POOLS:
         raise ConfigurationError(f"--pool {pool!r} is not a Celery pool; use one of {', '.join(POOLS)}")
+    # While PostgreSQL or Redis does not answer: one line per attempt naming it, with backoff, then start.
     wait_for_services(target.settings)
     names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
     if not names:

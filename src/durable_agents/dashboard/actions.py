@@ -9,12 +9,34 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
+from ..diagnosis import Explanation
 from ..errors import DurableAgentsError, InstanceNotFoundError, InvalidInstanceStateError
+from ..state import OrchestrationState
 from .context import Dashboard, Form, page_route
 
 #: What the Approve shortcut sends with the event.
 APPROVAL = {"approved": True}
 DEFAULT_EVENT = "approval_received"
+
+
+def awaited_events(dash: Dashboard, state: OrchestrationState, why: Explanation | None) -> list[str] | None:
+    """The events the instance waits for now; None when this dashboard cannot tell (it lacks the code).
+
+    The engine's own instances for agents take their events from the engine: none is offered."""
+    if why is None or state.name in (SESSION_ENTITY, AGENT_TURN):
+        return []
+    if state.name not in dash.client.app.registry.orchestrations:
+        return None
+    return [item.name for item in why.pending if item.kind == "event" and item.name]
+
+
+def _awaited(dash: Dashboard, instance_id: str) -> list[str] | None:
+    state = dash.client.get_orchestration_state(instance_id)
+    if state is None:
+        raise InstanceNotFoundError(instance_id, dash.client.taskhub)
+    why = None if state.runtime_status.is_terminal else dash.client.explain(instance_id)
+    return awaited_events(dash, state, why)
 
 
 def routes(dash: Dashboard) -> APIRouter:
@@ -25,6 +47,13 @@ def routes(dash: Dashboard) -> APIRouter:
         try:
             if action in ("events", "approve"):
                 name = (form.get("name") or DEFAULT_EVENT).strip()
+                awaited = _awaited(dash, instance_id)
+                waits = awaited is None or name.lower() in {event.lower() for event in awaited}
+                if action == "approve" and not waits:
+                    # An approval nobody waits for would be kept unread while the page said "Approved".
+                    wanted = ", ".join(repr(event) for event in awaited or []) or "no event"
+                    text = f"The instance does not wait for {name!r} now (it waits for {wanted}); nothing was sent."
+                    return dash.message(request, text, 409)
                 if action == "approve":
                     data: object = APPROVAL
                 else:
@@ -36,6 +65,8 @@ def routes(dash: Dashboard) -> APIRouter:
                         return dash.message(request, f"The event data is not valid JSON: {error.msg} ({where}).", 422)
                 client.raise_event(instance_id, name, data=data)
                 toast = "Approved" if action == "approve" else f"Event {name!r} raised"
+                if not waits:
+                    toast = f"Event {name!r} kept: the instance does not wait for it now, and will read it when it does"
             elif action == "terminate":
                 reason = form.get("reason", "").strip() or "terminated from the dashboard"
                 if not client.terminate(instance_id, output=reason):

@@ -14,6 +14,7 @@ from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
 from ..tags import parse_tag
+from .actions import awaited_events
 from .context import Dashboard, page_route
 from .timeline import build_timeline, history_lines, overlapping
 
@@ -22,12 +23,18 @@ PAGE_SIZE = 50
 MAX_HISTORY_ROWS = 500
 
 
+#: The engine's own orchestrations for agents: a session entity and a turn instance per agent call.
+INTERNAL = (AGENT_TURN, SESSION_ENTITY)
+
+
 @dataclass(frozen=True)
 class Filters:
     status: str = ""
     name: str = ""
     q: str = ""
     offset: int = 0
+    #: Show the engine's own instances for agents too (they are two of every three rows an agent makes).
+    internal: bool = False
     #: A tag as name=value.
     tag: str = ""
 
@@ -41,8 +48,9 @@ class Filters:
             offset = max(0, int(params.get("offset", "0")))
         except ValueError:
             offset = 0
+        internal = params.get("internal") == "1"
         text = {key: params.get(key, "").strip()[:256] for key in ("name", "q")}
-        return cls(status, text["name"], text["q"], offset, params.get("tag", "").strip()[:1200])
+        return cls(status, text["name"], text["q"], offset, internal, params.get("tag", "").strip()[:1200])
 
     @property
     def active(self) -> bool:
@@ -53,9 +61,15 @@ class Filters:
         """The tag filter, or None; ValueError saying how to write it if it is not name=value."""
         return dict([parse_tag(self.tag)]) if self.tag else None
 
+    @property
+    def shows_internal(self) -> bool:
+        """Asked for by the toggle, or by naming them: an internal name, or an id starting as theirs."""
+        return self.internal or self.name in INTERNAL or self.q.startswith("@")
+
     def query(self, **changes: Any) -> str:
         values = {"status": self.status, "name": self.name, "q": self.q, "tag": self.tag, "offset": self.offset}
         values.update(changes)
+        values["internal"] = "1" if changes.get("internal", self.internal) else ""
         return urlencode({k: v for k, v in values.items() if v})
 
 
@@ -84,17 +98,20 @@ def routes(dash: Dashboard) -> APIRouter:
                 name=filters.name or None,
                 instance_id_prefix=filters.q or None,
                 tags=tags,
+                exclude_names=None if filters.shows_internal else INTERNAL,
                 limit=PAGE_SIZE + 1,
                 offset=filters.offset,
             )
             if filter_error is None
             else []
         )
-        names = sorted(
-            {*dash.client.app.registry.orchestrations, *(r.name for r in rows)} - {AGENT_TURN, SESSION_ENTITY}
-        )
+        names = sorted({*dash.client.app.registry.orchestrations, *(r.name for r in rows)} - set(INTERNAL))
+        entities = [
+            r.instance_id for r in rows[:PAGE_SIZE] if r.name == SESSION_ENTITY and not r.runtime_status.is_terminal
+        ]
         return {
             "instances": rows[:PAGE_SIZE],
+            "idle": dash.agents.idle_sessions(entities) if entities else set(),
             "more": len(rows) > PAGE_SIZE,
             "filters": filters,
             "filter_error": filter_error,
@@ -145,6 +162,8 @@ def routes(dash: Dashboard) -> APIRouter:
             "entity": state.input if state.name == SESSION_ENTITY and isinstance(state.input, dict) else None,
             "terminal": state.runtime_status.is_terminal,
             "why": why,
+            "awaited": awaited_events(dash, state, why),
+            "internal": state.name in INTERNAL,
             "now": now,
         }
 

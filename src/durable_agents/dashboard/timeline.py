@@ -3,7 +3,9 @@
 History events carry no clock of their own; each belongs to the step that recorded it, and a
 step opens with `StepStarted` (the orchestration's clock). So a span starts at the step that
 scheduled the work and ends at the step that received its outcome: the time the orchestration
-waited for it, which is what a timeline of a workflow should show.
+waited for it. An activity's outcome says when the activity itself ran (`started_at`,
+`finished_at`), and its span is drawn from those: in a fan-out every outcome is heard of in the
+one step after the last, which would give every bar the length of the slowest.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Span:
     correlation_id: str | None = None
     #: When a timer is due (it may lie beyond the end of the view).
     fire_at: datetime | None = None
+    #: When an activity that ran from `start` was scheduled (it waited in the queue until then).
+    scheduled: datetime | None = None
     #: Placement on the view, in percent of its width (set by `Timeline.layout`).
     left: float = 0.0
     width: float = 0.0
@@ -165,9 +169,9 @@ def build_timeline(events: list[dict[str, Any]], *, now: datetime) -> Timeline:
             else:
                 markers.append(Marker("sent", f"sent {event.name!r}", at, f"to {event.instance_id}"))
         elif isinstance(event, (h.TaskCompleted, h.SubOrchestrationCompleted, h.TimerFired)):
-            _close(by_task.pop(event.task_id, None), at, "completed")
+            _ran(_close(by_task.pop(event.task_id, None), at, "completed"), event)
         elif isinstance(event, (h.TaskFailed, h.SubOrchestrationFailed)):
-            closed = _close(by_task.pop(event.task_id, None), at, "failed")
+            closed = _ran(_close(by_task.pop(event.task_id, None), at, "failed"), event)
             if closed is not None:
                 closed.detail = f"{event.failure.error_type}: {event.failure.message}"
         elif isinstance(event, h.EventRaised):
@@ -335,6 +339,18 @@ def _close(span: Span | None, at: datetime, status: SpanStatus) -> Span | None:
     if span is not None:
         span.end = max(at, span.start)
         span.status = status
+    return span
+
+
+def _ran(span: Span | None, event: h.HistoryEvent) -> Span | None:
+    """Draw an activity's span from when it ran, where its outcome says so."""
+    started = getattr(event, "started_at", None)
+    finished = getattr(event, "finished_at", None)
+    if span is not None and started is not None and finished is not None:
+        # The worker's clock, the steps' the database's: never before the step that scheduled it.
+        span.scheduled = span.start
+        span.start = max(started, span.start)
+        span.end = max(finished, span.start)
     return span
 
 

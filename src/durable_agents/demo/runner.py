@@ -16,12 +16,16 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy.engine import make_url
 
 from .. import ids
+from ..connections import masked
 
 if TYPE_CHECKING:
     from ..agents.client import DurableAgentClient
     from ..client import DurableClient
+    from ..config import Settings
 
 
 @dataclass(frozen=True)
@@ -211,27 +215,18 @@ def run_demo(console: Console, *, only: list[str] | None = None, as_json: bool =
     if unknown:
         raise ValueError(f"unknown pattern(s) {', '.join(unknown)}; choose from {', '.join(PATTERNS)}")
     from ..agents.client import DurableAgentClient
-    from ..agents.environment import is_offline
     from ..client import DurableClient
+    from ..embedded import ensure_worker
     from .app import app, chat
 
     settings = app.settings
-    note = console if not as_json else Console(stderr=True)
-    where = (
-        f"embedded mode (SQLite file {settings.database_url.removeprefix('sqlite:///')}, worker thread)"
-        if settings.embedded
-        else "your PostgreSQL and Redis, with a worker process started for the demo"
-    )
-    model = (
-        "the bundled test model (scripted replies: no API key is set; set OPENAI_API_KEY or "
-        "AZURE_OPENAI_ENDPOINT to use a real model)"
-        if is_offline(chat)
-        else f"{chat.model} at {chat.endpoint}"
-    )
-    note.print(f"[bold]durable-agents demo[/] on {where}\nmodel: {model}\n", highlight=False)
-    results: list[PatternResult] = []
+    note = console if not as_json else Console(stderr=True, highlight=False, markup=False, emoji=False)
     chosen = [name for name in PATTERNS if not only or name in only]
+    _introduce(note, settings, chat, len(chosen))
+    results: list[PatternResult] = []
     with _workers_if_needed(settings.embedded):
+        if settings.embedded:
+            ensure_worker(app, quiet=True)  # the introduction above said where things live
         client = DurableClient(app)
         demo = Demo(client, DurableAgentClient(client))
         progress = Progress(
@@ -259,6 +254,29 @@ def run_demo(console: Console, *, only: list[str] | None = None, as_json: bool =
     return results
 
 
+def _introduce(note: Console, settings: Settings, chat: Any, count: int) -> None:
+    """What the demo runs on, each place on a line of its own, never cut inside a path or URL."""
+    from ..agents.environment import is_offline
+
+    if settings.embedded:
+        where = "embedded development mode: one process, no services"
+        store = f"SQLite file {make_url(settings.database_url).database}; broker and streams in memory; worker thread"
+    else:
+        where = "your PostgreSQL and Redis, with a worker process started for the demo"
+        store = (
+            f"{make_url(settings.database_url).render_as_string(hide_password=True)} and {masked(settings.redis_url)}"
+        )
+    model = (
+        "the bundled test model (scripted replies; set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT for a real one)"
+        if is_offline(chat)
+        else f"{chat.model} at {chat.endpoint}"
+    )
+    patterns = f"{count} pattern{'s' if count != 1 else ''}" + (" (all)" if count == len(PATTERNS) else "")
+    note.print(Text.assemble(("durable-agents demo", "bold"), f": {patterns}, in {where}"), soft_wrap=True)
+    note.print(Text.assemble(("  store ", "dim"), store), soft_wrap=True)
+    note.print(Text.assemble(("  model ", "dim"), model, "\n"), soft_wrap=True)
+
+
 def _panel(result: PatternResult) -> Panel:
     body = Table.grid(padding=(0, 1))
     body.add_column(style="dim", no_wrap=True)
@@ -271,7 +289,13 @@ def _panel(result: PatternResult) -> Panel:
 
 
 def _summary(results: list[PatternResult]) -> Table:
-    table = Table(title="Every pattern completed", title_justify="left")
+    count = len(results)
+    title = (
+        f"All {count} patterns completed"
+        if count == len(PATTERNS)
+        else f"{count} of {len(PATTERNS)} patterns completed (`durable-agents demo` runs them all)"
+    )
+    table = Table(title=title, title_justify="left")
     table.add_column("pattern")
     table.add_column("instance")
     table.add_column("steps", justify="right")

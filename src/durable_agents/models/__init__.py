@@ -284,6 +284,19 @@ class LeaseHolderRow(Base):
     __table_args__ = (Index("ix_da_lease_holders_expiry", "taskhub", "expires_at"),)
 
 
+class SignOutRow(Base):
+    """A dashboard session cookie signed out before it expired: refused until then, then forgotten."""
+
+    __tablename__ = "da_signouts"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: SHA-256 of the cookie's value, hex: the row is no use to anyone who reads it.
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_da_signouts_expiry", "taskhub", "expires_at"),)
+
+
 # The tables themselves, for Core statements where a step's cost matters: a statement on a mapped
 # class goes through the ORM's bulk and synchronisation machinery even when no object is involved.
 instances_table = cast(Table, Instance.__table__)
@@ -301,6 +314,7 @@ __all__ = [
     "HistoryRow",
     "InboxRow",
     "Instance",
+    "SignOutRow",
     "Timer",
     "WorkItem",
     "WorkerRow",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, TypeAdapter, model_serializer
 
 from ..errors import FailedTask, FailureDetails
 
@@ -19,7 +19,9 @@ CancelledKind = Literal["timer", "event", "activity", "sub_orchestration"]
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Unknown fields are ignored, not refused: a later release may add one (as `started_at` was added to
+    # activity outcomes), and a worker of this release must still replay that history during a deploy.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 class FailedTaskInfo(_Event):
@@ -72,13 +74,30 @@ class TaskScheduled(_Event):
     tags: dict[str, str] | None = None
 
 
-class TaskCompleted(_Event):
+class _Ran(_Event):
+    """An activity's outcome, with when the activity ran (by the clock of the worker that ran it): what a
+    timeline draws, where the steps around it show only when it was scheduled and when it was heard of.
+    Replay never reads them; an outcome without them (in-step, or from an earlier release) has None."""
+
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unknown_times(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in ("started_at", "finished_at"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
+class TaskCompleted(_Ran):
     type: Literal["TaskCompleted"] = "TaskCompleted"
     task_id: int
     result: Json = None
 
 
-class TaskFailed(_Event):
+class TaskFailed(_Ran):
     type: Literal["TaskFailed"] = "TaskFailed"
     task_id: int
     failure: FailureInfo

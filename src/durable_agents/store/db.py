@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from .timestamps import read_any_timestamp
+
 _engines: dict[tuple[int, str], Engine] = {}
 _lock = threading.Lock()
 
@@ -38,7 +40,13 @@ def _create_server_engine(url: str) -> Engine:
     # No pre-ping: it costs a round trip per transaction. A connection the server dropped fails its
     # transaction, SQLAlchemy then discards the pool's connections, and the work is retried (every
     # step and activity is redelivered until its result is committed).
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+
+    @event.listens_for(engine, "connect")
+    def saturate_timestamps(dbapi_connection: Any, _record: Any) -> None:
+        read_any_timestamp(dbapi_connection)
+
+    return engine
 
 
 def _create_sqlite_engine(url: str) -> Engine:

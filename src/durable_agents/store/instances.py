@@ -54,11 +54,12 @@ def create(
     start_at: datetime | None,
     reuse_id: bool,
     tags: dict[str, str] | None = None,
-) -> None:
+) -> bool:
+    """Create the instance; True if it waits for `start_at`, False if it can start now."""
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
     if existing is not None and not (reuse_id and existing.status in TERMINAL):
         raise InstanceExistsError(instance_id, existing.status)
-    _start(
+    return _start(
         session,
         existing,
         taskhub=taskhub,
@@ -80,8 +81,9 @@ def _start(
     input: Any,
     start_at: datetime | None,
     tags: dict[str, str] | None = None,
-) -> None:
-    """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given."""
+) -> bool:
+    """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given;
+    True if it is scheduled for later."""
     if replaced is not None:
         session.delete(replaced)
         session.flush()
@@ -123,6 +125,7 @@ def _start(
             dedupe_key=ids.start_key(execution_id),
         )
     inbox.notify(session, taskhub, instance_id)
+    return scheduled is not None
 
 
 def ensure_started(session: Session, *, taskhub: str, instance_id: str, name: str, input: Any) -> bool:
@@ -270,12 +273,15 @@ def query(
     created_to: datetime | None = None,
     instance_id_prefix: str | None = None,
     tags: dict[str, str] | None = None,
+    exclude_names: Sequence[str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[OrchestrationState]:
     statement = select(Instance).where(Instance.taskhub == taskhub)
     if tags:
         statement = statement.where(dialect.of(session).json_contains(Instance.tags, tags))
+    if exclude_names:
+        statement = statement.where(Instance.name.not_in(list(exclude_names)))
     if statuses:
         statement = statement.where(Instance.status.in_([s.value for s in statuses]))
     if name:

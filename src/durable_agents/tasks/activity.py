@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..errors import FailureDetails, NotRegisteredError
@@ -43,6 +44,7 @@ def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCo
         idempotency_key=item.idempotency_key,
     )
     event: TaskCompleted | TaskFailed
+    started = datetime.now(UTC)
     with app.leases.holding(item.id, owner):
         try:
             spec = app.registry.activity(item.name)
@@ -60,7 +62,7 @@ def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCo
         except Exception as error:
             log.info("activity %s of %s failed: %r", item.name, item.instance_id, error)
             event = _failed(item.task_id, error)
-    return event
+    return event.model_copy(update={"started_at": started, "finished_at": datetime.now(UTC)})
 
 
 def _failed(task_id: int, error: BaseException) -> TaskFailed:

@@ -47,8 +47,8 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
                 )
         for instance_id in dict.fromkeys(dispatch.steps):
             wake(app, instance_id)
-    except Exception:
-        log.exception("publishing to the broker failed; the sweeper will dispatch this work again")
+    except Exception as error:  # one line: with the broker down, every step says it again
+        log.warning("publishing to the broker failed (%s); the sweeper will dispatch this work again", error)
 
 
 def _chord_header(app: DurableApp, activities: list[tuple[int, str]]) -> list[Signature]:
@@ -88,8 +88,8 @@ def wake(app: DurableApp, instance_id: str) -> None:
             queue=app.settings.queue("orchestrator"),
             ignore_result=True,  # nobody reads a step's result; asking would wait on the result backend
         )
-    except Exception:
-        log.warning("could not publish a wake-up for %s; the sweeper will dispatch it", instance_id, exc_info=True)
+    except Exception as error:  # one line: with the broker down, every wake-up says it again
+        log.warning("could not publish a wake-up for %s (%s); the sweeper will dispatch it", instance_id, error)
 
 
 def activity_queue(app: DurableApp, activity: str) -> str:

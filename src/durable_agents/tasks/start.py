@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import ids
 from ..errors import InstanceExistsError
+from ..moments import bounded_or_none
 from ..serialization import encode
 from ..store import instances
 from ..store.db import transaction
@@ -38,14 +39,13 @@ def start_instance(
     instance_id = instance_id or ids.new_instance_id()
     if len(instance_id) > 256:
         raise ValueError("instance_id must be 1 to 256 characters long")
-    if start_at is not None and start_at.tzinfo is None:
-        raise ValueError("start_at must be an aware datetime (e.g. datetime.now(timezone.utc) + ...)")
+    start_at = bounded_or_none(start_at, "start_at")
     checked = checked_tags(tags)
     settings = app.settings
     encoded = encode(input, what=f"input of orchestration {name!r}", limit=settings.max_payload_bytes)
     try:
         with transaction(settings.database_url) as session:
-            instances.create(
+            scheduled = instances.create(
                 session,
                 taskhub=settings.taskhub,
                 instance_id=instance_id,
@@ -57,6 +57,6 @@ def start_instance(
             )
     except IntegrityError as error:  # a concurrent start with the same id won the race
         raise InstanceExistsError(instance_id, "just created by another client") from error
-    if start_at is None:
+    if not scheduled:  # a start time already past starts now, not when the sweeper next looks
         wake(app, instance_id)
     return instance_id

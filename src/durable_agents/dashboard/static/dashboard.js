@@ -22,6 +22,15 @@
     document.body.dispatchEvent(new CustomEvent("refresh"));
   });
 
+  // Polls pause while the tab is hidden. (A trigger filter would say so, but htmx evaluates filters as
+  // JavaScript, which the page's Content-Security-Policy forbids.)
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var element = event.detail.elt;
+    if (document.visibilityState !== "visible" && element && element.hasAttribute("data-poll")) {
+      event.preventDefault();
+    }
+  });
+
   // Live refreshes fail quietly after the first toast, until one succeeds again.
   var offline = false;
   document.addEventListener("htmx:responseError", function (event) {
@@ -120,8 +129,16 @@
     source.addEventListener("missing", function (event) {
       finish("missing", "Not found", "terminated", JSON.parse(event.data).message);
     });
+    source.addEventListener("unavailable", function (event) {
+      finish("unavailable", "Unavailable", "failed", JSON.parse(event.data).message + " Reload the page to try again.");
+    });
     source.onerror = function () {
-      if (source.readyState !== EventSource.CLOSED && note) note.textContent = "Reconnecting…";
+      if (source.readyState !== EventSource.CLOSED) {
+        if (note) note.textContent = "Reconnecting…";
+      } else {
+        // The server refused the stream (a service down, no such reply): the browser will not retry.
+        finish("unavailable", "Unavailable", "failed", "The reply could not be followed. Reload the page to try again.");
+      }
     };
   }
 

@@ -31,7 +31,7 @@ TARGETS = {
     ("waiting", "worker_slots_held"): "0",
     ("waiting", "bytes_per_instance"): "< 2048",
     ("agents", "overhead_ms"): "< 5",
-    ("recovery", "beyond_lease_s"): "< 2",
+    ("recovery", "seconds"): "< 10",
 }
 
 
@@ -50,8 +50,8 @@ def main() -> None:
     options = parser.parse_args()
 
     hub = f"bench{uuid.uuid4().hex[:8]}"
-    lease = 2.0
-    os.environ.update({"TASKHUB": hub, "DURABLE_AGENTS_LEASE_SECONDS": str(lease)})
+    # Default settings throughout: the lease (60 s) included, which recovery must not wait for.
+    os.environ.update({"TASKHUB": hub})
     sys.path.insert(0, str(BENCH_DIR))
     from durable_agents.store.schema import upgrade
     from durable_agents.testing import TestModelServer
@@ -78,7 +78,7 @@ def main() -> None:
                 runs = options.runs if name != "waiting" else 1
                 for _ in range(runs):
                     try:
-                        durable, base = run_once(name, client, options, workers, env, lease, workloads)
+                        durable, base = run_once(name, client, options, workers, env, workloads)
                     except Exception as error:  # report what did run; say what did not
                         console.print(f"[red]{name} failed: {error!r}[/]")
                         break
@@ -92,7 +92,7 @@ def main() -> None:
     report(console, results, options)
 
 
-def run_once(name: str, client: Any, options: Any, workers: list[Any], env: dict[str, str], lease: float,
+def run_once(name: str, client: Any, options: Any, workers: list[Any], env: dict[str, str],
              workloads: Any) -> tuple[dict[str, float], dict[str, float] | None]:  # fmt: skip
     from .harness import durable_worker
 
@@ -123,7 +123,7 @@ def run_once(name: str, client: Any, options: Any, workers: list[Any], env: dict
         workers.remove(victim)
         return time.time()
 
-    return workloads.recovery(client, kill_owner, lease), None
+    return workloads.recovery(client, kill_owner), None
 
 
 def report(console: Console, results: dict[str, dict[str, list[dict[str, float]]]], options: Any) -> None:

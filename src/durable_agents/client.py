@@ -125,12 +125,13 @@ class DurableClient:
         instance_id_prefix: str | None = None,
         tags: Mapping[str, str] | None = None,
         exclude_names: Sequence[str] | None = None,
+        exclude_id_prefix: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[OrchestrationState]:
         """Instances of this task hub, newest first, filtered and paged; with `tags`, those that carry
-        every one of them; `exclude_names` leaves out orchestrations by name (`list` and the dashboard
-        leave out the engine's own for agent sessions and turns)."""
+        every one of them; `exclude_names` leaves out orchestrations by name and `exclude_id_prefix` ids that
+        start with it (`list` and the dashboard leave out the engine's own for agents, `ids.AGENT_ID_PREFIX`)."""
         wanted = [OrchestrationStatus(s) for s in statuses] if statuses else None
         tagged = checked_tags(tags)
         with transaction(self._url) as session:
@@ -144,6 +145,7 @@ class DurableClient:
                 instance_id_prefix=instance_id_prefix,
                 tags=tagged,
                 exclude_names=exclude_names,
+                exclude_id_prefix=exclude_id_prefix,
                 limit=limit,
                 offset=offset,
             )

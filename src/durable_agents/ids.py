@@ -91,9 +91,11 @@ def retried_child_instance_id(instance_id: str, attempt: int) -> str:
     return f"{instance_id.split('#')[0]}#{attempt}"
 
 
-#: How the ids of the engine's own instances for agents begin: session entities, and their turns.
-AGENT_SESSION_PREFIX = "@agent:"
-AGENT_TURN_PREFIX = "@turn:"
+#: How the ids of the engine's own instances for agents begin: session entities, and their turns (whose
+#: own sub-orchestrations, agent tools, derive their ids from the turn's). Lists leave them all out by default.
+AGENT_ID_PREFIX = "@"
+AGENT_SESSION_PREFIX = f"{AGENT_ID_PREFIX}agent:"
+AGENT_TURN_PREFIX = f"{AGENT_ID_PREFIX}turn:"
 
 
 def agent_session_instance_id(agent: str, session_key: str) -> str:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from .. import ids
 from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
 from ..client import DurableClient
 from ..errors import InstanceNotFoundError
@@ -221,7 +222,13 @@ def _without_agent_internals(
 ) -> list[OrchestrationState]:
     """A page of the user's own instances: one agent call makes a session and a turn instance too,
     which would crowd them out."""
-    return client.query_instances(statuses=statuses, exclude_names=sorted(_AGENT_INTERNALS), limit=limit, offset=offset)
+    return client.query_instances(
+        statuses=statuses,
+        exclude_names=sorted(_AGENT_INTERNALS),
+        exclude_id_prefix=ids.AGENT_ID_PREFIX,  # a turn's own sub-orchestrations too
+        limit=limit,
+        offset=offset,
+    )
 
 
 def history(

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from .. import ids
 from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
@@ -99,6 +100,7 @@ def routes(dash: Dashboard) -> APIRouter:
                 instance_id_prefix=filters.q or None,
                 tags=tags,
                 exclude_names=None if filters.shows_internal else INTERNAL,
+                exclude_id_prefix=None if filters.shows_internal else ids.AGENT_ID_PREFIX,
                 limit=PAGE_SIZE + 1,
                 offset=filters.offset,
             )

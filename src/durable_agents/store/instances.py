@@ -274,6 +274,7 @@ def query(
     instance_id_prefix: str | None = None,
     tags: dict[str, str] | None = None,
     exclude_names: Sequence[str] | None = None,
+    exclude_id_prefix: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[OrchestrationState]:
@@ -282,6 +283,8 @@ def query(
         statement = statement.where(dialect.of(session).json_contains(Instance.tags, tags))
     if exclude_names:
         statement = statement.where(Instance.name.not_in(list(exclude_names)))
+    if exclude_id_prefix:
+        statement = statement.where(~Instance.instance_id.startswith(exclude_id_prefix, autoescape=True))
     if statuses:
         statement = statement.where(Instance.status.in_([s.value for s in statuses]))
     if name:

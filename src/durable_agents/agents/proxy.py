@@ -14,6 +14,8 @@ from .response import AgentResponse, AgentSession, format_spec
 
 SESSION_ENTITY = "durable_agents.agent_session"
 AGENT_TURN = "durable_agents.agent_turn"
+#: The orchestrations the engine runs for agents, which lists leave out unless asked.
+INTERNAL_ORCHESTRATIONS = (AGENT_TURN, SESSION_ENTITY)
 DEFAULT_SESSION = "default"
 
 

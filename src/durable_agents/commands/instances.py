@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import ids
-from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
+from ..agents.proxy import INTERNAL_ORCHESTRATIONS
 from ..client import DurableClient
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
@@ -212,7 +212,6 @@ def list_instances(
     console.print(table)
 
 
-_AGENT_INTERNALS = {SESSION_ENTITY, AGENT_TURN}
 #: From this terminal width on, `list` also shows when each instance last changed.
 WIDE_LIST_COLUMNS = 110
 
@@ -224,7 +223,7 @@ def _without_agent_internals(
     which would crowd them out."""
     return client.query_instances(
         statuses=statuses,
-        exclude_names=sorted(_AGENT_INTERNALS),
+        exclude_names=INTERNAL_ORCHESTRATIONS,
         exclude_id_prefix=ids.AGENT_ID_PREFIX,  # a turn's own sub-orchestrations too
         limit=limit,
         offset=offset,

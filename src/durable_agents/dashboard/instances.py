@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import ids
-from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
+from ..agents.proxy import AGENT_TURN, INTERNAL_ORCHESTRATIONS, SESSION_ENTITY
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
 from ..tags import parse_tag
@@ -25,7 +25,7 @@ MAX_HISTORY_ROWS = 500
 
 
 #: The engine's own orchestrations for agents: a session entity and a turn instance per agent call.
-INTERNAL = (AGENT_TURN, SESSION_ENTITY)
+INTERNAL = INTERNAL_ORCHESTRATIONS
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Filters:
     @property
     def shows_internal(self) -> bool:
         """Asked for by the toggle, or by naming them: an internal name, or an id starting as theirs."""
-        return self.internal or self.name in INTERNAL or self.q.startswith("@")
+        return self.internal or self.name in INTERNAL or self.q.startswith(ids.AGENT_ID_PREFIX)
 
     def query(self, **changes: Any) -> str:
         values = {"status": self.status, "name": self.name, "q": self.q, "tag": self.tag, "offset": self.offset}

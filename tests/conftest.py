@@ -21,8 +21,35 @@ import pytest
 TESTS_DIR = Path(__file__).resolve().parent
 #: The tree the package under test is imported from: subprocesses (workers, the CLI) must run the same code.
 PACKAGE_ROOT = str(Path(importlib.util.find_spec("durable_agents").origin or "").parent.parent)  # type: ignore[union-attr]
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _own_services(database_url: str, redis_url: str) -> tuple[str, str]:
+    """The database and Redis db of this test process: each pytest-xdist process resets and flushes its own.
+
+    The first process (or a run without xdist) uses the URLs as given; process N appends `_gwN` to the
+    database's name and counts the Redis db number down by N, so two processes never share state.
+    """
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    if index == 0:
+        return database_url, redis_url
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(database_url)
+    database = database.set(database=f"{database.database}_gw{index}")
+    redis_parts = urlsplit(redis_url)
+    redis_db = (int(redis_parts.path.strip("/") or 0) - index) % 16
+    return (
+        database.render_as_string(hide_password=False),
+        redis_parts._replace(path=f"/{redis_db}").geturl(),
+    )
+
+
+DATABASE_URL, REDIS_URL = _own_services(
+    os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ARTIFACTS = TESTS_DIR.parent / "artifacts"
 #: Variables that select services or a real model: a run without them is embedded and offline.

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("durable-agents-test-tools")
 
@@ -29,7 +30,7 @@ def add(a: int, b: int, ctx: Context) -> str:
 @server.tool()
 def fail(reason: str) -> str:
     """A tool that always fails."""
-    raise ValueError(f"it failed: {reason}")
+    raise ToolError(f"it failed: {reason}")  # an expected failure: the client reads its message
 
 
 if __name__ == "__main__":

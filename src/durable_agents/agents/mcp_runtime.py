@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -53,13 +54,15 @@ class _Connection:
     async def _keep(self, ready: asyncio.Future[None]) -> None:
         mcp = _mcp()
         server = self.server
-        target: Any = (
-            server.url
-            if server.transport == "http"
-            else mcp.StdioServerParameters(
+        target: Any = server.url
+        if server.transport == "stdio":
+            from mcp.client.stdio import stdio_client
+
+            parameters = mcp.StdioServerParameters(
                 command=server.command, args=list(server.args), env=dict(server.env or {}) or None, cwd=server.cwd
             )
-        )
+            # The server's stderr goes to the worker's own (Celery swaps sys.stderr for a proxy with no file).
+            target = stdio_client(parameters, errlog=sys.__stderr__ or sys.stderr)
         try:
             async with mcp.Client(target, cache=None) as client:
                 self.client = client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +15,20 @@ from durable_agents import (
     AsyncDurableClient,
     DurableAgentClient,
     DurableClient,
+    Settings,
 )
+from durable_agents.api import create_app
 from durable_agents.ids import tool_approval_id
 from durable_agents.testing import TestModelServer
 
-from conftest import Services, client_for, new_taskhub, start_agents_worker, wait_until
+from conftest import Services, WorkerProcess, client_for, new_taskhub, run_cli, start_agents_worker, wait_until
 
 pytestmark = pytest.mark.usefixtures("fresh_model")
 
 
 def tool_results(messages: list[dict[str, Any]]) -> dict[str, str]:
     calls = {c["id"]: c for m in messages if m["role"] == "assistant" for c in m.get("tool_calls") or []}
-    return {
-        calls[m["tool_call_id"]]["function"]["arguments"]: m["content"] for m in messages if m["role"] == "tool"
-    }
+    return {calls[m["tool_call_id"]]["function"]["arguments"]: m["content"] for m in messages if m["role"] == "tool"}
 
 
 def test_approve_edit_and_reject_while_the_worker_restarts(
@@ -72,9 +73,7 @@ def test_approve_edit_and_reject_while_the_worker_restarts(
         client.approve_tool_call(by_path["all-of-home"].approval_id, arguments={"paths": 3})
     client.approve_tool_call(by_path["all-of-home"].approval_id, arguments={"path": "tmp-cache"})
     # The async client decides as well, and refuses a decision twice.
-    async_client = AsyncDurableClient(
-        taskhub=hub, database_url=services.database_url, redis_url=services.redis_url
-    )
+    async_client = AsyncDurableClient(taskhub=hub, database_url=services.database_url, redis_url=services.redis_url)
     asyncio.run(async_client.reject_tool_call(by_path["notes.txt"].approval_id, reason="keep my notes"))
     with pytest.raises(ApprovalDecidedError, match="was rejected already"):
         client.approve_tool_call(by_path["notes.txt"].approval_id)
@@ -103,7 +102,9 @@ def test_approve_edit_and_reject_while_the_worker_restarts(
     assert (decided.status, decided.approved_arguments) == ("approved", {"path": "tmp-cache"})
 
 
-def test_an_unanswered_request_times_out_as_configured(agents_client: DurableClient, model_server: TestModelServer) -> None:
+def test_an_unanswered_request_times_out_as_configured(
+    agents_client: DurableClient, model_server: TestModelServer
+) -> None:
     control = model_server.control
     control.add_rule(
         match={"last_message_role": "user"},
@@ -121,3 +122,63 @@ def test_an_unanswered_request_times_out_as_configured(agents_client: DurableCli
     call_id = next(m["tool_call_id"] for m in response.messages if m["role"] == "tool")
     decided = agents_client.get_approval(tool_approval_id(response.correlation_id, call_id))
     assert (decided.status, decided.timed_out, decided.decided_at is not None) == ("rejected", True, True)
+
+
+def test_the_api_the_cli_and_the_dashboard_list_and_decide(
+    services: Services, agents_worker: WorkerProcess, agents_client: DurableClient, model_server: TestModelServer
+) -> None:
+    import agents_app
+    from test_api import ApiServer
+
+    control = model_server.control
+    paths = ["by-api", "by-dashboard", "by-cli"]
+    control.add_rule(
+        match={"last_message_role": "user"},
+        reply={"tool_calls": [{"name": "delete_file", "arguments": {"path": p}} for p in paths]},
+    )
+    control.add_rule(match={"last_message_role": "tool"}, reply={"content": "Done."})
+    janitor = DurableAgentClient(agents_client).get_agent("Janitor")
+    session = f"surfaces-{new_taskhub('')}"
+    correlation_id = janitor.run_sync("Tidy up everything", session=session, wait_for_response=False)
+    pending = wait_until(lambda: len(found := agents_client.list_pending_approvals(session=session)) == 3 and found)
+    ids_by_path = {p.arguments["path"]: p.approval_id for p in pending}
+    settings = Settings(
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        taskhub=agents_worker.taskhub,
+        api_auth="disabled",
+    )
+    with ApiServer(create_app(agents_app.app, settings)) as server, server.client(key=None) as http:
+        listed = http.get("/api/approvals", params={"session": session}).json()["items"]
+        assert sorted(item["arguments"]["path"] for item in listed) == sorted(paths)
+        assert {item["agent"] for item in listed} == {"Janitor"} and listed[0]["correlation_id"] == correlation_id
+        by_api = ids_by_path["by-api"]
+        bad = http.post(f"/api/approvals/{by_api}/approve", json={"arguments": {"path": 7, "extra": 1}})
+        assert bad.status_code == 422 and "invalid arguments for tool 'delete_file'" in bad.json()["error"]["message"]
+        assert http.post("/api/approvals/unknown-id/reject", json={}).status_code == 404
+        approved = http.post(f"/api/approvals/{by_api}/approve", json={"arguments": {"path": "by-api-edited"}})
+        assert approved.status_code == 200 and approved.json()["status"] == "approved"
+        again = http.post(f"/api/approvals/{by_api}/reject", json={"reason": "changed my mind"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "approval_decided"
+
+        page = http.get("/approvals")
+        assert page.status_code == 200 and ids_by_path["by-dashboard"] in page.text and by_api not in page.text
+        form = http.post(
+            f"/approvals/{ids_by_path['by-dashboard']}/reject",
+            data={"reason": "not from the dashboard"},
+            headers={"Origin": server.url},
+        )
+        assert form.status_code == 303
+
+    cli = run_cli(
+        "approvals", "reject", ids_by_path["by-cli"], "--reason", "the CLI says no", "--json",
+        env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "TASKHUB": agents_worker.taskhub},
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["status"] == "rejected"
+
+    response = janitor.wait(correlation_id, timeout=60)
+    results = tool_results(response.messages)
+    assert results['{"path": "by-api"}'] == "deleted by-api-edited"
+    assert results['{"path": "by-dashboard"}'].endswith("Reason: not from the dashboard")
+    assert results['{"path": "by-cli"}'].endswith("Reason: the CLI says no")

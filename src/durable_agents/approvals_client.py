@@ -77,4 +77,3 @@ class ToolApprovals:
         spec = agent.tools.get(request.tool) if agent is not None else None
         if spec is not None:
             spec.parse_arguments(arguments)  # a ValueError naming what is wrong
-

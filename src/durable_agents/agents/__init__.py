@@ -24,10 +24,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
 if TYPE_CHECKING:
     from .agent import Agent, KeepLast, Summarize
     from .approvals import ApprovalPolicy
-    from .mcp import MCPServer
     from .chat_client import AzureOpenAIChatClient, ChatClient, OpenAIChatClient
     from .client import AgentProxy, DurableAgentClient, DurableAIAgentClient
     from .environment import chat_client_from_env
+    from .mcp import MCPServer
     from .proxy import OrchestrationAgent
     from .response import AgentResponse, AgentSession, Usage
     from .tools import ToolSpec

@@ -13,8 +13,8 @@ from ..registry import current_activity
 from ..store import approvals, sessions
 from ..store.db import single_statement, transaction
 from .agent import Agent, Summarize
-from .callbacks import AgentCallbackContext, CallbackFanout
 from .approvals import APPROVAL_TIMED_OUT, REQUEST_APPROVALS
+from .callbacks import AgentCallbackContext, CallbackFanout
 from .mcp_runtime import connections
 from .tools import tool_output
 from .turn import COMMIT_TURN, MCP_CALL, MODEL_CALL, STREAM_ERROR, TOOL_CALL
@@ -191,7 +191,9 @@ def offered_mcp_tools(agent: Agent) -> dict[str, tuple[str, dict[str, Any]]]:
         for tool in connections.list_tools(server):
             name = server.offered_name(tool["name"])
             if name in agent.tools or name in offered:
-                log.warning("agent %r: MCP tool %r of server %r hides behind another tool", agent.name, name, server.name)
+                log.warning(
+                    "agent %r: MCP tool %r of server %r hides behind another tool", agent.name, name, server.name
+                )
                 continue
             schema = {"name": name, "description": tool["description"], "parameters": tool["input_schema"]}
             offered[name] = (server.name, {"type": "function", "function": schema})

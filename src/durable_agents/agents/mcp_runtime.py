@@ -119,7 +119,9 @@ class MCPConnections:
                 try:
                     await connection.open()
                 except Exception as error:
-                    raise ConnectionError(f"could not connect to MCP server {server.name!r} ({server!r}): {error}") from error
+                    raise ConnectionError(
+                        f"could not connect to MCP server {server.name!r} ({server!r}): {error}"
+                    ) from error
                 self._connections[server.name] = connection
             return connection
 

@@ -152,7 +152,14 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
                 mcp_tools: dict[str, str] = reply.get("mcp_tools") or {}
                 decisions = yield from decide_calls(context, agent, _identity(request), calls, mcp_tools)
                 outputs = yield [
-                    _tool_task(context, agent, request["correlation_id"], call, mcp_tools.get(call["function"]["name"]), decisions.get(call["id"]))
+                    _tool_task(
+                        context,
+                        agent,
+                        request["correlation_id"],
+                        call,
+                        mcp_tools.get(call["function"]["name"]),
+                        decisions.get(call["id"]),
+                    )
                     for call in calls
                 ]
                 for call, output in zip(calls, outputs, strict=True):

@@ -123,7 +123,9 @@ def listing(
         statement = statement.where(ToolApprovalRow.agent == agent)
     if session_key is not None:
         statement = statement.where(ToolApprovalRow.session_key == session_key)
-    statement = statement.order_by(ToolApprovalRow.requested_at, ToolApprovalRow.approval_id)
+    statement = statement.order_by(
+        ToolApprovalRow.requested_at, ToolApprovalRow.correlation_id, ToolApprovalRow.tool_call_id
+    )
     return [_view(row) for row in session.scalars(statement.limit(limit).offset(offset))]
 
 

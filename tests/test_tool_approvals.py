@@ -43,6 +43,7 @@ def test_approve_edit_and_reject_while_the_worker_restarts(
                 {"name": "delete_file", "arguments": {"path": "all-of-home"}},
                 {"name": "delete_file", "arguments": {"path": "notes.txt"}},
                 {"name": "weather", "arguments": {"city": "Bergen"}},
+                {"name": "delete_file", "arguments": {"file": "x"}},  # not asked about: it does not fit
             ]
         },
     )
@@ -93,6 +94,7 @@ def test_approve_edit_and_reject_while_the_worker_restarts(
         "The call to 'delete_file' was not run: a person rejected it. Reason: keep my notes"
     )
     assert results['{"city": "Bergen"}'] == "It is 21 degrees celsius in Bergen."
+    assert results['{"file": "x"}'].startswith("error: invalid arguments for tool 'delete_file'")
     assert (effects_dir / "deleted-old.log").exists() and (effects_dir / "deleted-tmp-cache").exists()
     assert not (effects_dir / "deleted-notes.txt").exists() and not (effects_dir / "deleted-all-of-home").exists()
     follow_up = [r["body"] for r in control.requests()][-1]

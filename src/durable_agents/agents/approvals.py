@@ -90,7 +90,7 @@ def decide_calls(
 ) -> Generator[Any, Any, dict[str, dict[str, Any]]]:
     """Wait for a decision on every call of this round that needs one; returns them by tool-call id.
 
-    A call whose arguments are not even JSON is not asked about: the model hears of its mistake instead.
+    A call whose arguments do not fit the tool is not asked about: the model hears of its mistake instead.
     """
     asks: list[tuple[dict[str, Any], ApprovalPolicy]] = []
     for call in calls:
@@ -99,7 +99,7 @@ def decide_calls(
         if policy is None or (name not in agent.tools and name not in mcp_tools):
             continue
         arguments = _json_arguments(call)
-        if arguments is None:
+        if arguments is None or not _fits(agent, name, arguments):
             continue
         now = context.current_utc_datetime
         deadline = now + policy.timeout if policy.timeout is not None else None
@@ -143,6 +143,18 @@ def rejection_text(tool: str, decision: dict[str, Any]) -> str:
     reason = (decision.get("reason") or "").strip()
     who = "its approval timed out" if decision.get("timed_out") else "a person rejected it"
     return f"The call to {tool!r} was not run: {who}." + (f" Reason: {reason}" if reason else "")
+
+
+def _fits(agent: Agent, tool: str, arguments: dict[str, Any]) -> bool:
+    """False for arguments one of the agent's own tools would refuse (an MCP server checks its own)."""
+    spec = agent.tools.get(tool)
+    if spec is None:
+        return True
+    try:
+        spec.parse_arguments(arguments)
+    except ValueError:
+        return False
+    return True
 
 
 def _json_arguments(call: dict[str, Any]) -> dict[str, Any] | None:

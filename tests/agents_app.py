@@ -131,12 +131,18 @@ def delete_file(path: str) -> str:
     return f"deleted {path}"
 
 
+@app.durable_tool(requires_approval=ApprovalPolicy(timeout=timedelta(seconds=1), on_timeout="approve"))
+def ping_host(host: str) -> str:
+    """Ping a host (it goes ahead unless someone objects within a second)."""
+    return f"{host} answered"
+
+
 app.add_agent(client.as_agent(name="Janitor", instructions="You tidy up files.", tools=[delete_file, weather]))
 app.add_agent(
     client.as_agent(
         name="Hasty",
         instructions="You look up the weather, if allowed in time.",
-        tools=[weather],
+        tools=[weather, ping_host],
         approval=ApprovalPolicy(timeout=timedelta(seconds=1), timeout_reason="nobody answered within a second"),
     )
 )

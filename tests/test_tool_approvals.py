@@ -110,15 +110,22 @@ def test_an_unanswered_request_times_out_as_configured(
     control = model_server.control
     control.add_rule(
         match={"last_message_role": "user"},
-        reply={"tool_calls": [{"name": "weather", "arguments": {"city": "Tromso"}}]},
+        reply={
+            "tool_calls": [
+                {"name": "weather", "arguments": {"city": "Tromso"}},
+                {"name": "ping_host", "arguments": {"host": "tromso.example"}},
+            ]
+        },
     )
     control.add_rule(match={"last_message_role": "tool"}, reply={"content": "No weather for you."})
     hasty = DurableAgentClient(agents_client).get_agent("Hasty")
     response = hasty.run_sync("Weather in Tromso?", session="timeout", timeout=60)
     assert response.text == "No weather for you."
     assert tool_results(response.messages) == {
+        # The agent's policy rejects when its time is up; the tool's own approves.
         '{"city": "Tromso"}': "The call to 'weather' was not run: its approval timed out. "
-        "Reason: nobody answered within a second"
+        "Reason: nobody answered within a second",
+        '{"host": "tromso.example"}': "tromso.example answered",
     }
     assert agents_client.list_pending_approvals(agent="Hasty") == []
     call_id = next(m["tool_call_id"] for m in response.messages if m["role"] == "tool")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -347,8 +348,30 @@ def start_agents_worker(
 
 
 @pytest.fixture(scope="session")
-def agents_worker(services: Services, effects_dir: Path, model_server: object) -> Iterator[WorkerProcess]:
-    process = start_agents_worker(services, effects_dir, model_server, new_taskhub("agents")).start()
+def mcp_http_url(effects_dir: Path) -> Iterator[str]:
+    """The URL of tests/mcp_tools_server.py over streamable HTTP, started (not yet waited for) once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, str(TESTS_DIR / "mcp_tools_server.py"), "http", str(port)],
+        env={"PATH": os.environ.get("PATH", ""), "DA_TEST_EFFECTS_DIR": str(effects_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield f"http://127.0.0.1:{port}/mcp"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def agents_worker(
+    services: Services, effects_dir: Path, model_server: object, mcp_http_url: str
+) -> Iterator[WorkerProcess]:
+    # The MCP server starts while the worker does; the agent that calls it connects on first use.
+    process = start_agents_worker(
+        services, effects_dir, model_server, new_taskhub("agents"), DA_TEST_MCP_HTTP_URL=mcp_http_url
+    ).start()
     yield process
     process.stop()
 

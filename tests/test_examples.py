@@ -87,6 +87,15 @@ Asked the Researcher for a report: turn instance @turn:<id>
 durable_agents.agent_model_call, durable_agents.agent_commit_turn
 Researcher: Reply to: Write a report on durable execution (turn 1)
 """,
+    "tool_approval.py": """\
+Waiting for approval: delete_file({'path': 'old.log'}) for agent Janitor
+  approved, with the path changed to old.log.1
+Waiting for approval: delete_file({'path': 'notes.txt'}) for agent Janitor
+  rejected: notes.txt is still in use
+Tool result: deleted old.log.1
+Tool result: The call to 'delete_file' was not run: a person rejected it. Reason: notes.txt is still in use
+Janitor: Reply to: Tidy up the shared drive (turn 1)
+""",
     "reliable_streaming.py": """\
 Asked the Storyteller for a story: correlation id <id>
 Read 8 chunks, then disconnected: 'The lighthouse keeper wrote every passing ship into '

@@ -16,12 +16,15 @@ __version__ = "0.1.0"
 _MODULES: dict[str, tuple[str, ...]] = {
     ".agents": ("Agent", "AgentResponse", "AgentSession", "AzureOpenAIChatClient", "DurableAgentClient",
                 "DurableAIAgentClient", "KeepLast", "OpenAIChatClient", "Summarize", "Usage", "chat_client_from_env"),
+    ".agents.approvals": ("ApprovalPolicy",),
+    ".agents.mcp": ("MCPServer",),
     ".app": ("DurableApp",),
     ".client": ("AsyncDurableClient", "DurableClient"),
     ".config": ("Settings",),
     ".diagnosis": ("Explanation",),
     ".errors": ("ActivityNotRegisteredError", "AgentError", "AgentNotRegisteredError", "AgentRunError",
-                "ConfigurationError", "DurableAgentsError", "EventTimeoutError", "FailureDetails",
+                "ApprovalDecidedError", "ApprovalNotFoundError", "ConfigurationError", "DurableAgentsError",
+                "EventTimeoutError", "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
                 "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
@@ -30,6 +33,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
     ".registry": ("ActivityContext", "current_activity"),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
+    ".store.approvals": ("ToolApproval",),
     ".store.sessions": ("SessionInfo",),
     ".store.workers": ("WorkerInfo",),
 }  # fmt: skip
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
         Usage,
         chat_client_from_env,
     )
+    from .agents.approvals import ApprovalPolicy
+    from .agents.mcp import MCPServer
     from .app import DurableApp
     from .client import AsyncDurableClient, DurableClient
     from .config import Settings
@@ -60,6 +66,8 @@ if TYPE_CHECKING:
         AgentError,
         AgentNotRegisteredError,
         AgentRunError,
+        ApprovalDecidedError,
+        ApprovalNotFoundError,
         ConfigurationError,
         DurableAgentsError,
         EventTimeoutError,
@@ -85,6 +93,7 @@ if TYPE_CHECKING:
     from .orchestrator import OrchestrationContext, RetryPolicy, Task
     from .registry import ActivityContext, current_activity
     from .state import OrchestrationState, OrchestrationStatus
+    from .store.approvals import ToolApproval
     from .store.sessions import SessionInfo
     from .store.workers import WorkerInfo
 
@@ -103,6 +112,9 @@ __all__ = [
     "AgentResponse",
     "AgentRunError",
     "AgentSession",
+    "ApprovalDecidedError",
+    "ApprovalNotFoundError",
+    "ApprovalPolicy",
     "AsyncDurableClient",
     "AzureOpenAIChatClient",
     "ConfigurationError",
@@ -119,6 +131,7 @@ __all__ = [
     "InstanceNotFoundError",
     "InvalidInstanceStateError",
     "KeepLast",
+    "MCPServer",
     "ModelCallError",
     "NonDeterminismError",
     "NotRegisteredError",
@@ -140,6 +153,7 @@ __all__ = [
     "Task",
     "TaskCancelledError",
     "TaskFailedError",
+    "ToolApproval",
     "ToolLoopError",
     "Usage",
     "WaitTimeoutError",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import configure_mappers
 
 from .agents.activities import register_agent_activities
 from .agents.agent import Agent
+from .agents.approvals import ApprovalPolicy, as_policy
 from .agents.limits import LocalModelSlots, ModelSlots
 from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
@@ -171,9 +172,12 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agent(name)
         return OrchestrationAgent(context, name)
 
-    def durable_tool(self, fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+    def durable_tool(
+        self, fn: F | None = None, *, name: str | None = None, requires_approval: bool | ApprovalPolicy = False
+    ) -> F | Callable[[F], F]:
         """Make `fn` an agent tool that runs as an activity: the turn is checkpointed while it runs, no
-        worker slot waits for it, and a tool of an hour survives worker restarts."""
+        worker slot waits for it, and a tool of an hour survives worker restarts. With
+        `requires_approval`, each call waits (durably) for a person to approve or reject it."""
 
         def register(target: F) -> F:
             tool_name = name or target.__name__
@@ -185,6 +189,7 @@ class DurableApp(Celery):  # type: ignore[misc]
                 "activity",
                 fn=target,
                 target=activity_name,
+                approval=as_policy(requires_approval, f"tool {tool_name!r}"),
             )
 
             def run_tool(arguments: dict[str, Any]) -> Any:
@@ -197,7 +202,12 @@ class DurableApp(Celery):  # type: ignore[misc]
         return register(fn) if fn is not None else register
 
     def orchestration_tool(
-        self, *, arguments: type[BaseModel], name: str | None = None, description: str | None = None
+        self,
+        *,
+        arguments: type[BaseModel],
+        name: str | None = None,
+        description: str | None = None,
+        requires_approval: bool | ApprovalPolicy = False,
     ) -> Callable[[F], F]:
         """Make an orchestration an agent tool: the model's arguments (validated by `arguments`) are its
         input, and the turn waits for it as a sub-orchestration."""
@@ -211,6 +221,7 @@ class DurableApp(Celery):  # type: ignore[misc]
                 arguments,
                 "orchestration",
                 target=orchestration_name,
+                approval=as_policy(requires_approval, f"tool {orchestration_name!r}"),
             )
             return target
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from .app import DurableApp
+from .approvals_client import ToolApprovals
 from .config import Settings
 from .diagnosis import Explanation, explain_instance
 from .embedded import ensure_worker
@@ -31,10 +32,11 @@ from .tasks.start import start_instance
 WAIT_RETRY_SECONDS = 0.5
 
 
-class DurableClient:
+class DurableClient(ToolApprovals):
     """Talks to Postgres (the truth) and publishes wake-ups to the broker; needs no worker in-process.
 
-    Built from the app, it also checks orchestration names against the app's registry.
+    Built from the app, it also checks orchestration names against the app's registry (and edited
+    arguments of tool approvals against its agents' tools).
     """
 
     def __init__(

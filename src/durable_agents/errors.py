@@ -24,6 +24,8 @@
         ├── StructuredOutputError     the reply never matched the requested response_format
         ├── SessionNotFoundError      no such session in this task hub (also a LookupError)
         ├── StreamNotFoundError       no response stream of that id in this task hub (also a LookupError)
+        ├── ApprovalNotFoundError     no tool approval request of that id in this task hub (also a LookupError)
+        ├── ApprovalDecidedError      the tool approval request was approved or rejected already
         └── AgentRunError             a turn failed; `details` says why (raised to the client)
 
 Every message says what happened and what to do about it.
@@ -262,6 +264,18 @@ class StreamNotFoundError(AgentError, LookupError):
             f"no response stream {key!r}: the correlation id is unknown in this task hub, its turn has not "
             "started streaming yet, or the stream expired (DURABLE_AGENTS_STREAM_TTL_SECONDS)"
         )
+
+
+class ApprovalNotFoundError(AgentError, LookupError):
+    def __init__(self, approval_id: str, taskhub: str) -> None:
+        super().__init__(
+            f"no tool approval request {approval_id!r} in task hub {taskhub!r}; list the pending ones with "
+            "`durable-agents approvals list` (or client.list_pending_approvals())"
+        )
+
+
+class ApprovalDecidedError(AgentError):
+    """The tool approval request was decided already (by a person or by its timeout), or its turn ended."""
 
 
 class AgentRunError(AgentError):

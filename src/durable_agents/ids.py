@@ -72,6 +72,12 @@ def activity_idempotency_key(taskhub: str, instance_id: str, execution_id: str, 
     return f"{taskhub}/{instance_id}/{execution_id}/{task_id}"
 
 
+def tool_call_idempotency_key(taskhub: str, correlation_id: str, tool_call_id: str) -> str:
+    """An agent's tool call (an MCP tool's, sent in the request's `_meta`): one key per call the model
+    made in a turn, the same on every attempt and replay of it."""
+    return f"{taskhub}/turn/{correlation_id}/{tool_call_id}"
+
+
 #: Changing it would change every id `context.new_uuid()` hands out, and with them what stored histories mean.
 _REPLAYABLE_NAMESPACE = uuid.UUID("9e8f1c52-3a7d-4b8e-9f0a-6c2d1e4b7a93")
 
@@ -101,6 +107,11 @@ AGENT_TURN_PREFIX = f"{AGENT_ID_PREFIX}turn:"
 def agent_session_instance_id(agent: str, session_key: str) -> str:
     """The entity that serialises the turns of one conversation."""
     return f"{AGENT_SESSION_PREFIX}{agent}:{session_key}"
+
+
+def tool_approval_id(correlation_id: str, tool_call_id: str) -> str:
+    """The approval request of one tool call of one turn: the same on every replay of the turn."""
+    return uuid.uuid5(_REPLAYABLE_NAMESPACE, f"approval/{correlation_id}/{tool_call_id}").hex
 
 
 def agent_turn_instance_id(correlation_id: str) -> str:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from ..config import Settings
 from .agents import agent_routes
+from .approvals import approval_routes
 from .context import ApiContext
 from .diagnosis import diagnosis_routes
 from .health import health_routes
@@ -51,6 +52,7 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     secured.include_router(instance_routes(context))
     secured.include_router(diagnosis_routes(context))
     secured.include_router(agent_routes(context))
+    secured.include_router(approval_routes(context))
     secured.include_router(stream_routes(context))
     routes.include_router(secured)
     return routes

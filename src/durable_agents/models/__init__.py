@@ -297,6 +297,40 @@ class SignOutRow(Base):
     __table_args__ = (Index("ix_da_signouts_expiry", "taskhub", "expires_at"),)
 
 
+class ToolApprovalRow(Base):
+    """A tool call waiting for a person (or decided by one, or by its timeout): the turn waits on an event."""
+
+    __tablename__ = "da_tool_approvals"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    approval_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The turn that waits (`@turn:<correlation id>`): purging it purges its requests.
+    instance_id: Mapped[str] = mapped_column(String(256))
+    agent: Mapped[str] = mapped_column(String(128))
+    session_key: Mapped[str] = mapped_column(String(128))
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    tool_call_id: Mapped[str] = mapped_column(String(128))
+    tool: Mapped[str] = mapped_column(String(256))
+    arguments: Mapped[Payload] = mapped_column(Json)
+    #: The orchestration whose `agent.run` started the turn (None for a client's run).
+    orchestration_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: pending, approved or rejected.
+    status: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime] = mapped_column()
+    #: When the agent's timeout decides instead of a person (None: it waits as long as it takes).
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    timed_out: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    #: The arguments the tool runs with when a person edited them on approval.
+    approved_arguments: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    reason: Mapped[str | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        _instance_fk("da_tool_approvals"),
+        Index("ix_da_tool_approvals_status", "taskhub", "status", "requested_at"),
+    )
+
+
 # The tables themselves, for Core statements where a step's cost matters: a statement on a mapped
 # class goes through the ORM's bulk and synchronisation machinery even when no object is involved.
 instances_table = cast(Table, Instance.__table__)
@@ -315,6 +349,7 @@ __all__ = [
     "InboxRow",
     "Instance",
     "SignOutRow",
+    "ToolApprovalRow",
     "Timer",
     "WorkItem",
     "WorkerRow",

@@ -21,15 +21,19 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ".config": ("Settings",),
     ".diagnosis": ("Explanation",),
     ".errors": ("ActivityNotRegisteredError", "AgentError", "AgentNotRegisteredError", "AgentRunError",
-                "ConfigurationError", "DurableAgentsError", "EventTimeoutError", "FailureDetails",
+                "ConfigurationError", "DurableAgentsError", "EntityLockError", "EntityNotRegisteredError",
+                "EntityOperationNotFoundError", "EventTimeoutError", "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
                 "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
                 "ToolLoopError", "WaitTimeoutError"),
+    ".ids": ("EntityId",),
     ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
+    ".orchestrator.entities": ("EntityLock",),
     ".registry": ("ActivityContext", "current_activity"),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
+    ".store.entities": ("EntityState",),
     ".store.sessions": ("SessionInfo",),
     ".store.workers": ("WorkerInfo",),
 }  # fmt: skip
@@ -62,6 +66,9 @@ if TYPE_CHECKING:
         AgentRunError,
         ConfigurationError,
         DurableAgentsError,
+        EntityLockError,
+        EntityNotRegisteredError,
+        EntityOperationNotFoundError,
         EventTimeoutError,
         FailureDetails,
         InstanceExistsError,
@@ -82,9 +89,12 @@ if TYPE_CHECKING:
         ToolLoopError,
         WaitTimeoutError,
     )
+    from .ids import EntityId
     from .orchestrator import OrchestrationContext, RetryPolicy, Task
+    from .orchestrator.entities import EntityLock
     from .registry import ActivityContext, current_activity
     from .state import OrchestrationState, OrchestrationStatus
+    from .store.entities import EntityState
     from .store.sessions import SessionInfo
     from .store.workers import WorkerInfo
 
@@ -112,6 +122,12 @@ __all__ = [
     "DurableApp",
     "DurableClient",
     "DurableOrchestrationContext",
+    "EntityId",
+    "EntityLock",
+    "EntityLockError",
+    "EntityNotRegisteredError",
+    "EntityOperationNotFoundError",
+    "EntityState",
     "EventTimeoutError",
     "Explanation",
     "FailureDetails",

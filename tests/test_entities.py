@@ -15,7 +15,7 @@ from durable_agents import (
     OrchestrationStatus,
 )
 
-from conftest import wait_until
+from conftest import make_client, new_taskhub, wait_until
 
 
 def _key() -> str:
@@ -91,7 +91,8 @@ def test_entity_errors_are_clear(client: Any) -> None:
 
     instance = client.schedule_new_orchestration("entity_misuse", input=[f"Account@{key}", f"Account@other-{key}"])
     failed_call, unknown, outside = _finish_all(client, [instance])[0]
-    assert "entity operation 'Account@" in failed_call and "ValueError: balance 0 is less than 1000000000" in failed_call
+    assert "entity operation 'Account@" in failed_call
+    assert "ValueError: balance 0 is less than 1000000000" in failed_call
     assert "no entity named 'nosuch'" in unknown
     assert outside.startswith("EntityLockError: call_entity('Account@other-")
     entity = wait_until(
@@ -102,3 +103,27 @@ def test_entity_errors_are_clear(client: Any) -> None:
     assert entity.recent_operations[-1].failure["error_type"] == "ValueError"
     listed = client.list_entities(name="Account", key_prefix=key)
     assert [str(found.entity_id) for found in listed] == [f"Account@{key}"]
+
+
+def test_a_worker_killed_midway_leaves_the_count_exact(services: Any, start_worker: Any) -> None:
+    taskhub = new_taskhub("ent")
+    first = start_worker(taskhub, concurrency=4)
+    client = make_client(services, taskhub)
+    counter = f"counter@{_key()}"
+    callers = [client.schedule_new_orchestration("call_counter", input=[counter, 12]) for _ in range(6)]
+    signallers = [client.schedule_new_orchestration("signal_counter", input=[counter, 20]) for _ in range(3)]
+    total = 6 * 12 + 3 * 20
+    applied = wait_until(
+        lambda: (found := client.get_entity(counter)) is not None and found.operation_count >= 25 and found,
+        message="a quarter of the operations applied",
+    )
+    first.kill()
+    assert applied.operation_count < total, "the kill came too late to interrupt anything"
+    start_worker(taskhub, concurrency=4)
+    seen = [value for output in _finish_all(client, callers, timeout=90) for value in output]
+    _finish_all(client, signallers)
+    entity = wait_until(
+        lambda: (found := client.get_entity(counter)).operation_count >= total and found, message="all applied"
+    )
+    assert entity.state == total and entity.operation_count == total
+    assert len(seen) == len(set(seen)) == 6 * 12  # each call applied once: no value seen twice

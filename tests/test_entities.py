@@ -15,7 +15,7 @@ from durable_agents import (
     OrchestrationStatus,
 )
 
-from conftest import make_client, new_taskhub, wait_until
+from conftest import make_client, new_taskhub, run_cli, wait_until
 
 
 def _key() -> str:
@@ -127,3 +127,45 @@ def test_a_worker_killed_midway_leaves_the_count_exact(services: Any, start_work
     )
     assert entity.state == total and entity.operation_count == total
     assert len(seen) == len(set(seen)) == 6 * 12  # each call applied once: no value seen twice
+
+
+def test_the_api_cli_and_dashboard_show_and_signal_entities(services: Any, worker: Any, client: Any) -> None:
+    from durable_agents.api import create_app
+    from test_api import ApiServer, api_settings, error_of
+
+    import workflows
+
+    key = _key()
+    entity = f"Account@{key}/eu"  # a key may hold '/'
+    settings = api_settings(services, worker.taskhub, api_auth="disabled", api_keys="")
+    with ApiServer(create_app(workflows.app, settings)) as server, server.client(key=None) as http:
+        path = f"/api/entities/{entity.replace('/', '%2F')}"
+        signalled = http.post(f"{path}/signal", json={"operation": "deposit", "input": 70})
+        assert signalled.status_code == 202, signalled.text
+        status_url = signalled.json()["status_url"]
+        found = wait_until(lambda: (r := http.get(status_url)).json().get("state") == 70 and r.json(), message="70")
+        assert found["entity_id"] == entity and found["recent_operations"][0]["kind"] == "signal"
+        listed = http.get("/api/entities", params={"name": "Account", "prefix": key}).json()["items"]
+        assert [item["entity_id"] for item in listed] == [entity] and listed[0]["recent_operations"] == []
+
+        error_of(http.post(f"{path}/signal", json={"operation": "steal"}), 404, "operation_not_found")
+        error_of(
+            http.post(f"/api/entities/Acount@{key}/signal", json={"operation": "deposit"}), 404, "entity_not_registered"
+        )
+        error_of(http.get(f"/api/entities/Account@missing-{key}"), 404, "entity_not_found")
+        error_of(http.get("/api/entities/no-at-sign"), 422, "invalid_input")
+
+        page = http.get(f"/entities/{entity.replace('/', '%2F')}")
+        assert page.status_code == 200 and "deposit" in page.text and "70" in page.text
+        listing = http.get("/entities", params={"name": "Account"})
+        assert listing.status_code == 200 and entity in listing.text
+        assert http.get(f"/entities/Account@missing-{key}").status_code == 404
+
+    env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "TASKHUB": worker.taskhub}
+    sent = run_cli("entities", "signal", entity, "withdraw", "20", "--app", "workflows:app", env=env)
+    assert sent.returncode == 0, sent.stderr
+    wait_until(lambda: client.get_entity(entity).state == 50, message="the CLI's withdrawal applied")
+    shown = run_cli("entities", "show", entity, "--json", env=env)
+    assert shown.returncode == 0 and '"state": 50' in shown.stdout
+    wrong = run_cli("entities", "signal", entity, "withdrw", "1", "--app", "workflows:app", env=env)
+    assert wrong.returncode == 1 and "no operation 'withdrw'" in wrong.stderr and "Traceback" not in wrong.stderr

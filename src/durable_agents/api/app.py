@@ -16,6 +16,7 @@ from ..config import Settings
 from .agents import agent_routes
 from .context import ApiContext
 from .diagnosis import diagnosis_routes
+from .entities import entity_routes
 from .health import health_routes
 from .instances import instance_routes
 from .problems import error_response, validation_response
@@ -51,6 +52,7 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     secured.include_router(instance_routes(context))
     secured.include_router(diagnosis_routes(context))
     secured.include_router(agent_routes(context))
+    secured.include_router(entity_routes(context))
     secured.include_router(stream_routes(context))
     routes.include_router(secured)
     return routes

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ from durable_agents import (
     OrchestrationStatus,
 )
 
-from conftest import make_client, new_taskhub, run_cli, wait_until
+from conftest import make_client, new_taskhub, python_path, run_cli, unconfigured_environment, wait_until
 
 
 def _key() -> str:
@@ -169,3 +173,20 @@ def test_the_api_cli_and_dashboard_show_and_signal_entities(services: Any, worke
     assert shown.returncode == 0 and '"state": 50' in shown.stdout
     wrong = run_cli("entities", "signal", entity, "withdrw", "1", "--app", "workflows:app", env=env)
     assert wrong.returncode == 1 and "no operation 'withdrw'" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_the_readme_example_runs_embedded_on_sqlite(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = re.findall(r"```python\n(.*?)```", readme[readme.index("## Entities") :], re.S)[0]
+    (tmp_path / "bank.py").write_text(example)
+    result = subprocess.run(
+        [sys.executable, "bank.py"],
+        cwd=tmp_path,
+        env={**unconfigured_environment(), "PYTHONPATH": python_path()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["70", "30"]
+    assert (tmp_path / "durable_agents.db").exists()

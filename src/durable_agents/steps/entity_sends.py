@@ -35,6 +35,7 @@ def send_to_entities(
     an entity or operation nobody registered fails its task at once, with the names that exist."""
     wakes: Wakes = []
     hub, sender, execution = instance.taskhub, instance.instance_id, instance.execution_id
+    ensured: set[EntityId] = set()  # a step that signals one entity 100 times creates it once
     for event in events:
         if isinstance(event, EntityCalled | EntitySignaled):
             entity = EntityId.of(event.entity)
@@ -55,7 +56,7 @@ def send_to_entities(
                 lock_id=event.lock_id,
             )
             key = ids.entity_message_key(sender, execution, event.task_id, entity)
-            entities.post(session, hub, entity, operation, dedupe_key=key)
+            entities.post(session, hub, entity, operation, dedupe_key=key, ensured=ensured)
             wakes.append(entity.instance_id)
         elif isinstance(event, EntityLockRequested):
             wakes += _request_lock(session, instance, event, registry)
@@ -63,7 +64,8 @@ def send_to_entities(
             for name in event.entities:
                 entity = EntityId.of(name)
                 key = ids.entity_message_key(sender, execution, event.task_id, entity)
-                entities.post(session, hub, entity, EntityUnlock(lock_id=event.lock_id), dedupe_key=key)
+                unlock = EntityUnlock(lock_id=event.lock_id)
+                entities.post(session, hub, entity, unlock, dedupe_key=key, ensured=ensured)
                 wakes.append(entity.instance_id)
     return wakes
 

@@ -84,16 +84,28 @@ class LoadedEntity:
 
 
 def post(
-    session: Session, taskhub: str, entity: EntityId, message: EntityMessage, *, dedupe_key: str | None = None
+    session: Session,
+    taskhub: str,
+    entity: EntityId,
+    message: EntityMessage,
+    *,
+    dedupe_key: str | None = None,
+    ensured: set[EntityId] | None = None,
 ) -> None:
-    """Put `message` in the entity's inbox, creating the entity first if it has never been addressed."""
-    _ensure(session, taskhub, entity)
+    """Put `message` in the entity's inbox, creating the entity first if it has never been addressed.
+
+    `ensured`: the entities this transaction has created or found already, which need no second look."""
+    if ensured is None or entity not in ensured:
+        ensure(session, taskhub, entity)
+        if ensured is not None:
+            ensured.add(entity)
     inbox.post(session, taskhub, entity.instance_id, message, dedupe_key=dedupe_key)
 
 
-def _ensure(session: Session, taskhub: str, entity: EntityId) -> None:
+def ensure(session: Session, taskhub: str, entity: EntityId) -> None:
+    """The entity's instance and row, unless they exist already."""
     database = dialect.of(session)
-    now = database.current_time(session)
+    now = database.clock()
     instance_id = entity.instance_id
     session.execute(
         database.insert(instances_table)
@@ -130,9 +142,10 @@ def lock(session: Session, taskhub: str, instance_id: str) -> tuple[LoadedEntity
     lock on the instance) never waits for its step, so an entity never waits on a caller waiting on it."""
     database = dialect.of(session)
     locked = session.execute(
-        select(instances_table.c.instance_id)
+        select(instances_table.c.instance_id, database.clock_column().label("now"))
         .where(instances_table.c.taskhub == taskhub, instances_table.c.instance_id == instance_id)
-        .with_for_update(key_share=True)
+        .with_for_update(key_share=True),
+        database.clock_parameters(),
     ).first()
     if locked is None:
         return None
@@ -142,7 +155,8 @@ def lock(session: Session, taskhub: str, instance_id: str) -> tuple[LoadedEntity
     if row is None:
         return None
     loaded = LoadedEntity(row.state, row.locked_by, row.lock_holder, list(row.queued or []), row.operation_count)
-    return loaded, database.current_time(session)
+    now: datetime = locked.now
+    return loaded, now
 
 
 def save(session: Session, taskhub: str, instance_id: str, entity: LoadedEntity, applied: int, now: datetime) -> None:

@@ -108,6 +108,11 @@ def test_entity_errors_are_clear(client: Any) -> None:
     listed = client.list_entities(name="Account", key_prefix=key)
     assert [str(found.entity_id) for found in listed] == [f"Account@{key}"]
 
+    # An event raised to the entity's instance by id is dropped there; operations go on.
+    client.raise_orchestration_event(EntityId.of(f"Account@{key}").instance_id, "stray")
+    client.signal_entity(f"Account@{key}", "deposit", 5)
+    wait_until(lambda: client.get_entity(f"Account@{key}").state == 5, message="the deposit after a stray event")
+
 
 def test_a_worker_killed_midway_leaves_the_count_exact(services: Any, start_worker: Any) -> None:
     taskhub = new_taskhub("ent")

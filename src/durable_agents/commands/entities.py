@@ -107,8 +107,8 @@ def show_entity(
             operation.kind,
             operation.operation,
             operation.caller or "",
-            summary(operation.input, 40),
-            outcome,
+            summary(operation.input, 40) if operation.kind in ("call", "signal") else "",
+            outcome if operation.kind in ("call", "signal") else "",
         )
     console.print(table)
 

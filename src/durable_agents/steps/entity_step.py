@@ -64,17 +64,21 @@ def step_entity(
     except NotRegisteredError as error:
         spec, missing = None, error
     run = _EntityRun(session, taskhub, entity, spec, missing, loaded, now, max_payload_bytes)
-    run.process([*(_message(queued) for queued in loaded.queued), *(_message(row.event) for row in rows)])
+    messages = [_message(data, instance_id) for data in [*loaded.queued, *(row.event for row in rows)]]
+    run.process([message for message in messages if message is not None])
     session.execute(delete(inbox_table).where(inbox_table.c.id.in_([row.id for row in rows])))
     entities.save(session, taskhub, instance_id, loaded, run.applied, now)
     entities.record_operations(session, taskhub, instance_id, run.records)
     return StepOutcome(Dispatch(steps=run.wakes))
 
 
-def _message(data: dict[str, Any]) -> EntityMessage:
+def _message(data: dict[str, Any], instance_id: str) -> EntityMessage | None:
     message = event_from_json(data)
-    assert isinstance(message, EntityOperation | EntityLockRequest | EntityUnlock), message
-    return message
+    if isinstance(message, EntityOperation | EntityLockRequest | EntityUnlock):
+        return message
+    # What only an orchestration understands (an event raised, a termination, sent by id): dropped here.
+    log.warning("%s dropped by entity %s, which takes only operations", message.type, instance_id)
+    return None
 
 
 @dataclass

@@ -89,3 +89,11 @@ def entity_misuse(context: OrchestrationContext) -> Any:
         except Exception as error:
             outcomes.append(f"{type(error).__name__}: {error}")
     return outcomes
+
+
+@app.orchestration
+def hold_lock(context: OrchestrationContext) -> Any:
+    """Lock an entity and wait for an event inside the critical section."""
+    with (yield context.lock_entities(context.get_input())):
+        yield context.wait_for_external_event("go")
+    return "released"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import subprocess
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from durable_agents import (
+    AsyncDurableClient,
     EntityId,
     EntityNotRegisteredError,
     EntityOperationNotFoundError,
@@ -193,3 +195,24 @@ def test_the_readme_example_runs_embedded_on_sqlite(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["70", "30"]
     assert (tmp_path / "durable_agents.db").exists()
+
+
+def test_a_lock_holds_others_back_until_its_holder_is_terminated(services: Any, worker: Any, client: Any) -> None:
+    account = f"Account@{_key()}"
+    holder = client.schedule_new_orchestration("hold_lock", input=account)
+    wait_until(lambda: (found := client.get_entity(account)) is not None and found.locked_by == holder, message="lock")
+    client.signal_entity(account, "deposit", 5)
+    held = wait_until(lambda: (found := client.get_entity(account)).waiting == 1 and found, message="deposit held")
+    assert held.state is None  # not applied while another holds the lock
+
+    assert client.terminate_orchestration(holder)
+    released = wait_until(lambda: (found := client.get_entity(account)).state == 5 and found, message="applied")
+    assert released.locked_by is None and released.waiting == 0
+
+    async def through_the_async_client() -> Any:
+        async_client = AsyncDurableClient(make_client(services, worker.taskhub).app)
+        await async_client.signal_entity(account, "deposit", 1)
+        return await async_client.list_entities(name="Account", key_prefix=account.split("@")[1])
+
+    assert [str(found.entity_id) for found in asyncio.run(through_the_async_client())] == [account]
+    wait_until(lambda: client.get_entity(account).state == 6, message="the async client's deposit")

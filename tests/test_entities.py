@@ -204,10 +204,20 @@ def test_a_lock_holds_others_back_until_its_holder_is_terminated(services: Any, 
     client.signal_entity(account, "deposit", 5)
     held = wait_until(lambda: (found := client.get_entity(account)).waiting == 1 and found, message="deposit held")
     assert held.state is None  # not applied while another holds the lock
+    empty = f"Account@empty-{_key()}"
+    blocked = client.schedule_new_orchestration("transfer", input=[empty, account, 1])
+    explained = wait_until(
+        lambda: (found := client.explain(blocked)).reason == "waiting_for_entity" and found, message="explained"
+    )
+    first, second = sorted([account, empty], key=EntityId.of)  # every lock is taken in this order
+    assert f"the lock on '{first}', '{second}'" in explained.message
 
     assert client.terminate_orchestration(holder)
-    released = wait_until(lambda: (found := client.get_entity(account)).state == 5 and found, message="applied")
-    assert released.locked_by is None and released.waiting == 0
+    assert client.wait_for_orchestration_completion(blocked, timeout=30).output is False  # `empty` had nothing
+    released = wait_until(
+        lambda: (found := client.get_entity(account)).locked_by is None and found, message="all released"
+    )
+    assert released.state == 5 and released.waiting == 0
 
     async def through_the_async_client() -> Any:
         async_client = AsyncDurableClient(make_client(services, worker.taskhub).app)

@@ -358,7 +358,7 @@ class Readiness(BaseModel):
 
 
 class PendingItem(BaseModel):
-    kind: Literal["step", "activity", "agent", "event", "timer", "sub_orchestration", "start"]
+    kind: Literal["step", "activity", "agent", "entity", "event", "timer", "sub_orchestration", "start"]
     name: str = Field(description="The orchestration, activity, agent or event name; a timer's purpose.")
     since: datetime | None = Field(description="Since when the instance waits for it.")
     task_id: int | None
@@ -381,6 +381,7 @@ class ExplanationBody(BaseModel):
         "running",
         "waiting_for_sub_orchestration",
         "waiting_for_agent",
+        "waiting_for_entity",
         "waiting_for_event",
         "waiting_for_timer",
         "waiting",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from durable_agents import OrchestrationContext
@@ -97,3 +98,11 @@ def hold_lock(context: OrchestrationContext) -> Any:
     with (yield context.lock_entities(context.get_input())):
         yield context.wait_for_external_event("go")
     return "released"
+
+
+@app.orchestration
+def lock_or_give_up(context: OrchestrationContext) -> Any:
+    """Race a lock against a one-second timer, and end either way."""
+    lock = context.lock_entities(*context.get_input())
+    winner = yield context.task_any([lock, context.create_timer(timedelta(seconds=1))])
+    return "locked" if winner is lock else "gave up"

@@ -226,3 +226,25 @@ def test_a_lock_holds_others_back_until_its_holder_is_terminated(services: Any, 
 
     assert [str(found.entity_id) for found in asyncio.run(through_the_async_client())] == [account]
     wait_until(lambda: client.get_entity(account).state == 6, message="the async client's deposit")
+
+
+def test_an_orchestration_that_ends_while_its_lock_is_on_the_way_leaves_nothing_locked(client: Any) -> None:
+    key = _key()
+    first, last = f"Account@a-{key}", f"Account@z-{key}"  # locks are taken in this order
+    holder = client.schedule_new_orchestration("hold_lock", input=last)
+    wait_until(lambda: (found := client.get_entity(last)) is not None and found.locked_by == holder, message="held")
+    racer = client.schedule_new_orchestration("lock_or_give_up", input=[first, last])
+    # It gets `first`, then waits at `last`, and its timer wins: it ends holding `first`.
+    assert client.wait_for_orchestration_completion(racer, timeout=30).output == "gave up"
+    wait_until(lambda: client.get_entity(first).locked_by is None, message="first released at its end")
+    assert client.get_entity(last).waiting == 1  # its request still waits at `last`
+
+    client.terminate_orchestration(holder)
+    # `last` passes the lock on to the racer's request, sees it has ended, and stays free.
+    released = wait_until(
+        lambda: (found := client.get_entity(last)).locked_by is None and found.waiting == 0 and found,
+        message="last free",
+    )
+    assert next(op.failure for op in released.recent_operations if op.kind == "lock") == {
+        "message": "its holder has ended"
+    }

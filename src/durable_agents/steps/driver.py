@@ -32,7 +32,7 @@ from ..orchestrator.history import (
 )
 from ..registry import Registry
 from ..state import TERMINAL
-from ..store import decisions, inbox, work
+from ..store import decisions, entities, inbox, work
 from ..store.decisions import Lease, NewChild, NewWork, Wakes
 from ..store.locked import LockedInstance
 from ..store.step_reads import InboxRows, lock_instance, read_inbox, take_and_read_inbox, take_leased_item
@@ -172,6 +172,10 @@ class Stepper:
         sent = [event for event in result.new_events if isinstance(event, EventSent)]
         dispatch.steps += decisions.deliver_sent_events(session, instance, sent)
         dispatch.steps += send_to_entities(session, instance, result.new_events, self.registry)
+        if result.outcome != "running" and executor.state.lock_requested:
+            # It ended while its lock was on the way: what is locked for it already is released (the rest
+            # of the way, each entity sees its holder has ended).
+            dispatch.steps += entities.release_locks_of(session, instance.taskhub, instance.instance_id)
         if result.outcome == "continued_as_new":
             next_execution = decisions.continue_as_new(writes, instance, result.continue_input, result.carryover_events)
             dispatch.steps.append(instance.instance_id)

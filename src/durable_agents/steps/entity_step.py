@@ -34,7 +34,6 @@ from ..orchestrator.history import (
 )
 from ..registry import Registry
 from ..serialization import encode
-from ..state import TERMINAL
 from ..store import entities, inbox
 from ..store.entities import LoadedEntity
 from ..store.step_reads import read_inbox
@@ -118,9 +117,9 @@ class _EntityRun:
         loaded.queued = [event_to_json(message) for message in held]
 
     def _lock(self, request: EntityLockRequest) -> None:
-        status = entities.instance_status(self.session, self.taskhub, request.holder_instance_id)
-        if status is None or status in TERMINAL:  # it ended (terminated) while its lock was on the way
-            self._record("lock", "lock", request.holder_instance_id, failure={"message": f"holder {status or 'gone'}"})
+        live = entities.live_execution(self.session, self.taskhub, request.holder_instance_id)
+        if live != request.holder_execution_id:  # it ended (or continued as new) while its lock was on the way
+            self._record("lock", "lock", request.holder_instance_id, failure={"message": "its holder has ended"})
             return
         self.loaded.locked_by = request.lock_id
         self.loaded.lock_holder = request.holder_instance_id
@@ -169,8 +168,7 @@ class _EntityRun:
 
     def _answer(self, instance_id: str, execution_id: str, outcome: TaskCompleted | TaskFailed) -> None:
         """The outcome of the caller's task, once; to a caller that has ended or been purged, nothing."""
-        status = entities.instance_status(self.session, self.taskhub, instance_id)
-        if status is None or status in TERMINAL:
+        if entities.live_execution(self.session, self.taskhub, instance_id) is None:
             return
         key = ids.task_key(execution_id, outcome.task_id)
         inbox.post(self.session, self.taskhub, instance_id, outcome, execution_id=execution_id, dedupe_key=key)

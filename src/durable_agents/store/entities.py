@@ -17,6 +17,7 @@ from .. import ids
 from ..ids import EntityId
 from ..models import entities_table, entity_operations_table, instances_table
 from ..orchestrator.history import EntityMessage, EntityUnlock, HistoryEvent
+from ..state import TERMINAL
 from . import dialect, inbox
 
 #: The name of every entity's instance; lists leave entities out by their id's prefix (`ids.ENTITY_PREFIX`).
@@ -186,13 +187,17 @@ def record_operations(session: Session, taskhub: str, instance_id: str, records:
     session.execute(delete(entity_operations_table).where(of_entity, _operations.id < oldest_kept))
 
 
-def instance_status(session: Session, taskhub: str, instance_id: str) -> str | None:
-    status: str | None = session.scalar(
-        select(instances_table.c.status).where(
+def live_execution(session: Session, taskhub: str, instance_id: str) -> str | None:
+    """The execution the instance runs now; None if it has ended or does not exist."""
+    row = session.execute(
+        select(instances_table.c.status, instances_table.c.execution_id).where(
             instances_table.c.taskhub == taskhub, instances_table.c.instance_id == instance_id
         )
-    )
-    return status
+    ).first()
+    if row is None or row.status in TERMINAL:
+        return None
+    execution: str = row.execution_id
+    return execution
 
 
 def release_locks_of(session: Session, taskhub: str, holder_instance_id: str) -> list[str]:

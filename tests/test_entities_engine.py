@@ -121,6 +121,15 @@ def test_entity_ids_and_specs_refuse_bad_names() -> None:
     with pytest.raises(ValueError, match="no operations"):
         EntitySpec.of("Empty", Empty)
 
+    class Configured:
+        def __init__(self, rate: float) -> None:
+            self.rate = rate
+
+        def apply(self) -> None: ...
+
+    with pytest.raises(ValueError, match="constructible without arguments"):
+        EntitySpec.of("Configured", Configured)
+
     class Thermostat:
         state: ClassVar[dict[str, int]] = {"target": 20}
 

@@ -39,6 +39,13 @@ class EntitySpec:
         )
         if not operations:
             raise ValueError(f"entity class {name!r} has no operations: give it public methods")
+        try:
+            inspect.signature(target).bind()
+        except TypeError:
+            raise ValueError(
+                f"entity class {name!r} must be constructible without arguments (each operation gets a fresh "
+                "instance whose `state` is set); keep what it needs in `state` or in class attributes"
+            ) from None
         return cls(name, target, True, operations)
 
     def check_operation(self, operation: str) -> None:

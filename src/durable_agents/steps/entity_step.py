@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from .. import ids
 from ..errors import FailureDetails, NotRegisteredError
 from ..ids import EntityId
-from ..models import inbox_table
 from ..orchestrator.history import (
     EntityLockRequest,
     EntityMessage,
@@ -65,9 +63,8 @@ def step_entity(
     run = _EntityRun(session, taskhub, entity, spec, missing, loaded, now, max_payload_bytes)
     messages = [_message(data, instance_id) for data in [*loaded.queued, *(row.event for row in rows)]]
     run.process([message for message in messages if message is not None])
-    session.execute(delete(inbox_table).where(inbox_table.c.id.in_([row.id for row in rows])))
-    entities.save(session, taskhub, instance_id, loaded, run.applied, now)
-    entities.record_operations(session, taskhub, instance_id, run.records)
+    consumed = [row.id for row in rows]
+    entities.save_step(session, taskhub, instance_id, consumed, loaded, run.applied, run.records, now)
     return StepOutcome(Dispatch(steps=run.wakes))
 
 

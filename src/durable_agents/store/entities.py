@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from .. import ids
 from ..ids import EntityId
-from ..models import entities_table, entity_operations_table, instances_table
+from ..models import entities_table, entity_operations_table, inbox_table, instances_table
 from ..orchestrator.history import EntityMessage, EntityUnlock, HistoryEvent
 from ..state import TERMINAL
 from . import dialect, inbox
@@ -160,7 +160,24 @@ def lock(session: Session, taskhub: str, instance_id: str) -> tuple[LoadedEntity
     return loaded, now
 
 
-def save(session: Session, taskhub: str, instance_id: str, entity: LoadedEntity, applied: int, now: datetime) -> None:
+def save_step(
+    session: Session,
+    taskhub: str,
+    instance_id: str,
+    consumed: list[int],
+    entity: LoadedEntity,
+    applied: int,
+    records: Sequence[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Write what an entity's step decided: the inbox rows it consumed go, its row changes (the state only
+    if an operation succeeded), and its new operations join the last few kept."""
+    session.execute(delete(inbox_table).where(inbox_table.c.id.in_(consumed)))
+    _save(session, taskhub, instance_id, entity, applied, now)
+    _record_operations(session, taskhub, instance_id, records)
+
+
+def _save(session: Session, taskhub: str, instance_id: str, entity: LoadedEntity, applied: int, now: datetime) -> None:
     values: dict[str, Any] = {
         "locked_by": entity.locked_by,
         "lock_holder": entity.lock_holder,
@@ -175,7 +192,7 @@ def save(session: Session, taskhub: str, instance_id: str, entity: LoadedEntity,
     )
 
 
-def record_operations(session: Session, taskhub: str, instance_id: str, records: Sequence[dict[str, Any]]) -> None:
+def _record_operations(session: Session, taskhub: str, instance_id: str, records: Sequence[dict[str, Any]]) -> None:
     """Keep the last `RECENT_OPERATIONS` of the entity's operations, these the newest."""
     if not records:
         return

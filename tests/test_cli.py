@@ -76,6 +76,8 @@ def test_every_command_and_option_has_help() -> None:
         "suspend", "resume", "purge", "stream", "agents", "agents run", "agents session", "agents sessions",
         "agents reset", "agents delete", "explain", "workers", "approvals", "approvals list", "approvals show",
         "approvals approve", "approvals reject",
+        "agents reset", "agents delete", "explain", "workers", "entities", "entities list", "entities show",
+        "entities signal",
     }  # fmt: skip
     assert expected <= names
     runner = CliRunner()

@@ -24,16 +24,20 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ".diagnosis": ("Explanation",),
     ".errors": ("ActivityNotRegisteredError", "AgentError", "AgentNotRegisteredError", "AgentRunError",
                 "ApprovalDecidedError", "ApprovalNotFoundError", "ConfigurationError", "DurableAgentsError",
-                "EventTimeoutError", "FailureDetails",
+                "EntityLockError", "EntityNotRegisteredError", "EntityOperationNotFoundError", "EventTimeoutError",
+                "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
                 "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
                 "ToolLoopError", "WaitTimeoutError"),
+    ".ids": ("EntityId",),
     ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
+    ".orchestrator.entities": ("EntityLock",),
     ".registry": ("ActivityContext", "current_activity"),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
     ".store.approvals": ("ToolApproval",),
+    ".store.entities": ("EntityState",),
     ".store.sessions": ("SessionInfo",),
     ".store.workers": ("WorkerInfo",),
 }  # fmt: skip
@@ -70,6 +74,9 @@ if TYPE_CHECKING:
         ApprovalNotFoundError,
         ConfigurationError,
         DurableAgentsError,
+        EntityLockError,
+        EntityNotRegisteredError,
+        EntityOperationNotFoundError,
         EventTimeoutError,
         FailureDetails,
         InstanceExistsError,
@@ -90,10 +97,13 @@ if TYPE_CHECKING:
         ToolLoopError,
         WaitTimeoutError,
     )
+    from .ids import EntityId
     from .orchestrator import OrchestrationContext, RetryPolicy, Task
+    from .orchestrator.entities import EntityLock
     from .registry import ActivityContext, current_activity
     from .state import OrchestrationState, OrchestrationStatus
     from .store.approvals import ToolApproval
+    from .store.entities import EntityState
     from .store.sessions import SessionInfo
     from .store.workers import WorkerInfo
 
@@ -124,6 +134,12 @@ __all__ = [
     "DurableApp",
     "DurableClient",
     "DurableOrchestrationContext",
+    "EntityId",
+    "EntityLock",
+    "EntityLockError",
+    "EntityNotRegisteredError",
+    "EntityOperationNotFoundError",
+    "EntityState",
     "EventTimeoutError",
     "Explanation",
     "FailureDetails",

@@ -131,6 +131,20 @@ class DurableApp(Celery):  # type: ignore[misc]
         """Durable Functions spelling of `activity`; `input_name` is accepted for compatibility."""
         return self.activity(name=name)
 
+    @overload
+    def entity(self, target: F, *, name: str | None = None) -> F: ...
+    @overload
+    def entity(self, target: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
+    def entity(self, target: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+        """Register an entity (by default under its name): a class whose public methods are its operations,
+        working on `self.state`, or a function `fn(state, operation, input)` returning the new state."""
+
+        def register(cls_or_fn: F) -> F:
+            cls_or_fn.__durable_name__ = self.registry.add_entity(cls_or_fn, name)  # type: ignore[attr-defined]
+            return cls_or_fn
+
+        return register(target) if target is not None else register
+
     # -- agents ------------------------------------------------------------------------------
 
     def add_agent(self, agent: Agent) -> Agent:

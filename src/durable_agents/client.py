@@ -15,12 +15,15 @@ from .diagnosis import Explanation, explain_instance
 from .embedded import ensure_worker
 from .errors import InstanceNotFoundError, WaitTimeoutError
 from .failures import service_failure
+from .ids import EntityId
 from .moments import clamped
 from .orchestrator.context import durable_name
+from .orchestrator.history import EntityOperation
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
-from .store import instances, workers
+from .store import entities, instances, workers
 from .store.db import single_statement, transaction
+from .store.entities import EntityState
 from .store.listener import instance_changes
 from .store.schema import check_schema, upgrade
 from .store.workers import WorkerInfo
@@ -244,6 +247,38 @@ class DurableClient(ToolApprovals):
         before = clamped(created_before, "created_before")
         with transaction(self._url) as session:
             return instances.purge_where(session, self.taskhub, created_before=before, statuses=wanted)
+
+    # -- entities ------------------------------------------------------------------------------
+
+    def signal_entity(self, entity_id: EntityId | str, operation: str, input: Any = None) -> None:
+        """Send entity `entity_id` ("name@key" or EntityId) an operation; it applies it once, in order
+        with every other, without anyone waiting. A client built from the app refuses unknown names."""
+        entity = EntityId.of(entity_id)
+        if self._knows_names:
+            self.app.registry.entity(entity.name).check_operation(operation)
+        elif not operation:
+            raise ValueError("operation must not be empty")
+        what = f"input of {entity}.{operation}"
+        message = EntityOperation(
+            operation=operation, input=encode(input, what=what, limit=self.settings.max_payload_bytes)
+        )
+        with transaction(self._url) as session:
+            entities.post(session, self.taskhub, entity, message)
+        wake(self.app, entity.instance_id)
+
+    def get_entity(self, entity_id: EntityId | str) -> EntityState | None:
+        """The entity's stored state, lock and last operations; None if it was never addressed."""
+        with transaction(self._url) as session:
+            return entities.get(session, self.taskhub, EntityId.of(entity_id))
+
+    def list_entities(
+        self, *, name: str | None = None, key_prefix: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[EntityState]:
+        """Entities of this task hub (by name, then key), optionally of one name or key prefix."""
+        with transaction(self._url) as session:
+            return entities.listing(
+                session, self.taskhub, name=name, key_prefix=key_prefix, limit=max(0, limit), offset=max(0, offset)
+            )
 
     # -- who serves, and why an instance waits ---------------------------------------------------
 

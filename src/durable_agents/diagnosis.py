@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from .agents.proxy import SESSION_ENTITY
 from .errors import InstanceNotFoundError
+from .ids import EntityId
+from .orchestrator import history
 from .orchestrator.history import EventSent, SubOrchestrationCompleted, SubOrchestrationCreated, SubOrchestrationFailed
 from .orchestrator.history import TimerCreated as TimerCreatedEvent
 from .orchestrator.waits import EventWait, open_event_waits
@@ -39,13 +41,14 @@ class Reason(StrEnum):
     RUNNING = "running"
     WAITING_FOR_SUB_ORCHESTRATION = "waiting_for_sub_orchestration"
     WAITING_FOR_AGENT = "waiting_for_agent"
+    WAITING_FOR_ENTITY = "waiting_for_entity"
     WAITING_FOR_EVENT = "waiting_for_event"
     WAITING_FOR_TIMER = "waiting_for_timer"
     #: Waits for something only its code can tell (the explaining client does not have the code).
     WAITING = "waiting"
 
 
-PendingKind = Literal["step", "activity", "agent", "event", "timer", "sub_orchestration", "start"]
+PendingKind = Literal["step", "activity", "agent", "entity", "event", "timer", "sub_orchestration", "start"]
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ def explain(
             )
         )
     pending.extend(_open_sub_orchestrations(facts))
+    pending.extend(_open_entity_requests(facts))
     waits = _event_waits(facts, registry, max_payload_bytes)
     timeout_timers = {wait.timeout_task_id for wait in waits or () if wait.timeout_task_id is not None}
     pending.extend(_waits_as_pending(facts, waits or [], serving))
@@ -313,6 +317,15 @@ def _waiting(
             f"it waits for sub-orchestration {sub.name!r} (instance {sub.instance_id!r}) since {_at(sub.since)}{tail}",
             pending,
             child=child,
+            **extra,
+        )
+    if "entity" in by_kind:
+        entity = by_kind["entity"][0]
+        return answer(
+            Reason.WAITING_FOR_ENTITY,
+            f"it waits for {entity.name} since {_at(entity.since)} (entity instance {entity.instance_id!r}: "
+            "an entity another orchestration holds locked applies nothing else until it is released)",
+            pending,
             **extra,
         )
     if "agent" in by_kind:
@@ -444,6 +457,24 @@ def _open_sub_orchestrations(facts: InstanceFacts) -> list[Pending]:
     return [
         Pending("sub_orchestration", event.name, since=at, task_id=task_id, instance_id=event.instance_id)
         for task_id, (event, at) in sorted(created.items())
+    ]
+
+
+def _open_entity_requests(facts: InstanceFacts) -> list[Pending]:
+    """Entity calls and lock requests not answered yet."""
+    asked: dict[int, tuple[str, str, datetime]] = {}
+    for event, at in facts.history:
+        if isinstance(event, history.EntityCalled):
+            what = f"operation {event.operation!r} of entity {event.entity!r}"
+            asked[event.task_id] = (what, EntityId.of(event.entity).instance_id, at)
+        elif isinstance(event, history.EntityLockRequested):
+            what = f"the lock on {', '.join(map(repr, event.entities))}"
+            asked[event.task_id] = (what, EntityId.of(event.entities[0]).instance_id, at)
+        elif isinstance(event, (history.TaskCompleted, history.TaskFailed)):
+            asked.pop(event.task_id, None)
+    return [
+        Pending("entity", what, since=at, task_id=task_id, instance_id=instance_id)
+        for task_id, (what, instance_id, at) in sorted(asked.items())
     ]
 
 

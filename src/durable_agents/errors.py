@@ -7,7 +7,9 @@
     │   └── PayloadTooLargeError      a payload over the configured size limit
     ├── NotRegisteredError            a name no app registered (also a LookupError)
     │   ├── OrchestrationNotRegisteredError
-    │   └── ActivityNotRegisteredError
+    │   ├── ActivityNotRegisteredError
+    │   ├── EntityNotRegisteredError
+    │   └── EntityOperationNotFoundError  the entity has no operation of that name
     ├── InstanceNotFoundError         no such instance in this task hub (also a LookupError)
     ├── InstanceExistsError           an explicit instance id that is already in use
     ├── InvalidInstanceStateError     the operation does not fit the instance's status
@@ -17,6 +19,7 @@
     ├── EventTimeoutError             wait_for_external_event(timeout=) ran out (also a TimeoutError)
     ├── NonDeterminismError           orchestration code no longer matches its recorded history
     ├── OrchestrationYieldError       an orchestration yielded something that is not a task
+    ├── EntityLockError               lock_entities misused (nested, or a call outside the locked set)
     └── AgentError                    an agent turn went wrong
         ├── AgentNotRegisteredError   no agent of that name (also a NotRegisteredError)
         ├── ModelCallError            the model endpoint refused or failed, after retries
@@ -169,6 +172,22 @@ class ActivityNotRegisteredError(NotRegisteredError):
     kind = "activity"
 
 
+class EntityNotRegisteredError(NotRegisteredError):
+    kind = "entity"
+
+
+class EntityOperationNotFoundError(NotRegisteredError):
+    """An operation the entity does not define."""
+
+    def __init__(self, entity: str, operation: str, operations: list[str]) -> None:
+        LookupError.__init__(
+            self,
+            f"entity {entity!r} has no operation {operation!r} (its operations: {', '.join(operations) or 'none'}). "
+            "Check the spelling, or add a method of that name to the entity's class.",
+        )
+        self.name = operation
+
+
 class InstanceNotFoundError(DurableAgentsError, LookupError):
     def __init__(self, instance_id: str, taskhub: str) -> None:
         self.instance_id = instance_id
@@ -219,6 +238,11 @@ class NonDeterminismError(DurableAgentsError):
 
 class OrchestrationYieldError(DurableAgentsError, TypeError):
     """An orchestration yielded a value that is not a task."""
+
+
+class EntityLockError(DurableAgentsError):
+    """`context.lock_entities` misused: a lock taken inside another, or a call to an entity the critical
+    section did not lock (either could deadlock)."""
 
 
 class AgentError(DurableAgentsError):

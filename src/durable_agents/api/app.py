@@ -17,6 +17,7 @@ from .agents import agent_routes
 from .approvals import approval_routes
 from .context import ApiContext
 from .diagnosis import diagnosis_routes
+from .entities import entity_routes
 from .health import health_routes
 from .instances import instance_routes
 from .problems import error_response, validation_response
@@ -53,6 +54,7 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     secured.include_router(diagnosis_routes(context))
     secured.include_router(agent_routes(context))
     secured.include_router(approval_routes(context))
+    secured.include_router(entity_routes(context))
     secured.include_router(stream_routes(context))
     routes.include_router(secured)
     return routes

@@ -331,6 +331,56 @@ class ToolApprovalRow(Base):
     )
 
 
+class EntityRow(Base):
+    """A durable entity's state, beside the instance whose inbox holds its operations (see `store/entities`)."""
+
+    __tablename__ = "da_entities"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    key: Mapped[str] = mapped_column(String(256))
+    #: None until an operation stores one (a new entity, or one whose state was set to null).
+    state: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    #: The critical section that holds the entity, and the orchestration that holds it.
+    locked_by: Mapped[str | None] = mapped_column(String(600), nullable=True)
+    lock_holder: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: Messages from other callers held while the entity is locked, in arrival order.
+    queued: Mapped[Payload] = mapped_column(Json)
+    operation_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        _instance_fk("da_entities"),
+        Index("ix_da_entities_name", "taskhub", "name", "key"),
+        Index("ix_da_entities_holder", "taskhub", "lock_holder"),
+    )
+
+
+class EntityOperationRow(Base):
+    """One of the last operations an entity applied (a few per entity are kept), for the dashboard and CLI."""
+
+    __tablename__ = "da_entity_operations"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    taskhub: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(String(256))
+    #: "call", "signal", "lock" or "unlock".
+    kind: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(256))
+    caller: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    input: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    result: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    failure: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    applied_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        _instance_fk("da_entity_operations"),
+        Index("ix_da_entity_operations_entity", "taskhub", "instance_id", "id"),
+    )
+
+
 # The tables themselves, for Core statements where a step's cost matters: a statement on a mapped
 # class goes through the ORM's bulk and synchronisation machinery even when no object is involved.
 instances_table = cast(Table, Instance.__table__)
@@ -340,11 +390,15 @@ work_items_table = cast(Table, WorkItem.__table__)
 timers_table = cast(Table, Timer.__table__)
 agent_sessions_table = cast(Table, AgentSessionRow.__table__)
 agent_messages_table = cast(Table, AgentMessageRow.__table__)
+entities_table = cast(Table, EntityRow.__table__)
+entity_operations_table = cast(Table, EntityOperationRow.__table__)
 
 __all__ = [
     "AgentMessageRow",
     "AgentSessionRow",
     "Base",
+    "EntityOperationRow",
+    "EntityRow",
     "HistoryRow",
     "InboxRow",
     "Instance",
@@ -355,6 +409,8 @@ __all__ = [
     "WorkerRow",
     "agent_messages_table",
     "agent_sessions_table",
+    "entities_table",
+    "entity_operations_table",
     "history_table",
     "inbox_table",
     "instances_table",

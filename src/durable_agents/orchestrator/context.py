@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ids
 from ..errors import ConfigurationError
+from ..ids import EntityId
 from ..serialization import decode, encode
 from ..tags import checked_tags
+from . import entities
+from .entities import EntityCallTask, EntityLockTask
 from .history import EventSent
 from .replay_state import ReplayState
 from .retry import RetryPolicy
@@ -173,6 +176,19 @@ class OrchestrationContext:
                 start_input=start_input,
             )
         )
+
+    def call_entity(self, entity: EntityId | str, operation: str, input: Any = None) -> EntityCallTask[Any]:
+        """A task for one operation of `entity` ("name@key" or EntityId), completing with its result."""
+        return entities.call_entity(self._state, entity, operation, input)
+
+    def signal_entity(self, entity: EntityId | str, operation: str, input: Any = None) -> None:
+        """Send `entity` an operation without waiting for it (delivered once, after this step)."""
+        entities.signal_entity(self._state, entity, operation, input)
+
+    def lock_entities(self, *entity_ids: EntityId | str) -> EntityLockTask:
+        """A task that completes once every entity is locked for this orchestration, with the critical
+        section: `with (yield context.lock_entities(a, b)):` ... Other callers' operations wait meanwhile."""
+        return entities.lock_entities(self._state, entity_ids)
 
     def get_agent(self, name: str) -> OrchestrationAgent:
         """The agent `name` as a proxy whose `run(...)` is a durable task."""

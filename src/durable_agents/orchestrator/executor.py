@@ -24,7 +24,12 @@ from ..errors import (
 )
 from ..serialization import encode
 from .context import AgentFactory, OrchestrationContext
+from .entities import EntityCallTask, EntityLockTask, grant, release_on_exit
 from .history import (
+    EntityCalled,
+    EntityLockRequested,
+    EntitySignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
@@ -41,7 +46,6 @@ from .history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
-    TimerCreated,
     TimerFired,
 )
 from .replay_state import ReplayState
@@ -76,6 +80,13 @@ def _describe(event: ScheduledEvent | None) -> str:
         return f"call_sub_orchestrator({event.name!r})"
     if isinstance(event, EventSent):
         return f"send_event({event.instance_id!r}, {event.name!r})"
+    if isinstance(event, EntityCalled | EntitySignaled):
+        verb = "call_entity" if isinstance(event, EntityCalled) else "signal_entity"
+        return f"{verb}({event.entity!r}, {event.operation!r})"
+    if isinstance(event, EntityLockRequested):
+        return f"lock_entities({', '.join(map(repr, event.entities))})"
+    if isinstance(event, EntityUnlockSent):
+        return f"the release of the lock on {', '.join(map(repr, event.entities))}"
     if isinstance(event, TaskCancelled):
         target = f" {event.name!r}" if event.name else f" #{event.target_task_id}"
         return f"cancel() of the {event.kind.replace('_', '-')}{target}"
@@ -179,7 +190,7 @@ class ReplayExecutor:
             state.execution_id = event.execution_id
             state.input = event.input
             self._start()
-        elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent, TaskCancelled)):
+        elif isinstance(event, ScheduledEvent):
             self._confirm(event)
         elif self.is_finished:
             # An event that arrives in the same step after continue_as_new belongs to the next execution.
@@ -205,6 +216,8 @@ class ReplayExecutor:
             and type(expected) is type(recorded)
             and getattr(expected, "name", None) == getattr(recorded, "name", None)
             and getattr(expected, "target_task_id", None) == getattr(recorded, "target_task_id", None)
+            and getattr(expected, "operation", None) == getattr(recorded, "operation", None)
+            and getattr(expected, "entity", None) == getattr(recorded, "entity", None)
         )
         if not same:
             raise NonDeterminismError(
@@ -219,8 +232,16 @@ class ReplayExecutor:
         task = self.state.open_tasks.pop(task_id, None)
         if task is None:
             return
+        if isinstance(task, EntityLockTask):
+            task._complete(grant(self.state, task))
+            self._resume()
+            return
         kind = "activity" if isinstance(task, ActivityTask) else "orchestration"
         name = task.name if isinstance(task, (ActivityTask, SubOrchestrationTask)) else ""
+        if isinstance(task, EntityCallTask):
+            task._complete(result)  # an entity's result is plain JSON: it declares no type
+            self._resume()
+            return
         try:
             value = self.state.decode_result(kind, name, result)
         except Exception as error:  # a result that no longer fits its type
@@ -249,7 +270,12 @@ class ReplayExecutor:
                     return
             details = details.through(_link(task, state.instance_id))
             message = str(details)
+        elif isinstance(task, EntityCallTask):
+            details = details.through(FailedTask("entity operation", task.name, task_id, state.instance_id))
+            message = str(details)
         else:
+            if isinstance(task, EntityLockTask):
+                state.lock_requested = False
             message = f"task #{task_id} failed: {details}"
         task._fail(TaskFailedError(message, details))
         self._resume()
@@ -324,6 +350,7 @@ class ReplayExecutor:
     def _finish(self, value: Any) -> None:
         state = self.state
         self._close_generator()
+        release_on_exit(state)
         if state.continue_as_new is not None:
             new_input, save_events = state.continue_as_new
             carry = state.unconsumed_events() if save_events else []
@@ -343,6 +370,7 @@ class ReplayExecutor:
 
     def _finish_failed(self, details: FailureDetails) -> None:
         self._close_generator()
+        release_on_exit(self.state)
         self._result.outcome = "failed"
         self._result.failure = details
         self._result.new_events.append(ExecutionCompleted(status="FAILED", failure=FailureInfo.of(details)))

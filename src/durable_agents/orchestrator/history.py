@@ -166,6 +166,80 @@ class TaskCancelled(_Event):
     instance_id: str | None = None
 
 
+class EntityCalled(_Event):
+    """The code called an operation of an entity (`context.call_entity`) and waits for its result, which
+    arrives as this task's TaskCompleted or TaskFailed. `lock_id`: sent from inside that critical section."""
+
+    type: Literal["EntityCalled"] = "EntityCalled"
+    task_id: int
+    entity: str
+    operation: str
+    input: Json = None
+    lock_id: str | None = None
+
+
+class EntitySignaled(_Event):
+    """The code signalled an entity (`context.signal_entity`): fire and forget, delivered once."""
+
+    type: Literal["EntitySignaled"] = "EntitySignaled"
+    task_id: int
+    entity: str
+    operation: str
+    input: Json = None
+    lock_id: str | None = None
+
+
+class EntityLockRequested(_Event):
+    """The code asked to lock `entities` (sorted: the order every lock is taken in); granted as this
+    task's TaskCompleted once the last of them is locked."""
+
+    type: Literal["EntityLockRequested"] = "EntityLockRequested"
+    task_id: int
+    entities: tuple[str, ...]
+    lock_id: str
+
+
+class EntityUnlockSent(_Event):
+    """The code left its critical section (or ended inside it): every entity it locked is released."""
+
+    type: Literal["EntityUnlockSent"] = "EntityUnlockSent"
+    task_id: int
+    entities: tuple[str, ...]
+    lock_id: str
+
+
+# -- messages in an entity's inbox (never in an orchestration's history) ----------------------------
+
+
+class EntityOperation(_Event):
+    """An operation for an entity to apply; with `task_id`, a call whose caller waits for the result."""
+
+    type: Literal["EntityOperation"] = "EntityOperation"
+    operation: str
+    input: Json = None
+    caller_instance_id: str | None = None
+    caller_execution_id: str | None = None
+    task_id: int | None = None
+    lock_id: str | None = None
+
+
+class EntityLockRequest(_Event):
+    """A critical section asking `entities[position]` for its lock; passed along the sorted list."""
+
+    type: Literal["EntityLockRequest"] = "EntityLockRequest"
+    lock_id: str
+    holder_instance_id: str
+    holder_execution_id: str
+    task_id: int
+    entities: tuple[str, ...]
+    position: int = 0
+
+
+class EntityUnlock(_Event):
+    type: Literal["EntityUnlock"] = "EntityUnlock"
+    lock_id: str
+
+
 class EventRaised(_Event):
     type: Literal["EventRaised"] = "EventRaised"
     name: str
@@ -209,6 +283,13 @@ HistoryEvent = Annotated[
     | SubOrchestrationFailed
     | EventSent
     | TaskCancelled
+    | EntityCalled
+    | EntitySignaled
+    | EntityLockRequested
+    | EntityUnlockSent
+    | EntityOperation
+    | EntityLockRequest
+    | EntityUnlock
     | EventRaised
     | ExecutionSuspended
     | ExecutionResumed
@@ -220,7 +301,21 @@ HistoryEvent = Annotated[
 _adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
 
 #: Events that record an action the orchestration code took; replay checks them against the code.
-ScheduledEvent = TaskScheduled | TimerCreated | SubOrchestrationCreated | EventSent | TaskCancelled
+ScheduledEvent = (
+    TaskScheduled
+    | TimerCreated
+    | SubOrchestrationCreated
+    | EventSent
+    | TaskCancelled
+    | EntityCalled
+    | EntitySignaled
+    | EntityLockRequested
+    | EntityUnlockSent
+)
+#: What an orchestration step sends to entities.
+EntitySend = EntityCalled | EntitySignaled | EntityLockRequested | EntityUnlockSent
+#: What an entity's inbox holds.
+EntityMessage = EntityOperation | EntityLockRequest | EntityUnlock
 #: Events that end a task: once the task is cancelled, they are stale.
 OutcomeEvent = TaskCompleted | TaskFailed | TimerFired | SubOrchestrationCompleted | SubOrchestrationFailed
 

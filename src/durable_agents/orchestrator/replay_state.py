@@ -57,6 +57,9 @@ class ReplayState:
     continue_as_new: tuple[Json, bool] | None = None
     #: Task numbers whose outcome the code no longer wants: tasks it cancelled (or their timers).
     cancelled: set[int] = field(default_factory=set)
+    #: The critical section the code holds (an `entities.EntityLock`), and whether one is being requested.
+    held_lock: Any = None
+    lock_requested: bool = False
 
     # -- numbering --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from .. import ids
 from ..errors import NotRegisteredError
 from ..orchestrator.executor import ReplayExecutor, StepResult
 from ..orchestrator.history import (
@@ -31,7 +32,7 @@ from ..orchestrator.history import (
 )
 from ..registry import Registry
 from ..state import TERMINAL
-from ..store import decisions, inbox, work
+from ..store import decisions, entities, inbox, work
 from ..store.decisions import Lease, NewChild, NewWork, Wakes
 from ..store.locked import LockedInstance
 from ..store.step_reads import InboxRows, lock_instance, read_inbox, take_and_read_inbox, take_leased_item
@@ -39,6 +40,8 @@ from ..store.work import Completion
 from ..store.writes import StepWrites
 from .arrivals import Arrival, InboxSplit, sort_arrivals
 from .cache import ExecutorCache
+from .entity_sends import send_to_entities
+from .entity_step import step_entity
 from .in_step import run_in_step_activities
 from .outcome import Dispatch, EagerClaim, StepOutcome
 from .replay import fresh_executor
@@ -59,6 +62,8 @@ class Stepper:
     ) -> StepOutcome:
         """One step of the instance. `completion`, the outcome of an activity this worker ran, is taken
         after the instance's row lock (the order every step takes its locks in)."""
+        if ids.is_entity_instance(instance_id):  # entities have no work items, so never a completion
+            return step_entity(session, self.registry, self.max_payload_bytes, taskhub, instance_id)
         row = lock_instance(session, taskhub, instance_id)
         if row is None:  # purged meanwhile: nobody waits for the outcome
             if completion is not None:
@@ -166,6 +171,11 @@ class Stepper:
         instance.updated_at = now
         sent = [event for event in result.new_events if isinstance(event, EventSent)]
         dispatch.steps += decisions.deliver_sent_events(session, instance, sent)
+        dispatch.steps += send_to_entities(session, instance, result.new_events, self.registry)
+        if result.outcome != "running" and executor.state.lock_requested:
+            # It ended while its lock was on the way: what is locked for it already is released (the rest
+            # of the way, each entity sees its holder has ended).
+            dispatch.steps += entities.release_locks_of(session, instance.taskhub, instance.instance_id)
         if result.outcome == "continued_as_new":
             next_execution = decisions.continue_as_new(writes, instance, result.continue_input, result.carryover_events)
             dispatch.steps.append(instance.instance_id)

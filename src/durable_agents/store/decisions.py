@@ -48,7 +48,7 @@ from ..orchestrator.history import (
     event_to_json,
 )
 from ..state import TERMINAL
-from . import dialect, inbox
+from . import dialect, entities, inbox
 from .combined_writes import CombinedWrites
 from .immediate_writes import ImmediateWrites
 from .instances import ensure_started, insert_new_instance
@@ -359,7 +359,9 @@ def terminate(
         writes, instance, SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(failure))
     )
     instance.announce()
-    return [*children, *parent]
+    # Entities it holds locked would wait for a release that can no longer come.
+    released = entities.release_locks_of(session, instance.taskhub, instance.instance_id)
+    return [*children, *parent, *released]
 
 
 def _notify_parent(writes: StepWrites, instance: LockedInstance, event: HistoryEvent) -> Wakes:

@@ -53,6 +53,8 @@ def test_public_api() -> None:
         "TaskFailedError",
         "ToolLoopError",
         "Usage",
+        "VersionMismatchError",
+        "VersioningOptions",
         "WaitTimeoutError",
         "WorkerInfo",
         "__version__",

@@ -26,8 +26,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
                 "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
-                "ToolLoopError", "WaitTimeoutError"),
-    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
+                "ToolLoopError", "VersionMismatchError", "WaitTimeoutError"),
+    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task", "VersioningOptions"),
     ".registry": ("ActivityContext", "current_activity"),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
     ".store.sessions": ("SessionInfo",),
@@ -80,9 +80,10 @@ if TYPE_CHECKING:
         TaskCancelledError,
         TaskFailedError,
         ToolLoopError,
+        VersionMismatchError,
         WaitTimeoutError,
     )
-    from .orchestrator import OrchestrationContext, RetryPolicy, Task
+    from .orchestrator import OrchestrationContext, RetryPolicy, Task, VersioningOptions
     from .registry import ActivityContext, current_activity
     from .state import OrchestrationState, OrchestrationStatus
     from .store.sessions import SessionInfo
@@ -142,6 +143,8 @@ __all__ = [
     "TaskFailedError",
     "ToolLoopError",
     "Usage",
+    "VersionMismatchError",
+    "VersioningOptions",
     "WaitTimeoutError",
     "WorkerInfo",
     "__version__",

@@ -62,6 +62,7 @@ class DurableClient:
             if app is not None:
                 app_for_client.registry = app.registry
                 app_for_client.agents = app.agents
+                app_for_client.version = app.version
             app = app_for_client
         self.app = app
         self.settings = app.settings
@@ -87,10 +88,12 @@ class DurableClient:
         start_at: datetime | None = None,
         reuse_id: bool = False,
         tags: Mapping[str, str] | None = None,
+        version: str | None = None,
     ) -> str:
         """Start an instance and return its id. An id already in use is refused unless `reuse_id`
         is set and the old instance has finished (it is then replaced). `tags` label the instance:
-        `query_instances(tags=...)` finds it by them."""
+        `query_instances(tags=...)` finds it by them. `version` (by default the app's) is the
+        instance's orchestration version: `context.version`, and what workers' versioning matches."""
         return start_instance(
             self.app,
             durable_name(orchestrator),
@@ -100,6 +103,7 @@ class DurableClient:
             reuse_id=reuse_id,
             check_name=self._knows_names,
             tags=tags,
+            version=version or self.app.version,
         )
 
     # -- reading -----------------------------------------------------------------------------

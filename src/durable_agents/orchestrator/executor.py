@@ -28,10 +28,12 @@ from .history import (
     EventRaised,
     EventSent,
     ExecutionCompleted,
+    ExecutionRewound,
     ExecutionStarted,
     FailureInfo,
     HistoryEvent,
     Json,
+    PatchMarker,
     ScheduledEvent,
     StepStarted,
     SubOrchestrationCompleted,
@@ -49,6 +51,21 @@ from .tasks import ActivityTask, SubOrchestrationTask, Task, WhenAllTask, not_a_
 
 Orchestrator = Callable[[OrchestrationContext], Any]
 Outcome = Literal["running", "completed", "failed", "continued_as_new"]
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where replaying history and the code parted: the task number, what history recorded, what the code
+    did instead, and the line the code was at (when known)."""
+
+    task_id: int
+    expected: str
+    actual: str
+    location: str | None = None
+
+    def describe(self) -> str:
+        where = f" (the code was at {self.location})" if self.location else ""
+        return f"task #{self.task_id}: history recorded {self.expected}, the code now does {self.actual}{where}"
 
 
 @dataclass
@@ -108,6 +125,8 @@ class ReplayExecutor:
         self._awaiting: Task[Any] | None = None
         self._result = StepResult()
         self._replay_failure: FailureDetails | None = None
+        #: The first place replay and history parted, if they did.
+        self.divergence: Divergence | None = None
         self.history_length = 0
 
     @property
@@ -129,9 +148,11 @@ class ReplayExecutor:
         A mismatch between the history and what the code now does is kept, and the next `execute`
         fails the execution with that NonDeterminismError.
         """
+        history = list(events)
+        self.state.recorded_patches = frozenset(e.change_id for e in history if isinstance(e, PatchMarker))
         self.state.is_replaying = True
         try:
-            for event in events:
+            for event in history:
                 self._apply(event)
                 self.history_length += 1
         except NonDeterminismError as error:
@@ -140,6 +161,12 @@ class ReplayExecutor:
             self.state.is_replaying = False
         # What replay scheduled is already persisted; only genuinely new actions count from here.
         self._result = StepResult(outcome=self._result.outcome)
+        self.state.new_markers.clear()
+
+    def refuse(self, failure: FailureDetails) -> None:
+        """Fail the execution at its next `execute` with `failure`, without running the code (a worker that
+        must not run this instance's version)."""
+        self._replay_failure = failure
 
     def execute(self, events: Iterable[HistoryEvent]) -> StepResult:
         """Apply this step's new events and return what to persist."""
@@ -178,9 +205,12 @@ class ReplayExecutor:
             state.name = event.name
             state.execution_id = event.execution_id
             state.input = event.input
+            state.version = event.version
             self._start()
         elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent, TaskCancelled)):
             self._confirm(event)
+        elif isinstance(event, (PatchMarker, ExecutionRewound)):
+            return  # read before replay (markers), or for people (rewinds): the code does not observe them
         elif self.is_finished:
             # An event that arrives in the same step after continue_as_new belongs to the next execution.
             continuing = state.continue_as_new
@@ -207,13 +237,25 @@ class ReplayExecutor:
             and getattr(expected, "target_task_id", None) == getattr(recorded, "target_task_id", None)
         )
         if not same:
+            self.divergence = Divergence(recorded.task_id, _describe(recorded), _describe(expected), self._location())
             raise NonDeterminismError(
                 f"orchestration {self.state.name!r} (instance {self.state.instance_id!r}) is not "
                 f"deterministic: its history recorded {_describe(recorded)} as task #{recorded.task_id}, "
-                f"but the code now does {_describe(expected)}. Code that changes what an orchestration "
-                "schedules must not be deployed while old instances are in flight: finish or terminate "
-                "them first, or register the new code under a new name."
+                f"but the code now does {_describe(expected)}. Guard a change to what an orchestration "
+                "schedules with context.is_patched(...) or ship it as a new version (DurableApp(version=...)), "
+                "and check it with `durable-agents replay` before deploying; then rewind the failed instance."
             )
+
+    def _location(self) -> str | None:
+        """The file and line where the code is suspended (following `yield from` to the innermost frame)."""
+        generator: Any = self._generator
+        frame = None
+        while generator is not None and getattr(generator, "gi_frame", None) is not None:
+            frame = generator.gi_frame
+            generator = getattr(generator, "gi_yieldfrom", None)
+        if frame is None:
+            return None
+        return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
 
     def _on_task_completed(self, task_id: int, result: Json) -> None:
         task = self.state.open_tasks.pop(task_id, None)

@@ -42,6 +42,7 @@ from .cache import ExecutorCache
 from .in_step import run_in_step_activities
 from .outcome import Dispatch, EagerClaim, StepOutcome
 from .replay import fresh_executor
+from .versions import VersionGate, park
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Stepper:
     cache: ExecutorCache
     max_payload_bytes: int
     eager: EagerClaim | None = None
+    #: The worker's versioning; None runs every instance.
+    gate: VersionGate | None = None
 
     def run(
         self, session: Session, taskhub: str, instance_id: str, completion: Completion | None = None
@@ -141,11 +144,19 @@ class Stepper:
             decisions.delete_inbox(writes, split.consumed)
             _keep_held(session, instance, split)
             return StepOutcome()
+        verdict = self.gate.verdict(instance) if self.gate is not None else "run"
+        if verdict == "reject":  # untouched, for a worker of its version (see ARCHITECTURE.md, "Versions")
+            park(session, instance, events)
+            return StepOutcome(Dispatch(parked=[(instance.instance_id, instance.version)]))
         dispatch = Dispatch()
         if split.kept and not split.suspended:
             dispatch.steps.append(instance.instance_id)  # events held back while suspended, now deliverable
 
-        executor = self._executor(session, instance)
+        if verdict == "fail":
+            assert self.gate is not None
+            executor = self.gate.refusing_executor(instance, self.max_payload_bytes)
+        else:
+            executor = self._executor(session, instance)
         batch = [event for event in split.batch if not executor.is_stale(event)]
         if not batch:  # only late outcomes of tasks the code cancelled: nothing for it, nothing to record
             decisions.delete_inbox(writes, split.consumed)
@@ -295,4 +306,5 @@ def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
     dispatch.activities = child.dispatch.activities
     dispatch.chord_instance = child.dispatch.chord_instance
     dispatch.claimed = child.dispatch.claimed
+    dispatch.parked += child.dispatch.parked
     parent.executors += child.executors

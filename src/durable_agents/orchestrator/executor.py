@@ -84,7 +84,7 @@ class StepResult:
     waiting_on_all: bool = False
 
 
-def _describe(event: ScheduledEvent | None) -> str:
+def describe_action(event: ScheduledEvent | None) -> str:
     if event is None:
         return "nothing (the code has finished or is waiting on something else)"
     if isinstance(event, TaskScheduled):
@@ -237,16 +237,18 @@ class ReplayExecutor:
             and getattr(expected, "target_task_id", None) == getattr(recorded, "target_task_id", None)
         )
         if not same:
-            self.divergence = Divergence(recorded.task_id, _describe(recorded), _describe(expected), self._location())
+            self.divergence = Divergence(
+                recorded.task_id, describe_action(recorded), describe_action(expected), self.location()
+            )
             raise NonDeterminismError(
                 f"orchestration {self.state.name!r} (instance {self.state.instance_id!r}) is not "
-                f"deterministic: its history recorded {_describe(recorded)} as task #{recorded.task_id}, "
-                f"but the code now does {_describe(expected)}. Guard a change to what an orchestration "
+                f"deterministic: its history recorded {describe_action(recorded)} as task #{recorded.task_id}, "
+                f"but the code now does {describe_action(expected)}. Guard a change to what an orchestration "
                 "schedules with context.is_patched(...) or ship it as a new version (DurableApp(version=...)), "
                 "and check it with `durable-agents replay` before deploying; then rewind the failed instance."
             )
 
-    def _location(self) -> str | None:
+    def location(self) -> str | None:
         """The file and line where the code is suspended (following `yield from` to the innermost frame)."""
         generator: Any = self._generator
         frame = None

@@ -49,6 +49,14 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
             wake(app, instance_id)
         for instance_id, version in dispatch.parked:
             queue = app.version_router.queue_for(version)
+            log.info(
+                "left the step of %s (version %s) for a worker of its version (this one runs %s, match %s)%s",
+                instance_id,
+                version or "none",
+                app.version or "none",
+                app.versioning.match,
+                f": sent to {queue}" if queue else "; none is live, the sweeper brings it back",
+            )
             if queue is not None:
                 wake(app, instance_id, queue=queue)
     except Exception as error:  # one line: with the broker down, every step says it again

@@ -1,0 +1,118 @@
+"""Surviving deploys: orchestration versions, patches, replay before a deploy, on real workers (tests/versioned_app.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from durable_agents import DurableClient, OrchestrationStatus
+
+from conftest import Services, new_taskhub, run_cli, wait_until
+
+
+def _client(services: Services, hub: str) -> DurableClient:
+    return DurableClient(taskhub=hub, database_url=services.database_url, redis_url=services.redis_url)
+
+
+def _worker(start_worker: Any, hub: str, version: str, **env: str) -> Any:
+    return start_worker(hub, module="versioned_app:app", extra_env={"DA_TEST_APP_VERSION": version, **env})
+
+
+def _waiting(client: DurableClient, count: int) -> None:
+    def all_waiting() -> bool:
+        states = client.query_instances(name="deploy_flow", limit=count + 10)
+        return sum(state.custom_status == "waiting" for state in states) >= count
+
+    wait_until(all_waiting, timeout=60, message=f"{count} instances waiting for 'go'")
+
+
+def _types(client: DurableClient, instance_id: str) -> list[str]:
+    return [event["type"] for event in client.get_history(instance_id)]
+
+
+def test_fifty_waiting_instances_survive_a_deploy_each_on_the_branch_its_history_calls_for(
+    services: Services, start_worker: Any
+) -> None:
+    hub = new_taskhub("ver")
+    old_code = _worker(start_worker, hub, "1")
+    client = _client(services, hub)
+    old = [client.schedule_new_orchestration("deploy_flow", version="1") for _ in range(50)]
+    _waiting(client, 50)
+    old_code.stop()
+
+    _worker(start_worker, hub, "2")
+    new = [client.schedule_new_orchestration("deploy_flow", version="2") for _ in range(3)]
+    parent = client.schedule_new_orchestration("parent_flow", version="2")
+    for instance_id in old + new:
+        client.raise_event(instance_id, "go")
+
+    for instance_id in old:
+        state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+        assert state.runtime_status == OrchestrationStatus.COMPLETED, state.failure_details
+        assert state.output == {"before": "step_a", "after": "v1", "version": "1"}
+        assert state.version == "1"
+        assert "PatchMarker" not in _types(client, instance_id)
+    for instance_id in new:
+        state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+        assert state.output == {"before": "step_b", "after": "v2", "version": "2"}
+        markers = [e for e in client.get_history(instance_id) if e["type"] == "PatchMarker"]
+        assert [marker["change_id"] for marker in markers] == ["use-step-b"]
+    # A sub-orchestration has its parent's version.
+    assert client.wait_for_orchestration_completion(parent).output == {"parent": "2", "child": "2"}
+    workers = client.list_workers()
+    assert [(w.code_version, w.version_match) for w in workers] == [("2", "none")]
+
+
+def test_an_unpatched_change_is_caught_by_replay_and_under_strict_versioning_old_instances_wait(
+    services: Services, start_worker: Any
+) -> None:
+    hub = new_taskhub("ver")
+    strict = {"DA_TEST_VERSION_MATCH": "strict", "DA_TEST_ON_MISMATCH": "reject"}
+    old_code = _worker(start_worker, hub, "1", **strict)
+    client = _client(services, hub)
+    old = [client.schedule_new_orchestration("deploy_flow", version="1") for _ in range(5)]
+    _waiting(client, 5)
+    old_code.stop()
+
+    env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "TASKHUB": hub}
+    caught = run_cli("replay", "versioned_app:app", env={**env, "DA_TEST_APP_VERSION": "3"})
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    for instance_id in old:
+        assert f"{instance_id} (deploy_flow): diverges at task #1" in caught.stdout
+    assert "history recorded call_activity('step_a'), the code now does call_activity('step_c')" in caught.stdout
+    assert "versioned_app.py:" in caught.stdout  # where the code was
+    assert "0 compatible, 5 diverged" in caught.stdout
+    patched = run_cli("replay", "versioned_app:app", "--instance", old[0], env={**env, "DA_TEST_APP_VERSION": "2"})
+    assert patched.returncode == 0 and "compatible" in patched.stdout, patched.stdout + patched.stderr
+
+    # Deployed anyway, as version 3 under strict versioning: the old instances wait for a worker of version 1.
+    new_code = _worker(start_worker, hub, "3", **strict)
+    for instance_id in old:
+        client.raise_event(instance_id, "go")
+    wait_until(
+        lambda: all(f"left the step of {i} (version 1)" in new_code.log_path.read_text() for i in old),
+        message="the version 3 worker to leave every old step",
+    )
+    assert {client.get_orchestration_state(i).runtime_status for i in old} == {OrchestrationStatus.RUNNING}
+    explanation = client.explain(old[0])
+    assert "version '1'" in explanation.message, explanation.message
+    fresh = client.schedule_new_orchestration("deploy_flow", version="3")
+    client.raise_event(fresh, "go")
+    assert client.wait_for_orchestration_completion(fresh, timeout=30).output["before"] == "step_c"
+
+    _worker(start_worker, hub, "1", **strict)
+    for instance_id in old:
+        state = client.wait_for_orchestration_completion(instance_id, timeout=60)
+        assert state.output == {"before": "step_a", "after": "v1", "version": "1"}
+
+
+def test_under_fail_a_mismatched_instance_fails_naming_both_versions(services: Services, start_worker: Any) -> None:
+    hub = new_taskhub("ver")
+    _worker(start_worker, hub, "3", DA_TEST_VERSION_MATCH="current_or_older", DA_TEST_ON_MISMATCH="fail")
+    client = _client(services, hub)
+    older = client.schedule_new_orchestration("child_flow", version="2.9")
+    newer = client.schedule_new_orchestration("child_flow", version="3.1")
+    assert client.wait_for_orchestration_completion(older).output == "2.9"
+    state = client.wait_for_orchestration_completion(newer)
+    assert state.runtime_status == OrchestrationStatus.FAILED
+    assert state.failure_details is not None and state.failure_details.error_type == "VersionMismatchError"
+    assert "'3.1'" in state.failure_details.message and "'3'" in state.failure_details.message

@@ -1,4 +1,4 @@
-"""Surviving deploys: orchestration versions, patches, replay before a deploy, on real workers (tests/versioned_app.py)."""
+"""Surviving deploys: versions, patches, replay before a deploy, on real workers (tests/versioned_app.py)."""
 
 from __future__ import annotations
 

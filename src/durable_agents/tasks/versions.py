@@ -36,9 +36,15 @@ class VersionRouter:
         self._read_at = -float("inf")
 
     def queue_for(self, version: str | None) -> str | None:
+        queue = self._choose(version, self._read(self._app.settings.heartbeat_interval))
+        if queue is None:  # a worker that has just started is wanted at once: read again, if not just read
+            queue = self._choose(version, self._read(min(self._app.settings.heartbeat_interval, 1.0)))
+        return queue
+
+    def _read(self, fresh_for: float) -> list[tuple[str | None, str, tuple[str, ...]]]:
         settings = self._app.settings
         with self._lock:
-            if time.monotonic() - self._read_at >= settings.heartbeat_interval:
+            if time.monotonic() - self._read_at >= fresh_for:
                 try:
                     with single_statement(settings.database_url) as session:
                         self._live = workers.live_versions(session, settings.taskhub)
@@ -46,7 +52,10 @@ class VersionRouter:
                     log.warning("could not read the worker registry; a rejected step waits for the sweeper")
                     self._live = []
                 self._read_at = time.monotonic()
-            live = list(self._live)
+            return list(self._live)
+
+    def _choose(self, version: str | None, live: list[tuple[str | None, str, tuple[str, ...]]]) -> str | None:
+        settings = self._app.settings
         # The closest version first: the worker of the instance's own version, when there is one.
         candidates = sorted(
             (worker_version for worker_version, match, queues in live if worker_version is not None

@@ -18,7 +18,7 @@ from .moments import clamped
 from .orchestrator.context import durable_name
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
-from .store import instances, workers
+from .store import instances, rewinds, workers
 from .store.db import single_statement, transaction
 from .store.listener import instance_changes
 from .store.schema import check_schema, upgrade
@@ -230,6 +230,31 @@ class DurableClient:
             instances.resume(session, self.taskhub, instance_id, reason)
         wake(self.app, instance_id)
 
+    def rewind_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        """Take a FAILED instance back to before its failure, once the fix is deployed: its failed activities
+        and sub-orchestrations run again (failed children are rewound too), what succeeded is kept and not
+        run again, and it goes on from there. The history records the rewind and `reason`."""
+        with transaction(self._url) as session:
+            rewinds.rewind(session, self.taskhub, instance_id, reason)
+        wake(self.app, instance_id)
+
+    def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = False) -> str:
+        """Start a finished instance over with its original input (and its tags and version); returns the id
+        it runs under: its own (the finished instance is replaced) or, with `new_instance_id`, a new one."""
+        with transaction(self._url) as session:
+            original = rewinds.restartable(session, self.taskhub, instance_id)
+        return start_instance(
+            self.app,
+            original["name"],
+            input=original["input"],
+            instance_id=None if new_instance_id else instance_id,
+            start_at=None,
+            reuse_id=not new_instance_id,
+            check_name=False,
+            tags=original["tags"],
+            version=original["version"],
+        )
+
     def purge_orchestration(self, instance_id: str, *, recursive: bool = True) -> int:
         """Delete a finished instance (and its sub-orchestrations); returns how many were deleted."""
         with transaction(self._url) as session:
@@ -271,6 +296,8 @@ class DurableClient:
     suspend = suspend_orchestration
     resume = resume_orchestration
     purge = purge_orchestration
+    rewind = rewind_orchestration
+    restart = restart_orchestration
 
 
 class AsyncDurableClient:

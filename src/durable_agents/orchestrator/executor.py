@@ -107,6 +107,22 @@ def _link(task: ActivityTask[Any] | SubOrchestrationTask[Any], instance_id: str)
     return FailedTask("sub-orchestration", task.name, task.task_id, task.instance_id, attempts)
 
 
+def _rewound_failures(history: list[HistoryEvent]) -> set[int]:
+    """The positions of the failures a later rewind took back: the code never hears of them on replay, and
+    waits for the task's next outcome instead."""
+    skipped: set[int] = set()
+    for position, event in enumerate(history):
+        if not isinstance(event, ExecutionRewound):
+            continue
+        wanted = set(event.task_ids)
+        for earlier in range(position - 1, -1, -1):
+            failure = history[earlier]
+            if isinstance(failure, (TaskFailed, SubOrchestrationFailed)) and failure.task_id in wanted:
+                skipped.add(earlier)
+                wanted.discard(failure.task_id)
+    return skipped
+
+
 class ReplayExecutor:
     def __init__(
         self,
@@ -150,10 +166,12 @@ class ReplayExecutor:
         """
         history = list(events)
         self.state.recorded_patches = frozenset(e.change_id for e in history if isinstance(e, PatchMarker))
+        rewound = _rewound_failures(history)
         self.state.is_replaying = True
         try:
-            for event in history:
-                self._apply(event)
+            for position, event in enumerate(history):
+                if position not in rewound:
+                    self._apply(event)
                 self.history_length += 1
         except NonDeterminismError as error:
             self._replay_failure = FailureDetails.from_exception(error)
@@ -293,6 +311,7 @@ class ReplayExecutor:
                     return
             details = details.through(_link(task, state.instance_id))
             message = str(details)
+            state.failed_tasks[task.task_id] = task
         else:
             message = f"task #{task_id} failed: {details}"
         task._fail(TaskFailedError(message, details))

@@ -65,6 +65,8 @@ class ReplayState:
     patches: dict[str, bool] = field(default_factory=dict)
     #: Markers this step records, written before its actions.
     new_markers: list[PatchMarker] = field(default_factory=list)
+    #: Activities and sub-orchestrations whose failure reached the code (no retry left): what a rewind reruns.
+    failed_tasks: dict[int, RetriedTask] = field(default_factory=dict)
 
     # -- numbering --------------------------------------------------------------------------
 

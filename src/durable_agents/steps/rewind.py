@@ -1,0 +1,80 @@
+"""The step that rewinds a failed instance: find the failed tasks, record the rewind, run them again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ..errors import FailureDetails, NotRegisteredError
+from ..orchestrator.executor import ReplayExecutor
+from ..orchestrator.history import ExecutionRewound, HistoryEvent, StepStarted, TaskScheduled
+from ..orchestrator.tasks import ActivityTask
+from ..registry import Registry
+from ..store import rewinds
+from ..store.locked import LockedInstance
+from ..store.step_reads import read_history
+from .replay import fresh_executor
+
+
+@dataclass
+class Rewound:
+    """The rewound execution: its executor (replayed through the rewind, the failures taken back), the
+    events that open the step, the activities to run again and the children rewound."""
+
+    executor: ReplayExecutor
+    opening: list[HistoryEvent]
+    rerun: list[TaskScheduled] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+
+def rewind(
+    session: Session,
+    instance: LockedInstance,
+    registry: Registry,
+    max_payload_bytes: int,
+    request: ExecutionRewound,
+    now: datetime,
+) -> Rewound:
+    """Replay the failed execution to learn which activities and sub-orchestrations failed it, then replay it
+    again without those failures: the code waits on them once more. Failed children are rewound too."""
+    failed = fresh_executor(session, instance, registry, max_payload_bytes).state.failed_tasks
+    marker = ExecutionRewound(reason=request.reason, task_ids=tuple(sorted(failed)))
+    opening: list[HistoryEvent] = [StepStarted(timestamp=now), marker]
+    history = list(read_history(session, instance.taskhub, instance.instance_id))
+    try:
+        executor = _executor(instance, registry, max_payload_bytes)
+    except NotRegisteredError:
+        executor = fresh_executor(session, instance, registry, max_payload_bytes)  # fails with the registry's word
+        return Rewound(executor, opening)
+    executor.replay([*history, *opening])
+    if executor.replay_failure is None and executor.is_finished:
+        # Nothing it waits for was taken back (it failed in its own code, or on a timeout): its fixed code
+        # has just run through, and what it decided cannot be recorded from a replay. Step it from the start.
+        executor = _executor(instance, registry, max_payload_bytes)
+        executor.refuse(
+            FailureDetails(
+                "RewindError",
+                f"instance {instance.instance_id} failed again when rewound: its code ends before it waits on any "
+                "task (a failure in the orchestration code itself, or a timeout); deploy the fix and restart it",
+            )
+        )
+    scheduled = {event.task_id: event for event in history if isinstance(event, TaskScheduled)}
+    rewound = Rewound(executor, opening)
+    for task_id, task in failed.items():
+        if isinstance(task, ActivityTask):
+            rewound.rerun.append(scheduled[task_id])
+        elif rewinds.rewind(session, instance.taskhub, task.instance_id, request.reason, strict=False):
+            rewound.children.append(task.instance_id)
+    return rewound
+
+
+def _executor(instance: LockedInstance, registry: Registry, max_payload_bytes: int) -> ReplayExecutor:
+    return ReplayExecutor(
+        registry.orchestration(instance.name).fn,
+        instance.instance_id,
+        max_payload_bytes=max_payload_bytes,
+        result_type_of=registry.result_type_of,
+        agent_factory=registry.agent_factory,
+    )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
-from durable_agents import DurableClient, OrchestrationStatus
+import pytest
+
+from durable_agents import DurableClient, InvalidInstanceStateError, OrchestrationStatus
 
 from conftest import Services, new_taskhub, run_cli, wait_until
 
@@ -116,3 +120,50 @@ def test_under_fail_a_mismatched_instance_fails_naming_both_versions(services: S
     assert state.runtime_status == OrchestrationStatus.FAILED
     assert state.failure_details is not None and state.failure_details.error_type == "VersionMismatchError"
     assert "'3.1'" in state.failure_details.message and "'3'" in state.failure_details.message
+
+
+def _runs(effects_dir: Path, kind: str, key: str) -> int:
+    path = effects_dir / f"{kind}-{key}"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_an_instance_failed_on_a_bug_is_rewound_after_the_fix_and_what_succeeded_does_not_run_again(
+    services: Services, start_worker: Any, effects_dir: Path
+) -> None:
+    hub = new_taskhub("rew")
+    buggy = _worker(start_worker, hub, "1")
+    client = _client(services, hub)
+    key = uuid.uuid4().hex[:8]
+    order = client.schedule_new_orchestration("order_flow", input=key)
+    failed = client.wait_for_orchestration_completion(order, timeout=30)
+    assert failed.runtime_status == OrchestrationStatus.FAILED
+    assert failed.failure_details is not None and "currency code missing" in failed.failure_details.message
+    (payment,) = [s for s in client.query_instances(name="payment_flow") if s.parent_instance_id == order]
+    assert payment.runtime_status == OrchestrationStatus.FAILED
+    buggy.stop()
+
+    _worker(start_worker, hub, "1", DA_TEST_FIXED="1")
+    env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "TASKHUB": hub}
+    rewound = run_cli("rewind", order, "--reason", "fixed the currency bug", env=env)
+    assert rewound.returncode == 0, rewound.stdout + rewound.stderr
+    done = client.wait_for_orchestration_completion(order, timeout=30)
+    assert done.runtime_status == OrchestrationStatus.COMPLETED, done.failure_details
+    assert done.output == [f"reserved {key}", f"charged {key}", f"shipped {key}"]
+    # What had succeeded ran once; the failed charge ran again, once.
+    assert _runs(effects_dir, "reserve", key) == 1 and _runs(effects_dir, "reserve", f"{key}-payment") == 1
+    assert _runs(effects_dir, "charge", key) == 2 and _runs(effects_dir, "ship", key) == 1
+    for instance_id in (order, payment.instance_id):  # the failed child was rewound too
+        rewinds = [e for e in client.get_history(instance_id) if e["type"] == "ExecutionRewound"]
+        assert [r["reason"] for r in rewinds] == ["fixed the currency bug"]
+    assert client.get_orchestration_state(payment.instance_id).runtime_status == OrchestrationStatus.COMPLETED
+
+    with pytest.raises(InvalidInstanceStateError, match=f"^instance {order} is COMPLETED; only a FAILED instance"):
+        client.rewind(order)
+    wrong = run_cli("rewind", order, env=env)
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == f"error: instance {order} is COMPLETED; only a FAILED instance can be rewound"
+
+    again = client.restart(order)
+    assert again == order
+    assert client.wait_for_orchestration_completion(order, timeout=30).output == done.output
+    assert _runs(effects_dir, "reserve", key) == 2  # a restart runs everything again

@@ -317,7 +317,7 @@ def test_versions_rewind_and_restart_over_http(api: httpx.Client) -> None:
     message = error_of(api.post(f"/api/instances/{versioned}/rewind"), 409, "invalid_instance_state")
     assert message == f"instance {versioned} is RUNNING; only a FAILED instance can be rewound"
     assert "only a finished" in error_of(api.post(f"/api/instances/{versioned}/restart"), 409, "invalid_instance_state")
-    error_of(api.post("/api/orchestrations/long_waiter", json={"version": " 2"}), 422, "validation_error")
+    error_of(api.post("/api/orchestrations/long_waiter", json={"version": " 2"}), 422, "invalid_input")
 
     done = start(api, "sequence")
     first = wait_for_status(api, done, "COMPLETED")

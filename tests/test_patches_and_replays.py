@@ -13,7 +13,9 @@ from durable_agents.orchestrator.history import ExecutionRewound, PatchMarker, T
 from durable_agents.orchestrator.versions import compare_versions, runs
 from durable_agents.replays import RecordedHistory, read_histories, replay_history
 from durable_agents.testing import replay
-from test_replay_engine import Instance, failure, fresh  # noqa: F401  (a fixture)
+from test_replay_engine import Instance, failure
+
+LIVE_AND_REPLAYED = pytest.mark.parametrize("fresh", [False, True], ids=["cached-executor", "fresh-replay"])
 
 
 def before_the_change(ctx: Any) -> Any:
@@ -42,6 +44,7 @@ def without_the_patch(ctx: Any) -> Any:
     return [first, approval]
 
 
+@LIVE_AND_REPLAYED
 def test_a_patch_keeps_old_histories_on_the_old_branch_and_new_ones_on_the_new(fresh: bool) -> None:
     old = Instance(before_the_change)
     old.start()
@@ -107,6 +110,7 @@ def test_testing_replay_checks_exported_histories_in_a_test(tmp_path: Path) -> N
         replay(two, _exported(extra))
 
 
+@LIVE_AND_REPLAYED
 def test_a_rewound_failure_is_taken_back_on_replay(fresh: bool) -> None:
     def charge_then_ship(ctx: Any) -> Any:
         charged = yield ctx.call_activity("charge")

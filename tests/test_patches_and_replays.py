@@ -9,11 +9,19 @@ from typing import Any
 import pytest
 
 from durable_agents import DurableApp, NonDeterminismError, VersioningOptions
-from durable_agents.orchestrator.history import ExecutionRewound, PatchMarker, TaskCompleted, TaskFailed, event_to_json
+from durable_agents.orchestrator import ReplayExecutor
+from durable_agents.orchestrator.history import (
+    ExecutionRewound,
+    PatchMarker,
+    StepStarted,
+    TaskCompleted,
+    TaskFailed,
+    event_to_json,
+)
 from durable_agents.orchestrator.versions import compare_versions, runs
 from durable_agents.replays import RecordedHistory, read_histories, replay_history
 from durable_agents.testing import replay
-from test_replay_engine import Instance, failure
+from test_replay_engine import T0, Instance, failure
 
 LIVE_AND_REPLAYED = pytest.mark.parametrize("fresh", [False, True], ids=["cached-executor", "fresh-replay"])
 
@@ -155,3 +163,19 @@ def _registry(code: Any) -> Any:
     app = DurableApp("replays")
     app.orchestration(code, name="orch")
     return app.registry
+
+
+def test_an_instance_failed_by_an_unpatched_deploy_goes_on_when_rewound_on_the_patched_code() -> None:
+    instance = Instance(before_the_change)
+    instance.start()
+    instance.step(TaskCompleted(task_id=1, result="old"))
+    instance.orchestrator, instance.executor = without_the_patch, None
+    failed = instance.step(*_approval(), fresh=True)
+    assert failed.outcome == "failed" and failed.failure is not None
+    assert failed.failure.error_type == "NonDeterminismError"
+    # The patch is deployed and the instance rewound (what steps/rewind.py does, without the store).
+    executor = ReplayExecutor(with_the_patch, "inst-1", max_payload_bytes=1 << 20)
+    executor.replay([*instance.history, StepStarted(timestamp=T0), ExecutionRewound(reason="patched")])
+    ended = executor.continue_replayed()
+    assert (ended.outcome, ended.result) == ("completed", ["old", True, False])
+    assert [type(e).__name__ for e in ended.new_events] == ["ExecutionCompleted"]

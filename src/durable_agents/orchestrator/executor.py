@@ -141,6 +141,7 @@ class ReplayExecutor:
         self._awaiting: Task[Any] | None = None
         self._result = StepResult()
         self._replay_failure: FailureDetails | None = None
+        self._ending = StepResult()
         #: The first place replay and history parted, if they did.
         self.divergence: Divergence | None = None
         self.history_length = 0
@@ -178,8 +179,19 @@ class ReplayExecutor:
         finally:
             self.state.is_replaying = False
         # What replay scheduled is already persisted; only genuinely new actions count from here.
+        self._ending = self._result
         self._result = StepResult(outcome=self._result.outcome)
         self.state.new_markers.clear()
+
+    def continue_replayed(self) -> StepResult:
+        """What the code did past the end of the replayed history, as a step's result: the actions history
+        does not hold, and how the execution ended if it did. A rewind goes on from its history this way."""
+        result = self._ending
+        result.new_events = [*self.state.take_new_actions(), *result.new_events]
+        result.custom_status = self.state.custom_status
+        result.custom_status_changed = self.state.custom_status_changed
+        self.history_length += len(result.new_events)
+        return result
 
     def refuse(self, failure: FailureDetails) -> None:
         """Fail the execution at its next `execute` with `failure`, without running the code (a worker that

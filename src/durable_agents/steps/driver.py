@@ -209,7 +209,10 @@ class Stepper:
         dispatch.steps += rewound.children
         rest = [event for event in batch if event is not request]
         recorded = [event_to_json(event) for event in [*rewound.opening, *rest]]
-        return rewound.executor, recorded, rewound.executor.execute(rest), rewound.rerun
+        executor = rewound.executor
+        # Fixed code may end within the replayed history: that ending is this step's result.
+        result = executor.continue_replayed() if executor.is_finished else executor.execute(rest)
+        return executor, recorded, result, rewound.rerun
 
     def _executor(self, session: Session, instance: LockedInstance) -> ReplayExecutor:
         """The cached executor that has seen exactly the stored history, or a fresh one that replays it."""

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ..errors import FailureDetails, NotRegisteredError
+from ..errors import NotRegisteredError
 from ..orchestrator.executor import ReplayExecutor
 from ..orchestrator.history import ExecutionRewound, HistoryEvent, StepStarted, TaskScheduled
 from ..orchestrator.tasks import ActivityTask
@@ -38,7 +38,9 @@ def rewind(
     now: datetime,
 ) -> Rewound:
     """Replay the failed execution to learn which activities and sub-orchestrations failed it, then replay it
-    again without those failures: the code waits on them once more. Failed children are rewound too."""
+    again without those failures: the code waits on them once more. Failed children are rewound too.
+    An execution that failed in its own code (or on a divergence) has no such task: replayed on the fixed
+    code, it goes on from where it failed, or ends."""
     failed = fresh_executor(session, instance, registry, max_payload_bytes).state.failed_tasks
     marker = ExecutionRewound(reason=request.reason, task_ids=tuple(sorted(failed)))
     opening: list[HistoryEvent] = [StepStarted(timestamp=now), marker]
@@ -49,17 +51,6 @@ def rewind(
         executor = fresh_executor(session, instance, registry, max_payload_bytes)  # fails with the registry's word
         return Rewound(executor, opening)
     executor.replay([*history, *opening])
-    if executor.replay_failure is None and executor.is_finished:
-        # Nothing it waits for was taken back (it failed in its own code, or on a timeout): its fixed code
-        # has just run through, and what it decided cannot be recorded from a replay. Step it from the start.
-        executor = _executor(instance, registry, max_payload_bytes)
-        executor.refuse(
-            FailureDetails(
-                "RewindError",
-                f"instance {instance.instance_id} failed again when rewound: its code ends before it waits on any "
-                "task (a failure in the orchestration code itself, or a timeout); deploy the fix and restart it",
-            )
-        )
     scheduled = {event.task_id: event for event in history if isinstance(event, TaskScheduled)}
     rewound = Rewound(executor, opening)
     for task_id, task in failed.items():

@@ -167,3 +167,32 @@ def test_an_instance_failed_on_a_bug_is_rewound_after_the_fix_and_what_succeeded
     assert again == order
     assert client.wait_for_orchestration_completion(order, timeout=30).output == done.output
     assert _runs(effects_dir, "reserve", key) == 2  # a restart runs everything again
+
+
+def test_the_dashboard_shows_the_version_and_rewinds_or_restarts_a_finished_instance(services: Services) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import update
+
+    from durable_agents import Settings
+    from durable_agents.api import create_app
+    from durable_agents.models import Instance
+    from durable_agents.store.db import transaction
+
+    hub = new_taskhub("dash")
+    client = _client(services, hub)
+    instance_id = client.schedule_new_orchestration("deploy_flow", version="7.2")
+    with transaction(services.database_url) as session:  # as if it had failed: no worker serves this hub
+        session.execute(update(Instance).where(Instance.instance_id == instance_id).values(status="FAILED"))
+    settings = Settings(
+        database_url=services.database_url, redis_url=services.redis_url, taskhub=hub, api_auth="disabled"
+    )
+    web = TestClient(create_app(settings=settings), base_url="http://127.0.0.1", client=("127.0.0.1", 50000))
+    page = web.get(f"/instances/{instance_id}").text
+    assert '<span class="mono" data-version>7.2</span>' in page
+    assert f"/instances/{instance_id}/rewind" in page and f"/instances/{instance_id}/restart" in page
+
+    htmx = {"HX-Request": "true", "Origin": "http://127.0.0.1"}
+    assert web.post(f"/instances/{instance_id}/rewind", headers=htmx).status_code == 200
+    assert client.get_orchestration_state(instance_id).runtime_status == OrchestrationStatus.RUNNING
+    refused = web.post(f"/instances/{instance_id}/restart", headers=htmx)
+    assert refused.status_code == 409 and f"instance {instance_id} is RUNNING" in refused.text

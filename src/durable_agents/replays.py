@@ -99,7 +99,7 @@ def replay_history(
     extra = sorted(executor.state.new_actions.items())
     if extra:  # the code scheduled more in a step than history recorded for it
         task_id, action = extra[0]
-        divergence = Divergence(task_id, describe_action(None), describe_action(action), executor.location())
+        divergence = Divergence(task_id, "nothing more in that step", describe_action(action), executor.location())
         return ReplayReport(history.instance_id, started.name, divergence=divergence)
     ended = any(isinstance(event, ExecutionCompleted) for event in events)
     if executor.is_finished and not ended:

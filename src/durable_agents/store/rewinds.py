@@ -21,8 +21,9 @@ def rewind(session: Session, taskhub: str, instance_id: str, reason: str | None,
     not fail)."""
     row = session.get(Instance, (taskhub, instance_id), with_for_update=True)
     if row is None:
-        require(session, taskhub, instance_id)  # raises InstanceNotFoundError
-        return False
+        if strict:
+            require(session, taskhub, instance_id)  # raises InstanceNotFoundError
+        return False  # a child purged meanwhile: the parent's task stays pending, which explain shows
     if row.status != "FAILED":
         if not strict:
             return False

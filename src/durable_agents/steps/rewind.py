@@ -42,23 +42,30 @@ def rewind(
     An execution that failed in its own code (or on a divergence) has no such task: replayed on the fixed
     code, it goes on from where it failed, or ends."""
     failed = fresh_executor(session, instance, registry, max_payload_bytes).state.failed_tasks
-    marker = ExecutionRewound(reason=request.reason, task_ids=tuple(sorted(failed)))
-    opening: list[HistoryEvent] = [StepStarted(timestamp=now), marker]
     history = list(read_history(session, instance.taskhub, instance.instance_id))
     try:
         executor = _executor(instance, registry, max_payload_bytes)
     except NotRegisteredError:
         executor = fresh_executor(session, instance, registry, max_payload_bytes)  # fails with the registry's word
-        return Rewound(executor, opening)
-    executor.replay([*history, *opening])
+        return Rewound(executor, [StepStarted(timestamp=now), ExecutionRewound(reason=request.reason)])
     scheduled = {event.task_id: event for event in history if isinstance(event, TaskScheduled)}
-    rewound = Rewound(executor, opening)
-    for task_id, task in failed.items():
+    rerun: list[TaskScheduled] = []
+    children: list[str] = []
+    again: list[int] = []  # a child that cannot be rewound (purged meanwhile) keeps its failure
+    for task_id, task in sorted(failed.items()):
         if isinstance(task, ActivityTask):
-            rewound.rerun.append(scheduled[task_id])
+            rerun.append(scheduled[task_id])
         elif rewinds.rewind(session, instance.taskhub, task.instance_id, request.reason, strict=False):
-            rewound.children.append(task.instance_id)
-    return rewound
+            children.append(task.instance_id)
+        else:
+            continue
+        again.append(task_id)
+    opening: list[HistoryEvent] = [
+        StepStarted(timestamp=now),
+        ExecutionRewound(reason=request.reason, task_ids=tuple(again)),
+    ]
+    executor.replay([*history, *opening])
+    return Rewound(executor, opening, rerun, children)
 
 
 def _executor(instance: LockedInstance, registry: Registry, max_payload_bytes: int) -> ReplayExecutor:

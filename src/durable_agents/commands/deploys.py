@@ -24,7 +24,7 @@ from .common import (
     note,
     resolve_id,
 )
-from .instances import InstanceId
+from .instances import InstanceId, _statuses
 
 UNFINISHED = [OrchestrationStatus.PENDING, OrchestrationStatus.RUNNING, OrchestrationStatus.SUSPENDED]
 
@@ -84,7 +84,7 @@ def _recorded(
     if ids:
         chosen = [resolve_id(client, given) for given in ids]
     else:
-        statuses = [OrchestrationStatus(s.upper()) for s in status] if status else UNFINISHED
+        statuses = _statuses(status) or UNFINISHED
         states = client.query_instances(
             statuses=statuses,
             name=name,

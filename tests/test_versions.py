@@ -85,8 +85,6 @@ def test_an_unpatched_change_is_caught_by_replay_and_under_strict_versioning_old
     assert "history recorded call_activity('step_a'), the code now does call_activity('step_c')" in caught.stdout
     assert "versioned_app.py:" in caught.stdout  # where the code was
     assert "0 compatible, 5 diverged" in caught.stdout
-    patched = run_cli("replay", "versioned_app:app", "--instance", old[0], env={**env, "DA_TEST_APP_VERSION": "2"})
-    assert patched.returncode == 0 and "compatible" in patched.stdout, patched.stdout + patched.stderr
 
     # Deployed anyway, as version 3 under strict versioning: the old instances wait for a worker of version 1.
     new_code = _worker(start_worker, hub, "3", **strict)

@@ -54,6 +54,9 @@ def rewind(
     again: list[int] = []  # a child that cannot be rewound (purged meanwhile) keeps its failure
     for task_id, task in sorted(failed.items()):
         if isinstance(task, ActivityTask):
+            spec = registry.activities.get(task.name)
+            if spec is not None and spec.in_step:  # it ran inside its step, which is not run again
+                continue
             rerun.append(scheduled[task_id])
         elif rewinds.rewind(session, instance.taskhub, task.instance_id, request.reason, strict=False):
             children.append(task.instance_id)

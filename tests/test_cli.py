@@ -75,9 +75,8 @@ def test_every_command_and_option_has_help() -> None:
         "worker", "db", "db upgrade", "db check", "start", "status", "list", "history", "raise-event", "terminate",
         "suspend", "resume", "purge", "stream", "agents", "agents run", "agents session", "agents sessions",
         "agents reset", "agents delete", "explain", "workers", "approvals", "approvals list", "approvals show",
-        "approvals approve", "approvals reject",
-        "agents reset", "agents delete", "explain", "workers", "entities", "entities list", "entities show",
-        "entities signal",
+        "approvals approve", "approvals reject", "entities", "entities list", "entities show", "entities signal",
+        "replay", "export", "rewind", "restart",
     }  # fmt: skip
     assert expected <= names
     runner = CliRunner()

@@ -64,6 +64,8 @@ def test_public_api() -> None:
         "ToolApproval",
         "ToolLoopError",
         "Usage",
+        "VersionMismatchError",
+        "VersioningOptions",
         "WaitTimeoutError",
         "WorkerInfo",
         "__version__",

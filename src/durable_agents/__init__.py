@@ -30,9 +30,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
                 "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
-                "ToolLoopError", "WaitTimeoutError"),
+                "ToolLoopError", "VersionMismatchError", "WaitTimeoutError"),
     ".ids": ("EntityId",),
-    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
+    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task", "VersioningOptions"),
     ".orchestrator.entities": ("EntityLock",),
     ".registry": ("ActivityContext", "current_activity"),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
@@ -95,10 +95,11 @@ if TYPE_CHECKING:
         TaskCancelledError,
         TaskFailedError,
         ToolLoopError,
+        VersionMismatchError,
         WaitTimeoutError,
     )
     from .ids import EntityId
-    from .orchestrator import OrchestrationContext, RetryPolicy, Task
+    from .orchestrator import OrchestrationContext, RetryPolicy, Task, VersioningOptions
     from .orchestrator.entities import EntityLock
     from .registry import ActivityContext, current_activity
     from .state import OrchestrationState, OrchestrationStatus
@@ -172,6 +173,8 @@ __all__ = [
     "ToolApproval",
     "ToolLoopError",
     "Usage",
+    "VersionMismatchError",
+    "VersioningOptions",
     "WaitTimeoutError",
     "WorkerInfo",
     "__version__",

@@ -23,9 +23,11 @@ from .connections import celery_ssl_options, redis_ssl_options
 from .embedded import separate_worker_refused
 from .errors import AgentNotRegisteredError, ConfigurationError
 from .orchestrator.context import OrchestrationContext
+from .orchestrator.versions import VersioningOptions, checked_version
 from .registry import Registry
 from .startup import wait_for_services
 from .steps.cache import ExecutorCache
+from .steps.versions import VersionGate
 from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.drain import on_drain_message
@@ -35,6 +37,7 @@ from .tasks.leases import LeaseRenewer
 from .tasks.presence import PresenceThread, SlotCensus, worker_record
 from .tasks.sweeper import Reach, SweeperThread, sweep_once
 from .tasks.trigger import register_trigger_task
+from .tasks.versions import VersionRouter, version_queue
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -58,6 +61,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         broker_url: str | None = None,
         sweeper: bool = True,
         agents: Sequence[Agent] = (),
+        version: str | None = None,
+        versioning: VersioningOptions | None = None,
         **celery_options: Any,
     ) -> None:
         overrides: dict[str, Any] = {
@@ -71,6 +76,14 @@ class DurableApp(Celery):  # type: ignore[misc]
             if value is not None
         }
         self.settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
+        #: The orchestration version of this code: new instances get it, and `versioning` matches against it.
+        self.version = checked_version(version or None)
+        self.versioning = versioning or VersioningOptions()
+        if self.versioning.match != "none" and self.version is None:
+            raise ConfigurationError(
+                f"VersioningOptions(match={self.versioning.match!r}) needs the app's version: DurableApp(version=...)"
+            )
+        self.version_router = VersionRouter(self)
         self.registry = Registry()
         # `context.get_agent(name)` in orchestration code: the agents layer plugs into the pure engine here.
         self.registry.agent_factory = OrchestrationAgent
@@ -173,6 +186,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         )
         self.registry.add_orchestration(agent_session, SESSION_ENTITY)
         self.registry.add_orchestration(make_agent_turn(self), AGENT_TURN)
+        self.registry.unversioned |= {SESSION_ENTITY, AGENT_TURN}
         register_agent_activities(self)
 
     def agent(self, name: str) -> Agent:
@@ -251,6 +265,13 @@ class DurableApp(Celery):  # type: ignore[misc]
                 else ModelSlots(self.settings.redis_url, redis_ssl_options(self.settings, self.settings.redis_url))
             )
         return self._model_slots
+
+    @property
+    def version_gate(self) -> VersionGate | None:
+        """What a step checks before it runs an instance's code (None: every instance runs)."""
+        if self.versioning.match == "none":
+            return None
+        return VersionGate(self.version, self.versioning, frozenset(self.registry.unversioned))
 
     @property
     def leases(self) -> LeaseRenewer:
@@ -343,6 +364,10 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         # and they must inherit the queues to run work eagerly.
         app: DurableApp = worker.app
         consumed = app.amqp.queues.consume_from or app.amqp.queues
+        if app.version is not None and app.settings.queue("orchestrator") in consumed:
+            # Steps another worker's versioning turned away reach a worker of this version here.
+            app.amqp.queues.select_add(version_queue(app.settings, app.version))
+            consumed = app.amqp.queues.consume_from
         app.local_queues = set(consumed)
 
     def start(self, worker: Any) -> None:
@@ -359,10 +384,12 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self.sweeper = SweeperThread(app)
             self.sweeper.start()
         log.info(
-            "durable-agents worker for task hub %r: %d orchestrations, %d activities",
+            "durable-agents worker for task hub %r: %d orchestrations, %d activities, version %s (match %s)",
             app.settings.taskhub,
             len(app.registry.orchestrations),
             len(app.registry.activities),
+            app.version or "none",
+            app.versioning.match,
         )
 
     def stop(self, worker: Any) -> None:

@@ -21,7 +21,7 @@ from .orchestrator.context import durable_name
 from .orchestrator.history import EntityOperation
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
-from .store import entities, instances, workers
+from .store import entities, instances, rewinds, workers
 from .store.db import single_statement, transaction
 from .store.entities import EntityState
 from .store.listener import instance_changes
@@ -67,6 +67,7 @@ class DurableClient(ToolApprovals):
             if app is not None:
                 app_for_client.registry = app.registry
                 app_for_client.agents = app.agents
+                app_for_client.version = app.version
             app = app_for_client
         self.app = app
         self.settings = app.settings
@@ -92,10 +93,12 @@ class DurableClient(ToolApprovals):
         start_at: datetime | None = None,
         reuse_id: bool = False,
         tags: Mapping[str, str] | None = None,
+        version: str | None = None,
     ) -> str:
         """Start an instance and return its id. An id already in use is refused unless `reuse_id`
         is set and the old instance has finished (it is then replaced). `tags` label the instance:
-        `query_instances(tags=...)` finds it by them."""
+        `query_instances(tags=...)` finds it by them. `version` (by default the app's) is the
+        instance's orchestration version: `context.version`, and what workers' versioning matches."""
         return start_instance(
             self.app,
             durable_name(orchestrator),
@@ -105,6 +108,7 @@ class DurableClient(ToolApprovals):
             reuse_id=reuse_id,
             check_name=self._knows_names,
             tags=tags,
+            version=version or self.app.version,
         )
 
     # -- reading -----------------------------------------------------------------------------
@@ -231,6 +235,31 @@ class DurableClient(ToolApprovals):
             instances.resume(session, self.taskhub, instance_id, reason)
         wake(self.app, instance_id)
 
+    def rewind_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        """Take a FAILED instance back to before its failure, once the fix is deployed: its failed activities
+        and sub-orchestrations run again (failed children are rewound too), what succeeded is kept and not
+        run again, and it goes on from there. The history records the rewind and `reason`."""
+        with transaction(self._url) as session:
+            rewinds.rewind(session, self.taskhub, instance_id, reason)
+        wake(self.app, instance_id)
+
+    def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = False) -> str:
+        """Start a finished instance over with its original input (and its tags and version); returns the id
+        it runs under: its own (the finished instance is replaced) or, with `new_instance_id`, a new one."""
+        with transaction(self._url) as session:
+            original = rewinds.restartable(session, self.taskhub, instance_id)
+        return start_instance(
+            self.app,
+            original["name"],
+            input=original["input"],
+            instance_id=None if new_instance_id else instance_id,
+            start_at=None,
+            reuse_id=not new_instance_id,
+            check_name=False,
+            tags=original["tags"],
+            version=original["version"],
+        )
+
     def purge_orchestration(self, instance_id: str, *, recursive: bool = True) -> int:
         """Delete a finished instance (and its sub-orchestrations); returns how many were deleted."""
         with transaction(self._url) as session:
@@ -304,6 +333,8 @@ class DurableClient(ToolApprovals):
     suspend = suspend_orchestration
     resume = resume_orchestration
     purge = purge_orchestration
+    rewind = rewind_orchestration
+    restart = restart_orchestration
 
 
 class AsyncDurableClient:

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from .agents.proxy import SESSION_ENTITY
+from .agents.proxy import INTERNAL_ORCHESTRATIONS, SESSION_ENTITY
 from .errors import InstanceNotFoundError
 from .ids import EntityId
 from .orchestrator import history
 from .orchestrator.history import EventSent, SubOrchestrationCompleted, SubOrchestrationCreated, SubOrchestrationFailed
 from .orchestrator.history import TimerCreated as TimerCreatedEvent
+from .orchestrator.versions import describe, runs
 from .orchestrator.waits import EventWait, open_event_waits
 from .registry import Registry
 from .state import OrchestrationStatus
@@ -189,7 +190,7 @@ def explain(
             Reason.SCHEDULED, f"the instance is scheduled to start at {_at(facts.scheduled_start_at)}", [start]
         )
 
-    serving = _Serving(facts.live_workers)
+    serving = _Serving(facts.live_workers, facts.version)
     pending: list[Pending] = []
     if facts.inbox_count:
         pending.append(
@@ -251,11 +252,18 @@ def explain(
 class _Serving:
     """Which live workers serve a name."""
 
-    def __init__(self, live: list[WorkerInfo]) -> None:
+    def __init__(self, live: list[WorkerInfo], version: str | None = None) -> None:
         self._live = live
+        self._version = version
 
     def orchestration(self, name: str) -> tuple[str, ...]:
-        return tuple(w.node_name for w in self._live if name in w.orchestrations)
+        """The live workers that register `name` and whose versioning runs the instance's version."""
+        return tuple(
+            w.node_name
+            for w in self._live
+            if name in w.orchestrations
+            and (name in INTERNAL_ORCHESTRATIONS or runs(w.version_match, w.code_version, self._version))
+        )
 
     def activity(self, name: str) -> tuple[str, ...]:
         return tuple(w.node_name for w in self._live if name in w.activities)
@@ -390,6 +398,14 @@ def _no_worker(hub: str, item: Pending, facts: InstanceFacts) -> str:
     since = f" since {_at(item.since)}" if item.since else ""
     live = sorted({w.node_name for w in facts.live_workers})
     who = f"live workers: {', '.join(live)}" if live else "no worker of this task hub is live"
+    versioned = [w for w in facts.live_workers if item.name in w.orchestrations]
+    if item.kind == "step" and versioned:  # served by name, but no live worker's versioning runs its version
+        runs_at = ", ".join(sorted({f"{describe(w.code_version)} (match {w.version_match})" for w in versioned}))
+        return (
+            f"the instance is of version {describe(facts.version)} and waits{since} for a worker of that version: "
+            f"the live workers that serve orchestration {item.name!r} run versions {runs_at}; start a worker of "
+            f"version {describe(facts.version)} (DurableApp(version=...)) beside them"
+        )
     if item.kind == "step":
         what, fix = f"orchestration {item.name!r}", f"an app that registers {item.name!r}, on the orchestrator queue"
     elif item.kind == "activity":

@@ -18,6 +18,7 @@
     ├── TaskCancelledError            a task the orchestration cancelled was yielded (inside an orchestration)
     ├── EventTimeoutError             wait_for_external_event(timeout=) ran out (also a TimeoutError)
     ├── NonDeterminismError           orchestration code no longer matches its recorded history
+    ├── VersionMismatchError          a worker's version does not match the instance's (versioning fail)
     ├── OrchestrationYieldError       an orchestration yielded something that is not a task
     ├── EntityLockError               lock_entities misused (nested, or a call outside the locked set)
     └── AgentError                    an agent turn went wrong
@@ -234,6 +235,10 @@ class EventTimeoutError(DurableAgentsError, TimeoutError):
 
 class NonDeterminismError(DurableAgentsError):
     """Replaying the orchestration produced a different action than its recorded history."""
+
+
+class VersionMismatchError(DurableAgentsError):
+    """A worker under `VersioningOptions(on_mismatch="fail")` met an instance of a version it does not run."""
 
 
 class OrchestrationYieldError(DurableAgentsError, TypeError):

@@ -69,6 +69,9 @@ class Registry:
         self.entities: dict[str, EntitySpec] = {}
         #: What `context.get_agent(name)` builds; set by the app that hosts agents, passed to every executor.
         self.agent_factory: AgentFactory | None = None
+        #: The engine's own orchestrations (agent sessions and turns): every worker runs them, whatever
+        #: its versioning, as they are the library's code rather than the app's.
+        self.unversioned: set[str] = set()
 
     def add_orchestration(self, fn: Callable[..., Any], name: str | None = None) -> str:
         name = name or fn.__name__

@@ -128,6 +128,17 @@ class StartRequest(Strict):
     )
     reuse_id: bool = Field(default=False, description="Replace a finished instance of the same id.")
     tags: Tags = Field(default=None, description='Labels to find the instance by, like {"team": "billing"}.')
+    version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^\S(.*\S)?$",
+        description="The orchestration version (default: the API app's version); workers' versioning matches it.",
+    )
+
+
+class RestartRequest(Strict):
+    new_instance_id: bool = Field(default=False, description="Start under a new id, keeping the finished instance.")
 
 
 class StartAccepted(BaseModel):
@@ -173,6 +184,7 @@ class Instance(BaseModel):
     failure_details: Failure | None
     parent_instance_id: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    version: str | None = None
 
 
 class InstancePage(BaseModel):

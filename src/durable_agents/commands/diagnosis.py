@@ -123,6 +123,7 @@ def _workers_table(listed: list[WorkerInfo]) -> Group:
                 state,
                 f" · {worker.concurrency} slot{'s' if worker.concurrency != 1 else ''} · host {worker.host}"
                 f" · pid {worker.pid} · heartbeat {when(worker.last_heartbeat_at)}",
+                f" · version {worker.code_version or 'none'} (match {worker.version_match})",
             )
         )
         details = Table.grid(padding=(0, 2))

@@ -65,6 +65,8 @@ class Instance(Base):
     failure: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     #: Labels to find the instance by (None: no tags); filtered by containment, indexed on PostgreSQL.
     tags: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    #: The orchestration version it was started with (None: unversioned); workers match it (versioning).
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     parent_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     parent_execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     parent_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -256,6 +258,9 @@ class WorkerRow(Base):
     runs_sweeper: Mapped[bool] = mapped_column(Boolean)
     #: Its worker slots (Celery's concurrency): how many tasks it runs at once.
     concurrency: Mapped[int] = mapped_column(Integer, server_default="1")
+    #: The app's orchestration version (`DurableApp(version=)`) and its versioning match strategy.
+    code_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version_match: Mapped[str | None] = mapped_column(String(20), nullable=True)
     started_at: Mapped[datetime] = mapped_column()
     heartbeat_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()

@@ -64,6 +64,8 @@ class ExecutionStarted(_Event):
     input: Json = None
     execution_id: str
     parent_instance_id: str | None = None
+    #: The instance's orchestration version (`context.version`); None: unversioned.
+    version: str | None = None
 
 
 class TaskScheduled(_Event):
@@ -124,6 +126,8 @@ class SubOrchestrationCreated(_Event):
     input: Json = None
     #: The child instance's tags.
     tags: dict[str, str] | None = None
+    #: The child's version when the code gave one; None: the parent's.
+    version: str | None = None
 
 
 class SubOrchestrationCompleted(_Event):
@@ -240,6 +244,26 @@ class EntityUnlock(_Event):
     lock_id: str
 
 
+class PatchMarker(_Event):
+    """`context.is_patched(change_id)` took the new branch (or `deprecate_patch` ran) in this execution.
+
+    Not an action replay checks: a replay of history with the marker takes the patched branch, one
+    without it the old branch, and code that no longer asks (after the clean-up deploy) skips it."""
+
+    type: Literal["PatchMarker"] = "PatchMarker"
+    change_id: str
+    deprecated: bool = False
+
+
+class ExecutionRewound(_Event):
+    """The failed instance was rewound: its failed tasks run again, what succeeded is kept."""
+
+    type: Literal["ExecutionRewound"] = "ExecutionRewound"
+    reason: str | None = None
+    #: The tasks that run again, by number.
+    task_ids: tuple[int, ...] = ()
+
+
 class EventRaised(_Event):
     type: Literal["EventRaised"] = "EventRaised"
     name: str
@@ -291,6 +315,8 @@ HistoryEvent = Annotated[
     | EntityLockRequest
     | EntityUnlock
     | EventRaised
+    | PatchMarker
+    | ExecutionRewound
     | ExecutionSuspended
     | ExecutionResumed
     | ExecutionTerminated

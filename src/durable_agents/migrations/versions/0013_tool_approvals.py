@@ -1,7 +1,7 @@
 """tool approvals: agent tool calls that wait for a person to approve or reject them
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06 10:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -21,7 +21,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ".app": ("DurableApp",),
     ".client": ("AsyncDurableClient", "DurableClient"),
     ".config": ("Settings",),
-    ".diagnosis": ("Explanation",),
+    ".explanation": ("Explanation",),
     ".errors": ("ActivityNotRegisteredError", "AgentError", "AgentNotRegisteredError", "AgentRunError",
                 "ApprovalDecidedError", "ApprovalNotFoundError", "ConfigurationError", "DurableAgentsError",
                 "EntityLockError", "EntityNotRegisteredError", "EntityOperationNotFoundError", "EventTimeoutError",
@@ -64,7 +64,6 @@ if TYPE_CHECKING:
     from .app import DurableApp
     from .client import AsyncDurableClient, DurableClient
     from .config import Settings
-    from .diagnosis import Explanation
     from .errors import (
         ActivityNotRegisteredError,
         AgentError,
@@ -98,6 +97,7 @@ if TYPE_CHECKING:
         VersionMismatchError,
         WaitTimeoutError,
     )
+    from .explanation import Explanation
     from .ids import EntityId
     from .orchestrator import OrchestrationContext, RetryPolicy, Task, VersioningOptions
     from .orchestrator.entities import EntityLock

@@ -11,9 +11,10 @@ from typing import Any
 from .app import DurableApp
 from .approvals_client import ToolApprovals
 from .config import Settings
-from .diagnosis import Explanation, explain_instance
+from .diagnosis import explain_instance
 from .embedded import ensure_worker
 from .errors import InstanceNotFoundError, WaitTimeoutError
+from .explanation import Explanation
 from .failures import service_failure
 from .ids import EntityId
 from .moments import clamped

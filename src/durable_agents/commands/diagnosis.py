@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..diagnosis import Explanation, Pending
+from ..explanation import Explanation, Pending
 from ..store.workers import WorkerInfo
 from .common import (
     AppOption,

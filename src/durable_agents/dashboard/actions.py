@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
-from ..diagnosis import Explanation
 from ..errors import DurableAgentsError, InstanceNotFoundError, InvalidInstanceStateError
+from ..explanation import Explanation
 from ..state import OrchestrationState
 from .context import Dashboard, Form, page_route
 

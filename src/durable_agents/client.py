@@ -16,6 +16,7 @@ from .errors import InstanceNotFoundError, WaitTimeoutError
 from .failures import service_failure
 from .moments import clamped
 from .orchestrator.context import durable_name
+from .schedule_client import ScheduleMethods
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
 from .store import instances, workers
@@ -31,7 +32,7 @@ from .tasks.start import start_instance
 WAIT_RETRY_SECONDS = 0.5
 
 
-class DurableClient:
+class DurableClient(ScheduleMethods):
     """Talks to Postgres (the truth) and publishes wake-ups to the broker; needs no worker in-process.
 
     Built from the app, it also checks orchestration names against the app's registry.

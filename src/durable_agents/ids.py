@@ -8,6 +8,7 @@ across a deploy, so they never change.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 
 def new_execution_id() -> str:
@@ -106,3 +107,23 @@ def agent_session_instance_id(agent: str, session_key: str) -> str:
 def agent_turn_instance_id(correlation_id: str) -> str:
     """One agent turn, a sub-orchestration of its session's entity."""
     return f"{AGENT_TURN_PREFIX}{correlation_id}"
+
+
+# -- recurring schedules ---------------------------------------------------------------------------
+
+
+def schedule_run_id(schedule_id: str, fire_at: datetime) -> str:
+    """The run of a schedule for one fire time: the same for every worker that fires it, so a fire time
+    starts at most one instance however many workers race for it."""
+    return f"{schedule_id}@{_utc_stamp(fire_at)}"
+
+
+def triggered_run_id(schedule_id: str, at: datetime) -> str:
+    """A run asked for by `trigger_schedule` at `at`: never the id of a fire time's run."""
+    return f"{schedule_id}@manual-{_utc_stamp(at)}"
+
+
+def _utc_stamp(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{utc.microsecond:06d}Z" if utc.microsecond else f"{text}Z"

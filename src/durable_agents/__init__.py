@@ -24,11 +24,13 @@ _MODULES: dict[str, tuple[str, ...]] = {
                 "ConfigurationError", "DurableAgentsError", "EventTimeoutError", "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
-                "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
+                "OrchestrationYieldError", "PayloadTooLargeError", "ScheduleExistsError", "ScheduleNotFoundError",
+                "SchemaMismatchError", "SerializationError", "InvalidScheduleError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
                 "ToolLoopError", "WaitTimeoutError"),
     ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
     ".registry": ("ActivityContext", "current_activity"),
+    ".schedule_state": ("ScheduleState",),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
     ".store.sessions": ("SessionInfo",),
     ".store.workers": ("WorkerInfo",),
@@ -67,12 +69,15 @@ if TYPE_CHECKING:
         InstanceExistsError,
         InstanceNotFoundError,
         InvalidInstanceStateError,
+        InvalidScheduleError,
         ModelCallError,
         NonDeterminismError,
         NotRegisteredError,
         OrchestrationNotRegisteredError,
         OrchestrationYieldError,
         PayloadTooLargeError,
+        ScheduleExistsError,
+        ScheduleNotFoundError,
         SchemaMismatchError,
         SerializationError,
         SessionNotFoundError,
@@ -84,6 +89,7 @@ if TYPE_CHECKING:
     )
     from .orchestrator import OrchestrationContext, RetryPolicy, Task
     from .registry import ActivityContext, current_activity
+    from .schedule_state import ScheduleState
     from .state import OrchestrationState, OrchestrationStatus
     from .store.sessions import SessionInfo
     from .store.workers import WorkerInfo
@@ -118,6 +124,7 @@ __all__ = [
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InvalidInstanceStateError",
+    "InvalidScheduleError",
     "KeepLast",
     "ModelCallError",
     "NonDeterminismError",
@@ -130,6 +137,9 @@ __all__ = [
     "OrchestrationYieldError",
     "PayloadTooLargeError",
     "RetryPolicy",
+    "ScheduleExistsError",
+    "ScheduleNotFoundError",
+    "ScheduleState",
     "SchemaMismatchError",
     "SerializationError",
     "SessionInfo",

@@ -92,7 +92,8 @@ class Recurrence:
         if (cron is None) == (every is None):
             given = "both cron and every" if cron is not None else "neither cron nor every"
             raise InvalidScheduleError(
-                f"a schedule takes exactly one of cron= (like '0 9 * * MON-FRI') and every= (a timedelta); {given} given"
+                f"a schedule takes exactly one of cron= (like '0 9 * * MON-FRI') and every= (a timedelta); "
+                f"{given} given"
             )
         time_zone(timezone)
         if start_at is not None and end_at is not None and end_at <= start_at:

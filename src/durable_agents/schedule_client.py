@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +123,8 @@ class ScheduleMethods:
     def list_schedules(self, *, limit: int = 100, offset: int = 0) -> list[ScheduleState]:
         """The task hub's schedules, by id."""
         with transaction(self._url) as session:
-            return [ScheduleState.from_row(row) for row in schedules.listing(session, self.taskhub, limit=limit, offset=offset)]
+            rows = schedules.listing(session, self.taskhub, limit=limit, offset=offset)
+            return [ScheduleState.from_row(row) for row in rows]
 
     def pause_schedule(self, schedule_id: str, *, note: str | None = None) -> ScheduleState:
         """Stop firing until `resume_schedule`; runs already started go on."""
@@ -140,12 +142,12 @@ class ScheduleMethods:
         input: Any = UNSET,
         cron: str | _Unset = UNSET,
         every: timedelta | _Unset = UNSET,
-        start_at: datetime | None | _Unset = UNSET,
-        end_at: datetime | None | _Unset = UNSET,
+        start_at: datetime | _Unset | None = UNSET,
+        end_at: datetime | _Unset | None = UNSET,
         timezone: str | _Unset = UNSET,
         overlap: str | _Unset = UNSET,
         catchup_window: timedelta | _Unset = UNSET,
-        note: str | None | _Unset = UNSET,
+        note: str | _Unset | None = UNSET,
     ) -> ScheduleState:
         """Change what is given and keep the rest. `cron` replaces an interval and `every` a cron
         expression; a change of timing fires next at the first new fire time after now."""
@@ -167,14 +169,18 @@ class ScheduleMethods:
 
         def change(row: ScheduleRow, now: datetime) -> None:
             times = recurrence_of(row)
+            if not isinstance(cron, _Unset):
+                times = replace(times, cron=cron, every=None)
+            elif not isinstance(every, _Unset):
+                times = replace(times, cron=None, every=every)
             new_times = Recurrence.checked(
-                cron=cron if not isinstance(cron, _Unset) else (None if not isinstance(every, _Unset) else times.cron),
-                every=every if not isinstance(every, _Unset) else (None if not isinstance(cron, _Unset) else times.every),
+                cron=times.cron,
+                every=times.every,
                 timezone=timezone if not isinstance(timezone, _Unset) else times.timezone,
                 start_at=times.start_at if isinstance(start_at, _Unset) else bounded_or_none(start_at, "start_at"),
                 end_at=times.end_at if isinstance(end_at, _Unset) else bounded_or_none(end_at, "end_at"),
             )
-            if new_times != times:
+            if new_times != recurrence_of(row):
                 _set_times(row, new_times)
                 row.next_fire_at = new_times.next_after(now)
             if not isinstance(orchestration, _Unset):

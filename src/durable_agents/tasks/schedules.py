@@ -27,7 +27,8 @@ def fire_schedules(app: DurableApp) -> int:
     settings = app.settings
     with transaction(settings.database_url) as session:
         now = dialect.of(session).current_time(session)
-        started = [run for row in schedules.claim_due(session, settings.taskhub, now) for run in fire(session, row, now)]
+        due = schedules.claim_due(session, settings.taskhub, now)
+        started = [run for row in due for run in fire(session, row, now)]
     if started:
         publish(app, Dispatch(steps=started))
     return len(started)

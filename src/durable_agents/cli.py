@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from . import __version__
-from .commands import agents, diagnosis, instances, service
+from .commands import agents, diagnosis, instances, schedules, service
 from .commands.common import (
     JsonOption,
     TaskhubOption,
@@ -74,6 +74,7 @@ instances.register(app)
 diagnosis.register(app)
 app.command("stream", rich_help_panel="Agents")(agents.stream)
 app.add_typer(agents.app, name="agents", rich_help_panel="Agents")
+app.add_typer(schedules.app, name="schedules", rich_help_panel="Instances")
 
 
 # -- commands of other features (api, demo) go here ---------------------------------------------

@@ -46,7 +46,7 @@ def checked_cron(expression: str) -> str:
     if len(text.split()) != 5:
         raise InvalidScheduleError(
             f"cron expression {expression!r} has {len(text.split())} fields; it takes 5 ({CRON_FIELDS}), like "
-            "'0 9 * * MON-FRI'. For periods under a minute use every=timedelta(seconds=...)"
+            "'0 9 * * MON-FRI'. For periods under a minute use an interval (every=timedelta(seconds=...), --every 30s)"
         )
     try:
         next(CronSim(text, EPOCH))

@@ -19,6 +19,7 @@ from .diagnosis import diagnosis_routes
 from .health import health_routes
 from .instances import instance_routes
 from .problems import error_response, validation_response
+from .schedules import schedule_routes
 from .streams import stream_routes
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     secured.include_router(diagnosis_routes(context))
     secured.include_router(agent_routes(context))
     secured.include_router(stream_routes(context))
+    secured.include_router(schedule_routes(context))
     routes.include_router(secured)
     return routes
 

@@ -112,6 +112,10 @@ def agent_turn_instance_id(correlation_id: str) -> str:
 # -- recurring schedules ---------------------------------------------------------------------------
 
 
+#: The tag every run of a schedule carries, valued with the schedule's id: `query_instances(tags=...)` finds them.
+SCHEDULE_TAG = "schedule"
+
+
 def schedule_run_id(schedule_id: str, fire_at: datetime) -> str:
     """The run of a schedule for one fire time: the same for every worker that fires it, so a fire time
     starts at most one instance however many workers race for it."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import ids
 from .models import ScheduleRow
 from .recurrence import Recurrence
 
@@ -79,6 +80,13 @@ class ScheduleState:
             updated_at=row.updated_at,
             description=times.describe(),
         )
+
+    def run_id(self, fire_at: datetime | None = None) -> str:
+        """The instance id of the run for `fire_at` (default: the next fire time), to wait for it."""
+        moment = fire_at or self.next_fire_at
+        if moment is None:
+            raise ValueError(f"schedule {self.schedule_id!r} has ended: it has no next fire time")
+        return ids.schedule_run_id(self.schedule_id, moment)
 
     def to_json(self) -> dict[str, Any]:
         def moment(value: datetime | None) -> str | None:

@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from .. import ids
 from ..errors import OrchestrationNotRegisteredError, ScheduleNotFoundError
 from ..schedule_client import UNSET
 from ..schedule_policy import DEFAULT_CATCHUP_WINDOW
 from ..schedule_state import ScheduleState
-from ..store.schedules import RUN_TAG
 from .context import INTERNAL_PREFIX, STATUS_ROUTE, ApiContext
 from .schedule_schemas import (
     Deleted,
@@ -103,7 +103,7 @@ def schedule_routes(context: ApiContext) -> APIRouter:
     def schedule_runs(schedule_id: ScheduleId, limit: Limit = 50, offset: Offset = 0) -> InstancePage:
         if context.client.get_schedule(schedule_id) is None:
             raise ScheduleNotFoundError(schedule_id, context.settings.taskhub)
-        states = context.client.query_instances(tags={RUN_TAG: schedule_id}, limit=limit, offset=offset)
+        states = context.client.query_instances(tags={ids.SCHEDULE_TAG: schedule_id}, limit=limit, offset=offset)
         return InstancePage(
             items=[Instance.model_validate(s, from_attributes=True) for s in states],
             limit=limit,

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from .. import ids
 from ..schedule_client import UNSET
 from ..schedule_policy import DEFAULT_CATCHUP_WINDOW
 from ..schedule_state import ScheduleState
-from ..store.schedules import RUN_TAG
 from .common import (
     AppOption,
     JsonOption,
@@ -170,7 +170,7 @@ def show(
     state = client.get_schedule(schedule_id)
     if state is None:
         raise ScheduleNotFoundError(schedule_id, client.taskhub)
-    latest = client.query_instances(tags={RUN_TAG: schedule_id}, limit=runs) if runs else []
+    latest = client.query_instances(tags={ids.SCHEDULE_TAG: schedule_id}, limit=runs) if runs else []
     if as_json:
         emit_json({**state.to_json(), "runs": [run.to_json() for run in latest]})
         return

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from .. import ids
 from ..errors import DurableAgentsError, ScheduleNotFoundError
-from ..store.schedules import RUN_TAG
 from .context import Dashboard, Form, page_route
 
 #: Latest runs shown beside each schedule.
@@ -25,7 +25,7 @@ def routes(dash: Dashboard) -> APIRouter:
         client = dash.client
         schedules = client.list_schedules(limit=PAGE_SIZE)
         runs = {
-            state.schedule_id: client.query_instances(tags={RUN_TAG: state.schedule_id}, limit=RUNS_SHOWN)
+            state.schedule_id: client.query_instances(tags={ids.SCHEDULE_TAG: state.schedule_id}, limit=RUNS_SHOWN)
             for state in schedules
         }
         return {"schedules": schedules, "runs": runs, "now": datetime.now(UTC)}

@@ -15,8 +15,6 @@ from . import instances
 
 #: Schedules one sweep claims at most; the rest are claimed by the next sweep (or another worker's).
 CLAIM_BATCH = 200
-#: The tag every run of a schedule carries: `query_instances(tags={RUN_TAG: schedule_id})` finds them.
-RUN_TAG = "schedule"
 
 
 def insert(session: Session, row: ScheduleRow) -> None:
@@ -97,7 +95,7 @@ def start_runs(session: Session, row: ScheduleRow, fire_times: list[datetime], *
                 input=row.input,
                 start_at=None,
                 reuse_id=False,
-                tags={RUN_TAG: row.schedule_id},
+                tags={ids.SCHEDULE_TAG: row.schedule_id},
             )
             started.append(instance_id)
         row.last_instance_id = instance_id

@@ -65,6 +65,14 @@ def test_after_an_outage_fire_times_inside_the_window_are_caught_up_as_the_overl
     assert busy.start == [] and busy.skipped == 11
 
 
+def test_a_long_catch_up_is_spread_over_sweeps() -> None:
+    behind = {"buffered": None, "catchup_window": 3600 * SECOND, "now": T0 + 1000 * SECOND, "running": False}
+    first = plan(EVERY_SECOND, next_fire_at=T0, overlap="allow", **behind)  # type: ignore[arg-type]
+    assert first.start == [T0 + n * SECOND for n in range(100)] and first.next_fire_at == T0 + 100 * SECOND
+    skipping = plan(EVERY_SECOND, next_fire_at=T0, overlap="skip", **behind)  # type: ignore[arg-type]
+    assert skipping.start == [T0] and skipping.skipped == 1000 and skipping.next_fire_at == T0 + 1001 * SECOND
+
+
 def test_a_buffered_fire_time_starts_once_the_running_run_ends() -> None:
     waiting = {"next_fire_at": T0 + 5 * SECOND, "buffered": T0 + 2 * SECOND, "overlap": "buffer_one"}
     held = plan(EVERY_SECOND, running=True, catchup_window=60 * SECOND, now=T0 + 4 * SECOND, **waiting)  # type: ignore[arg-type]

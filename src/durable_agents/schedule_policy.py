@@ -22,8 +22,10 @@ OVERLAPS: tuple[str, ...] = get_args(Overlap)
 DEFAULT_CATCHUP_WINDOW = timedelta(days=365)
 #: Shorter than this, a fire time the sweeper meets a moment late would count as missed.
 SHORTEST_CATCHUP_WINDOW = timedelta(seconds=1)
-#: Fire times one schedule starts in one sweep; the rest wait for the next sweep (a long catch-up).
+#: Fire times one schedule starts in one sweep, and fire times it looks at; the rest wait for the next
+#: sweep (a long catch-up, or a minutely cron skipped for a week while a run ran).
 MOST_PER_SWEEP = 100
+MOST_LOOKED_AT_PER_SWEEP = 10_000
 
 
 def checked_overlap(overlap: str) -> Overlap:
@@ -76,7 +78,9 @@ def plan(
     if moment is not None and moment < earliest:
         result.skipped += times.count_before(moment, earliest)
         moment = times.at_or_after(earliest)
-    while moment is not None and moment <= now and len(result.start) < MOST_PER_SWEEP:
+    for _ in range(MOST_LOOKED_AT_PER_SWEEP):
+        if moment is None or moment > now or len(result.start) >= MOST_PER_SWEEP:
+            break
         if overlap == "allow" or not running:
             result.start.append(moment)
             running = True

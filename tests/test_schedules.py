@@ -247,13 +247,28 @@ def test_update_trigger_and_the_async_client(services: Services, worker: WorkerP
     asyncio.run(scenario())
 
 
-def test_a_sqlite_store_keeps_and_fires_schedules(sqlite_services: Services) -> None:
+def test_a_sqlite_store_keeps_and_fires_schedules_and_one_that_cannot_fire_holds_up_no_other(
+    sqlite_services: Services,
+) -> None:
+    from sqlalchemy import update
+
+    from durable_agents.models import ScheduleRow
+    from durable_agents.store.db import transaction
+
     import workflows
 
     app = DurableApp("sqlite_schedules", database_url=sqlite_services.database_url, redis_url=sqlite_services.redis_url)
     app.registry = workflows.app.registry
     client = DurableClient(app, taskhub=new_taskhub("sqlite"))
+    client.create_schedule("broken", "plain_function", cron="* * * * *", timezone="Europe/Oslo")
     client.create_schedule("often", "plain_function", every=SECOND, overlap="allow")
+    with transaction(sqlite_services.database_url) as session:  # as if the zone vanished from the system
+        session.execute(
+            update(ScheduleRow)
+            .where(ScheduleRow.schedule_id == "broken")
+            .values(timezone="Mars/Olympus", next_fire_at=datetime.now(UTC) - SECOND)
+        )
     wait_until(lambda: fire_schedules(client.app) > 0, message="a due fire time")
     fired = runs(client, "often")
     assert len(fired) >= 1 and client.get_schedule("often").last_fire_at == max(fired)  # type: ignore[union-attr]
+    assert client.get_schedule("broken").fired_count == 0  # type: ignore[union-attr]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..models import ScheduleRow
@@ -18,6 +20,8 @@ from .dispatch import publish
 if TYPE_CHECKING:
     from ..app import DurableApp
 
+log = logging.getLogger(__name__)
+
 
 def fire_schedules(app: DurableApp) -> int:
     """Start the runs of every due schedule of the app's task hub; returns how many it started.
@@ -27,8 +31,15 @@ def fire_schedules(app: DurableApp) -> int:
     settings = app.settings
     with transaction(settings.database_url) as session:
         now = dialect.of(session).current_time(session)
-        due = schedules.claim_due(session, settings.taskhub, now)
-        started = [run for row in due for run in fire(session, row, now)]
+        started: list[str] = []
+        for row in schedules.claim_due(session, settings.taskhub, now):
+            try:
+                with session.begin_nested():  # one schedule that cannot fire holds up no other
+                    started += fire(session, row, now)
+            except SQLAlchemyError:
+                raise  # the database's trouble, not the schedule's: the whole sweep is tried again
+            except Exception:
+                log.exception("schedule %r could not fire; the next sweep tries again", row.schedule_id)
     if started:
         publish(app, Dispatch(steps=started))
     return len(started)

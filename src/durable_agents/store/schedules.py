@@ -11,7 +11,7 @@ from .. import ids
 from ..errors import ScheduleExistsError, ScheduleNotFoundError
 from ..models import Instance, ScheduleRow
 from ..state import TERMINAL
-from . import instances
+from . import dialect, instances
 
 #: Schedules one sweep claims at most; the rest are claimed by the next sweep (or another worker's).
 CLAIM_BATCH = 200
@@ -48,7 +48,7 @@ def remove(session: Session, taskhub: str, schedule_id: str) -> None:
     session.execute(delete(ScheduleRow).where(ScheduleRow.taskhub == taskhub, ScheduleRow.schedule_id == schedule_id))
 
 
-def claim_due(session: Session, taskhub: str, now: datetime) -> list[ScheduleRow]:
+def claim_due(session: Session, taskhub: str) -> list[ScheduleRow]:
     """The unpaused schedules with a fire time due, or a buffered one waiting, locked for this transaction.
 
     Rows another worker's sweep holds are skipped, not waited for: that sweep fires them, and the next
@@ -58,7 +58,8 @@ def claim_due(session: Session, taskhub: str, now: datetime) -> list[ScheduleRow
         .where(
             ScheduleRow.taskhub == taskhub,
             ScheduleRow.paused.is_(False),
-            or_(ScheduleRow.next_fire_at <= now, ScheduleRow.buffered_fire_at.is_not(None)),
+            # The database's clock in the statement: a sweep that finds nothing due costs one round trip.
+            or_(ScheduleRow.next_fire_at <= dialect.of(session).clock(), ScheduleRow.buffered_fire_at.is_not(None)),
         )
         .order_by(ScheduleRow.next_fire_at)
         .limit(CLAIM_BATCH)

@@ -30,19 +30,26 @@ def fire_schedules(app: DurableApp) -> int:
     LOCKED), and a fire time's run has an id derived from it, so it starts at most once."""
     settings = app.settings
     with transaction(settings.database_url) as session:
-        now = dialect.of(session).current_time(session)
-        started: list[str] = []
-        for row in schedules.claim_due(session, settings.taskhub, now):
-            try:
-                with session.begin_nested():  # one schedule that cannot fire holds up no other
-                    started += fire(session, row, now)
-            except SQLAlchemyError:
-                raise  # the database's trouble, not the schedule's: the whole sweep is tried again
-            except Exception:
-                log.exception("schedule %r could not fire; the next sweep tries again", row.schedule_id)
+        due = schedules.claim_due(session, settings.taskhub)
+        started = fire_all(session, due) if due else []
     if started:
         publish(app, Dispatch(steps=started))
     return len(started)
+
+
+def fire_all(session: Session, due: list[ScheduleRow]) -> list[str]:
+    """Act on the claimed schedules at the database's time: the runs they started."""
+    now = dialect.of(session).current_time(session)
+    started: list[str] = []
+    for row in due:
+        try:
+            with session.begin_nested():  # one schedule that cannot fire holds up no other
+                started += fire(session, row, now)
+        except SQLAlchemyError:
+            raise  # the database's trouble, not the schedule's: the whole sweep is tried again
+        except Exception:
+            log.exception("schedule %r could not fire; the next sweep tries again", row.schedule_id)
+    return started
 
 
 def fire(session: Session, row: ScheduleRow, now: datetime) -> list[str]:

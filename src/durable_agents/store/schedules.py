@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import ids
@@ -21,7 +22,10 @@ def insert(session: Session, row: ScheduleRow) -> None:
     if session.get(ScheduleRow, (row.taskhub, row.schedule_id), with_for_update=True) is not None:
         raise ScheduleExistsError(row.schedule_id)
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # created by a concurrent call since the read above
+        raise ScheduleExistsError(row.schedule_id) from error
 
 
 def require(session: Session, taskhub: str, schedule_id: str, *, lock: bool = False) -> ScheduleRow:

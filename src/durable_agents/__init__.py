@@ -28,13 +28,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
                 "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
-                "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
+                "OrchestrationYieldError", "PayloadTooLargeError", "ScheduleExistsError", "ScheduleNotFoundError",
+                "SchemaMismatchError", "SerializationError", "InvalidScheduleError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
                 "ToolLoopError", "VersionMismatchError", "WaitTimeoutError"),
     ".ids": ("EntityId",),
     ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task", "VersioningOptions"),
     ".orchestrator.entities": ("EntityLock",),
     ".registry": ("ActivityContext", "current_activity"),
+    ".schedule_state": ("ScheduleState",),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
     ".store.approvals": ("ToolApproval",),
     ".store.entities": ("EntityState",),
@@ -81,12 +83,15 @@ if TYPE_CHECKING:
         InstanceExistsError,
         InstanceNotFoundError,
         InvalidInstanceStateError,
+        InvalidScheduleError,
         ModelCallError,
         NonDeterminismError,
         NotRegisteredError,
         OrchestrationNotRegisteredError,
         OrchestrationYieldError,
         PayloadTooLargeError,
+        ScheduleExistsError,
+        ScheduleNotFoundError,
         SchemaMismatchError,
         SerializationError,
         SessionNotFoundError,
@@ -102,6 +107,7 @@ if TYPE_CHECKING:
     from .orchestrator import OrchestrationContext, RetryPolicy, Task, VersioningOptions
     from .orchestrator.entities import EntityLock
     from .registry import ActivityContext, current_activity
+    from .schedule_state import ScheduleState
     from .state import OrchestrationState, OrchestrationStatus
     from .store.approvals import ToolApproval
     from .store.entities import EntityState
@@ -147,6 +153,7 @@ __all__ = [
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InvalidInstanceStateError",
+    "InvalidScheduleError",
     "KeepLast",
     "MCPServer",
     "ModelCallError",
@@ -160,6 +167,9 @@ __all__ = [
     "OrchestrationYieldError",
     "PayloadTooLargeError",
     "RetryPolicy",
+    "ScheduleExistsError",
+    "ScheduleNotFoundError",
+    "ScheduleState",
     "SchemaMismatchError",
     "SerializationError",
     "SessionInfo",

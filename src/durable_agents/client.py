@@ -20,6 +20,7 @@ from .ids import EntityId
 from .moments import clamped
 from .orchestrator.context import durable_name
 from .orchestrator.history import EntityOperation
+from .schedule_client import ScheduleMethods
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
 from .store import entities, instances, rewinds, workers
@@ -36,7 +37,7 @@ from .tasks.start import start_instance
 WAIT_RETRY_SECONDS = 0.5
 
 
-class DurableClient(ToolApprovals):
+class DurableClient(ToolApprovals, ScheduleMethods):
     """Talks to Postgres (the truth) and publishes wake-ups to the broker; needs no worker in-process.
 
     Built from the app, it also checks orchestration names against the app's registry (and edited

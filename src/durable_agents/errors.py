@@ -13,6 +13,9 @@
     ├── InstanceNotFoundError         no such instance in this task hub (also a LookupError)
     ├── InstanceExistsError           an explicit instance id that is already in use
     ├── InvalidInstanceStateError     the operation does not fit the instance's status
+    ├── ScheduleNotFoundError         no such schedule in this task hub (also a LookupError)
+    ├── ScheduleExistsError           a schedule id that is already in use
+    ├── InvalidScheduleError          a bad cron, time zone, interval or overlap policy (also a ValueError)
     ├── WaitTimeoutError              a client wait ran out (also a TimeoutError)
     ├── TaskFailedError               an activity or sub-orchestration failed (inside an orchestration)
     ├── TaskCancelledError            a task the orchestration cancelled was yielded (inside an orchestration)
@@ -211,6 +214,28 @@ class InstanceExistsError(DurableAgentsError):
 
 class InvalidInstanceStateError(DurableAgentsError):
     """The operation does not apply to an instance in its current status."""
+
+
+class ScheduleNotFoundError(DurableAgentsError, LookupError):
+    def __init__(self, schedule_id: str, taskhub: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(
+            f"no schedule {schedule_id!r} in task hub {taskhub!r}. Check the id (`durable-agents schedules list` "
+            "shows them) and that the client uses the same task hub (TASKHUB)."
+        )
+
+
+class ScheduleExistsError(DurableAgentsError):
+    def __init__(self, schedule_id: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(
+            f"schedule id {schedule_id!r} is already in use. Pick another id, change the schedule with "
+            "update_schedule, or delete it first."
+        )
+
+
+class InvalidScheduleError(DurableAgentsError, ValueError):
+    """A schedule that cannot fire as given: a bad cron expression, time zone, interval or policy."""
 
 
 class WaitTimeoutError(DurableAgentsError, TimeoutError):

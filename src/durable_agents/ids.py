@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 def new_execution_id() -> str:
@@ -189,3 +190,27 @@ def entity_lock_forward_key(lock_id: str, position: int) -> str:
 def _digest(*parts: str) -> str:
     """Parts of any length, in a dedupe key's 128 characters."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+# -- recurring schedules ---------------------------------------------------------------------------
+
+
+#: The tag every run of a schedule carries, valued with the schedule's id: `query_instances(tags=...)` finds them.
+SCHEDULE_TAG = "schedule"
+
+
+def schedule_run_id(schedule_id: str, fire_at: datetime) -> str:
+    """The run of a schedule for one fire time: the same for every worker that fires it, so a fire time
+    starts at most one instance however many workers race for it."""
+    return f"{schedule_id}@{_utc_stamp(fire_at)}"
+
+
+def triggered_run_id(schedule_id: str, at: datetime) -> str:
+    """A run asked for by `trigger_schedule` at `at`: never the id of a fire time's run."""
+    return f"{schedule_id}@manual-{_utc_stamp(at)}"
+
+
+def _utc_stamp(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{utc.microsecond:06d}Z" if utc.microsecond else f"{text}Z"

@@ -21,6 +21,7 @@ from .entities import entity_routes
 from .health import health_routes
 from .instances import instance_routes
 from .problems import error_response, validation_response
+from .schedules import schedule_routes
 from .streams import stream_routes
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     secured.include_router(approval_routes(context))
     secured.include_router(entity_routes(context))
     secured.include_router(stream_routes(context))
+    secured.include_router(schedule_routes(context))
     routes.include_router(secured)
     return routes
 

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -386,6 +387,40 @@ class EntityOperationRow(Base):
     )
 
 
+class ScheduleRow(Base):
+    """A recurring schedule: what it starts, when (cron or interval), and where its firing has got to."""
+
+    __tablename__ = "da_schedules"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    orchestration: Mapped[str] = mapped_column(String(256))
+    input: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    #: Exactly one of `cron` (5 fields, read in `timezone`) and `every_seconds` is set.
+    cron: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    every_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    start_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    end_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    overlap: Mapped[str] = mapped_column(String(16))
+    catchup_window_seconds: Mapped[float] = mapped_column(Float)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    #: The next fire time to act on (None: the schedule has ended); due once the clock passes it.
+    next_fire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: A fire time waiting for the running run to end (overlap "buffer_one").
+    buffered_fire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_fire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: The latest run started: the overlap policies ask whether it still runs.
+    last_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    fired_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_da_schedules_due", "taskhub", "next_fire_at"),)
+
+
 # The tables themselves, for Core statements where a step's cost matters: a statement on a mapped
 # class goes through the ORM's bulk and synchronisation machinery even when no object is involved.
 instances_table = cast(Table, Instance.__table__)
@@ -397,6 +432,7 @@ agent_sessions_table = cast(Table, AgentSessionRow.__table__)
 agent_messages_table = cast(Table, AgentMessageRow.__table__)
 entities_table = cast(Table, EntityRow.__table__)
 entity_operations_table = cast(Table, EntityOperationRow.__table__)
+schedules_table = cast(Table, ScheduleRow.__table__)
 
 __all__ = [
     "AgentMessageRow",
@@ -407,6 +443,7 @@ __all__ = [
     "HistoryRow",
     "InboxRow",
     "Instance",
+    "ScheduleRow",
     "SignOutRow",
     "ToolApprovalRow",
     "Timer",
@@ -419,6 +456,7 @@ __all__ = [
     "history_table",
     "inbox_table",
     "instances_table",
+    "schedules_table",
     "timers_table",
     "work_items_table",
 ]

@@ -32,6 +32,16 @@ class ActivityContext:
 
 
 @dataclass(frozen=True)
+class Routing:
+    """How an activity's messages travel through Celery, besides their queue."""
+
+    #: Celery's rate limit ("10/m"), per worker: each call is then a message of its own task.
+    rate_limit: str | None = None
+    #: The message priority Celery hands the broker (Redis serves 0 first).
+    priority: int | None = None
+
+
+@dataclass(frozen=True)
 class ActivitySpec:
     name: str
     fn: Callable[..., Any]
@@ -44,6 +54,7 @@ class ActivitySpec:
     #: Runs inside the transaction of the step that schedules it, as `fn(session, context, input)`:
     #: its writes and its completion commit together, without a work item or a step of their own.
     in_step: bool = False
+    routing: Routing = Routing()
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,12 @@ class Registry:
         return name
 
     def add_activity(
-        self, fn: Callable[..., Any], name: str | None = None, queue_role: str = "activities", in_step: bool = False
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        queue_role: str = "activities",
+        in_step: bool = False,
+        routing: Routing | None = None,
     ) -> str:
         """Register `fn` as activity `name`. With `in_step`, `fn(session, context, input)` writes through the
         step's own database session (see `ActivitySpec.in_step`)."""
@@ -102,6 +118,7 @@ class Registry:
             result_type=hints.get("return"),
             queue_role=queue_role,
             in_step=in_step,
+            routing=routing or Routing(),
         )
         return name
 

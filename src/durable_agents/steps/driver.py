@@ -293,6 +293,7 @@ def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
     dispatch.steps = [instance_id for instance_id in dispatch.steps if instance_id != child_id]
     dispatch.steps += child.dispatch.steps
     dispatch.activities = child.dispatch.activities
+    dispatch.item_instances = child.dispatch.item_instances
     dispatch.chord_instance = child.dispatch.chord_instance
     dispatch.claimed = child.dispatch.claimed
     parent.executors += child.executors

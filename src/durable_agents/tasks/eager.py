@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..steps.outcome import Dispatch, EagerClaim
 from ..store.work import Completion
 from .activity import claim, perform, record
-from .dispatch import activity_queue, publish, wake
+from .dispatch import activity_queue, publish, rate_limited, wake
 from .step import run_one_step
 
 if TYPE_CHECKING:
@@ -30,13 +30,19 @@ def serves(app: DurableApp, queue: str) -> bool:
     return app.local_queues is not None and queue in app.local_queues
 
 
+def runs_in_place(app: DurableApp, activity: str) -> bool:
+    """Whether a step may run the activity here: this worker serves its queue, and Celery does not count
+    its calls against a rate limit (which only a message of its own passes through)."""
+    return serves(app, activity_queue(app, activity)) and not rate_limited(app, activity)
+
+
 def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completion | None = None) -> None:
     """Step the instance; while a step leaves exactly one activity this worker serves, run it here and
     step again, recording each activity's outcome in the transaction of the step that consumes it.
     A step that leaves no activity but wakes exactly one instance (a child it started, a parent its
     result resumes) is followed by that instance's step, here too."""
     settings = app.settings
-    eager = EagerClaim(app.leases.owner(), settings.lease_seconds, lambda name: serves(app, activity_queue(app, name)))
+    eager = EagerClaim(app.leases.owner(), settings.lease_seconds, lambda name: runs_in_place(app, name))
     for _ in range(EAGER_STEPS):
         try:
             dispatch = run_one_step(app, taskhub, instance_id, eager, completion)

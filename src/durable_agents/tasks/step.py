@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..logs import work_fields
 from ..steps.driver import Stepper
 from ..steps.in_step import ISOLATE_IN_STEP, InStepActivityError
 from ..steps.outcome import Dispatch, EagerClaim
 from ..store.db import transaction
 from ..store.work import Completion
+from . import names
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -23,12 +25,13 @@ def run_one_step(
 ) -> Dispatch:
     """Step the instance (recording `completion` first) and return the messages its decisions imply,
     not yet published."""
-    try:
-        return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=False)
-    except InStepActivityError:
-        # Rolled back whole: again, with each in-step activity under a savepoint, so that its failure
-        # undoes only its own writes and the code gets it.
-        return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=True)
+    with work_fields(instance_id=instance_id, name=names.known(instance_id)):
+        try:
+            return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=False)
+        except InStepActivityError:
+            # Rolled back whole: again, with each in-step activity under a savepoint, so that its failure
+            # undoes only its own writes and the code gets it.
+            return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=True)
 
 
 def _run_step(
@@ -48,4 +51,5 @@ def _run_step(
     # Only now, after commit, is the executor's state the stored state.
     for stepped, execution_id, executor in outcome.executors:
         app.executor_cache.put(taskhub, stepped, execution_id, executor)
+        names.remember(stepped, executor.context.name)
     return outcome.dispatch

@@ -23,6 +23,7 @@ from .celery_config import (
     check_rate_limit,
     engine_defaults,
     resolve_queues,
+    under_user_settings,
 )
 from .config import Settings
 from .connections import celery_ssl_options, redis_ssl_options
@@ -283,15 +284,19 @@ class DurableApp(Celery):  # type: ignore[misc]
     def _configure_celery(self) -> None:
         # Defaults, not settings: what the user passes to DurableApp(...) or loads with config_from_object
         # wins. `check_celery_config` refuses the few values that would break a guarantee.
-        self.add_defaults(lambda: engine_defaults(self.settings))
-        # TLS for rediss:// URLs (README, "Secure connections"); redis:// URLs get no SSL options.
+        self.on_after_configure.connect(self._add_engine_defaults, weak=False)
+
+    def _add_engine_defaults(self, sender: Any = None, source: Any = None, **_: Any) -> None:
         settings = self.settings
+        defaults = engine_defaults(settings)
+        # TLS for rediss:// URLs (README, "Secure connections"); redis:// URLs get no SSL options.
         broker_ssl = celery_ssl_options(settings, settings.effective_broker_url)
         if broker_ssl is not None:
-            self.add_defaults({"broker_use_ssl": broker_ssl})
+            defaults["broker_use_ssl"] = broker_ssl
         backend_ssl = celery_ssl_options(settings, settings.redis_url)
         if backend_ssl is not None and not settings.embedded:
-            self.add_defaults({"redis_backend_use_ssl": backend_ssl})
+            defaults["redis_backend_use_ssl"] = backend_ssl
+        under_user_settings(source if source is not None else self.conf, defaults)
 
     def _register_tasks(self) -> None:
         hub = self.settings.taskhub
@@ -346,12 +351,15 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         # Here, not in start(): the prefork pool may fork its children before this step starts,
         # and they must inherit the queues to run work eagerly.
         app: DurableApp = worker.app
-        check_celery_config(app)
-        chosen = app.amqp.queues.consume_from
-        if chosen:  # `-Q`: short names of this hub's queues get its prefix (`celery worker -Q gpu` too)
-            resolved = resolve_queues(app, list(chosen))
-            if resolved != list(chosen):
-                app.amqp.queues.select(resolved)
+        try:
+            check_celery_config(app)
+            chosen = app.amqp.queues.consume_from
+            if chosen:  # `-Q`: short names of this hub's queues get its prefix (`celery worker -Q gpu` too)
+                resolved = resolve_queues(app, list(chosen))
+                if resolved != list(chosen):
+                    app.amqp.queues.select(resolved)
+        except ConfigurationError as error:  # `celery worker` would print a traceback: one line instead
+            raise SystemExit(f"error: {error}") from None
         app.local_queues = set(app.amqp.queues.consume_from or app.amqp.queues)
 
     def start(self, worker: Any) -> None:

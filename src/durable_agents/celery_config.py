@@ -49,6 +49,13 @@ def engine_defaults(settings: Settings) -> dict[str, Any]:
     return defaults
 
 
+def under_user_settings(conf: Any, defaults: dict[str, Any]) -> None:
+    """Put `defaults` just above Celery's own: below DurableApp(...) options and config_from_object's source
+    (Celery's `add_defaults` would put them above the latter)."""
+    conf.defaults.insert(len(conf.defaults) - 1, defaults)
+    conf.maps.insert(len(conf.maps) - 1, defaults)
+
+
 def check_celery_config(app: DurableApp) -> None:
     """ConfigurationError if a Celery setting would break a guarantee (pickle: code execution from the broker)."""
     for key in JSON_ONLY:

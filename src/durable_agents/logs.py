@@ -66,6 +66,8 @@ def _add_task(entry: dict[str, Any], record: logging.LogRecord) -> None:
     data = getattr(record, "data", None)  # Celery's own lines ("received", "succeeded") carry it
     if isinstance(data, dict) and "id" in data:
         entry["task"], entry["task_id"] = data.get("name"), data["id"]
+        if data.get("args"):
+            entry["args"] = data["args"]  # what the message is about: `instance='...' item=7`
         return
     from celery import current_task
 
@@ -97,6 +99,7 @@ def install_in_celery() -> None:
     def to_json(logger: logging.Logger, **_: Any) -> None:
         if json_logs_wanted():
             use_json(logger)
+            logging.captureWarnings(True)  # Python's warnings as log records, so as JSON lines too
 
     after_setup_logger.connect(to_json, weak=False, dispatch_uid="durable_agents.logs")
     after_setup_task_logger.connect(to_json, weak=False, dispatch_uid="durable_agents.task_logs")

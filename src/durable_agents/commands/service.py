@@ -84,15 +84,16 @@ def worker(
         return
     if pool not in POOLS:
         raise ConfigurationError(f"--pool {pool!r} is not a Celery pool; use one of {', '.join(POOLS)}")
-    # While PostgreSQL or Redis does not answer: one line per attempt naming it, with backoff, then start.
-    wait_for_services(target.settings)
     names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
     if not names:
         raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")
     check_celery_config(target)  # here too, for a one-line error before Celery starts
-    json_logs_wanted()  # a misspelt DURABLE_AGENTS_LOG_FORMAT is refused here
     resolved = ",".join(resolve_queues(target, names))
+    # While PostgreSQL or Redis does not answer: one line per attempt naming it, with backoff, then start.
+    wait_for_services(target.settings)
     argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel]
+    if json_logs_wanted():  # a misspelt DURABLE_AGENTS_LOG_FORMAT is refused here
+        argv.insert(0, "--quiet")  # no banner: every line is a JSON object
     if events:
         argv.append("-E")
     if concurrency:

@@ -10,16 +10,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-#: Instance ids and their orchestration names, as this process last saw them (bounded).
+from .. import ids
+
+#: Instance ids and what their steps are shown as (`orchestration:NAME`, `agent:NAME`), as this process last
+#: saw them (bounded), and the agent of each agent turn.
+_SHOWN: dict[str, str] = {}
+_AGENTS: dict[str, str] = {}
 _NAMES: dict[str, str] = {}
-_NAMES_KEPT = 10_000
+_KEPT = 10_000
 
 
-def remember(instance_id: str, name: str) -> None:
-    """Note the orchestration name of `instance_id`, for the steps this process wakes later."""
-    if len(_NAMES) >= _NAMES_KEPT:
-        _NAMES.clear()  # cheaper than an LRU: a name forgotten only makes a row less telling
+def remember(instance_id: str, name: str, agent: str | None = None) -> None:
+    """Note the orchestration name of `instance_id` (and the agent, for an agent's turn or session), for the
+    steps this process wakes later."""
+    if len(_SHOWN) >= _KEPT:
+        _SHOWN.clear()  # cheaper than an LRU: a name forgotten only makes a row less telling
+        _NAMES.clear()
+        _AGENTS.clear()
+    if agent is None and instance_id.startswith(ids.AGENT_SESSION_PREFIX):
+        agent = instance_id[len(ids.AGENT_SESSION_PREFIX) :].split(":", 1)[0]
     _NAMES[instance_id] = name
+    if agent is not None:
+        _AGENTS[instance_id] = agent
+        _SHOWN[instance_id] = f"agent:{agent}"
+    else:
+        _SHOWN[instance_id] = f"orchestration:{name}"
 
 
 def known(instance_id: str) -> str | None:
@@ -28,22 +43,27 @@ def known(instance_id: str) -> str | None:
 
 
 def step(instance_id: str) -> dict[str, Any]:
-    """A step's display: `orchestration:NAME` when this process knows the instance's name."""
-    name = _NAMES.get(instance_id)
+    """A step's display: `orchestration:NAME` (`agent:NAME` for an agent's) when this process knows the instance."""
     shown: dict[str, Any] = {"argsrepr": f"instance={instance_id!r}"}
+    name = _SHOWN.get(instance_id)
     if name is not None:
-        shown["shadow"] = f"orchestration:{name}"
+        shown["shadow"] = name
     return shown
 
 
 def activity(name: str, item_id: int, instance_id: str | None) -> dict[str, Any]:
-    """An activity message's display: `activity:NAME`, its instance and work item."""
-    where = f"instance={instance_id!r} " if instance_id is not None else ""
-    return {"shadow": f"activity:{name}", "argsrepr": f"{where}item={item_id}"}
+    """An activity message's display: `activity:NAME`, its instance (and agent) and work item."""
+    return {"shadow": f"activity:{name}", "argsrepr": f"{_where(instance_id)}item={item_id}"}
 
 
 def drainer(names: Iterable[str], count: int, share: int, shares: int, instance_id: str | None) -> dict[str, Any]:
     """A fan-out drainer's display: `drain:NAME[,NAME...]`, the activities it works through."""
-    where = f"instance={instance_id!r} " if instance_id is not None else ""
     listed = ",".join(names)
-    return {"shadow": f"drain:{listed}", "argsrepr": f"{where}items={count} share={share + 1}/{shares}"}
+    return {"shadow": f"drain:{listed}", "argsrepr": f"{_where(instance_id)}items={count} share={share + 1}/{shares}"}
+
+
+def _where(instance_id: str | None) -> str:
+    if instance_id is None:
+        return ""
+    agent = _AGENTS.get(instance_id)
+    return f"agent={agent!r} instance={instance_id!r} " if agent is not None else f"instance={instance_id!r} "

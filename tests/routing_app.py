@@ -30,6 +30,17 @@ def use_gpu(context: OrchestrationContext) -> Any:
     return (yield context.call_activity(on_gpu, input=context.get_input()))
 
 
+@app.activity
+def where(value: int) -> dict[str, Any]:
+    return {"value": value, "pid": os.getpid()}
+
+
+@app.orchestration(queue="gpu")
+def gpu_pipeline(context: OrchestrationContext) -> Any:
+    """Its steps go to the gpu queue; its activity to the activities queue."""
+    return (yield context.call_activity(where, input=context.get_input()))
+
+
 @app.activity(rate_limit="100/s")
 def limited(value: int) -> int:
     return value * 2

@@ -70,16 +70,18 @@ def test_config_from_object_wins_over_engine_defaults_and_pickle_is_refused(serv
         check_celery_config(DurableApp(accept_content=["json", "pickle"], **urls))
 
 
-def test_an_activity_on_its_own_queue_runs_only_on_a_worker_consuming_it(
+def test_an_activity_or_orchestration_on_its_own_queue_runs_only_on_a_worker_consuming_it(
     routing_client: DurableClient, routing_worker: WorkerProcess, start_worker: Any
 ) -> None:
     instance_id = routing_client.schedule_new_orchestration("use_gpu", input=7)
-    # The live worker does not consume `gpu`: the activity waits, and `explain` says for whom.
+    pipeline_id = routing_client.schedule_new_orchestration("gpu_pipeline", input=8)
+    # The live worker does not consume `gpu`: the activity and the orchestration wait, and `explain` says so.
     why = wait_until(
         lambda: (e := routing_client.explain(instance_id)).reason == Reason.NO_WORKER and e,
         message="the activity to wait for a gpu worker",
     )
     assert [p.name for p in why.pending] == ["on_gpu"]
+    assert routing_client.explain(pipeline_id).reason == Reason.NO_WORKER
 
     command = [
         sys.executable, "-m", "durable_agents", "worker", "routing_app:app", "--queues", "gpu",
@@ -88,8 +90,14 @@ def test_an_activity_on_its_own_queue_runs_only_on_a_worker_consuming_it(
     gpu = start_worker(routing_worker.taskhub, module="routing_app:app", command=command)
     state = routing_client.wait_for_orchestration_completion(instance_id, timeout=30)
     assert state.output == {"value": 7, "pid": gpu.process.pid}
+    # The pipeline's steps ran on the gpu worker, its activity on the other.
+    pipeline = routing_client.wait_for_orchestration_completion(pipeline_id, timeout=30)
+    assert pipeline.output == {"value": 8, "pid": routing_worker.process.pid}
+    assert "Task orchestration:gpu_pipeline[" in gpu.log_path.read_text()
+    assert "orchestration:gpu_pipeline" not in routing_worker.log_path.read_text()
     [record] = [w for w in routing_client.list_workers() if w.pid == gpu.process.pid]
-    assert record.queues == (f"durable_agents.{routing_worker.taskhub}.gpu",) and record.activities == ("on_gpu",)
+    assert record.queues == (f"durable_agents.{routing_worker.taskhub}.gpu",)
+    assert (record.orchestrations, record.activities) == (("gpu_pipeline",), ("on_gpu",))
 
 
 def test_an_unknown_short_queue_name_is_refused_with_the_hubs_queues(services: Services) -> None:

@@ -107,14 +107,22 @@ class DurableApp(Celery):  # type: ignore[misc]
     # -- registration ------------------------------------------------------------------------
 
     @overload
-    def orchestration(self, fn: F, *, name: str | None = None) -> F: ...
+    def orchestration(self, fn: F, *, name: str | None = None, queue: str | None = None) -> F: ...
     @overload
-    def orchestration(self, fn: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
-    def orchestration(self, fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-        """Register a generator function `fn(context)` as an orchestration (by default under its name)."""
+    def orchestration(
+        self, fn: None = None, *, name: str | None = None, queue: str | None = None
+    ) -> Callable[[F], F]: ...
+    def orchestration(
+        self, fn: F | None = None, *, name: str | None = None, queue: str | None = None
+    ) -> F | Callable[[F], F]:
+        """Register a generator function `fn(context)` as an orchestration (by default under its name).
+
+        `queue` is a short queue name of this task hub for its steps (`durable_agents.<hub>.NAME`), served
+        by workers started with `-Q NAME`; by default they go to the `orchestrator` queue."""
+        role = check_queue_name(queue) if queue is not None else "orchestrator"
 
         def register(target: F) -> F:
-            target.__durable_name__ = self.registry.add_orchestration(target, name)  # type: ignore[attr-defined]
+            target.__durable_name__ = self.registry.add_orchestration(target, name, queue_role=role)  # type: ignore[attr-defined]
             return target
 
         return register(fn) if fn is not None else register

@@ -79,8 +79,11 @@ def check_queue_name(queue: str) -> str:
 
 
 def hub_queue_names(app: DurableApp) -> list[str]:
-    """The short names of this task hub's queues: the three roles, then the queues activities name."""
-    named = (spec.queue_role for spec in app.registry.activities.values())
+    """The short names of this task hub's queues: the three roles, then the queues activities and
+    orchestrations name."""
+    registry = app.registry
+    named = [spec.queue_role for spec in registry.activities.values()]
+    named += [spec.queue_role for spec in registry.orchestrations.values()]
     return list(dict.fromkeys([*ROLES, *sorted(set(named) - set(ROLES))]))
 
 

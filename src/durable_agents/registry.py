@@ -62,6 +62,8 @@ class OrchestrationSpec:
     name: str
     fn: Callable[..., Any]
     result_type: Any
+    #: The queue role its steps go to: "orchestrator", or a queue of its own.
+    queue_role: str = "orchestrator"
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -75,15 +77,26 @@ class Registry:
     def __init__(self) -> None:
         self.orchestrations: dict[str, OrchestrationSpec] = {}
         self.activities: dict[str, ActivitySpec] = {}
+        #: Some orchestration's steps go to a queue of its own: waking an instance needs its name.
+        self.step_queues_vary = False
         #: What `context.get_agent(name)` builds; set by the app that hosts agents, passed to every executor.
         self.agent_factory: AgentFactory | None = None
 
-    def add_orchestration(self, fn: Callable[..., Any], name: str | None = None) -> str:
+    def add_orchestration(
+        self, fn: Callable[..., Any], name: str | None = None, queue_role: str = "orchestrator"
+    ) -> str:
         name = name or fn.__name__
         if name in self.orchestrations and self.orchestrations[name].fn is not fn:
             raise ValueError(f"an orchestration named {name!r} is already registered")
-        self.orchestrations[name] = OrchestrationSpec(name, fn, _hints(fn).get("return"))
+        self.orchestrations[name] = OrchestrationSpec(name, fn, _hints(fn).get("return"), queue_role)
+        if queue_role != "orchestrator":
+            self.step_queues_vary = True
         return name
+
+    def step_queue_role(self, orchestration: str | None) -> str:
+        """The queue role of the orchestration's steps ("orchestrator" for a name it does not know)."""
+        spec = self.orchestrations.get(orchestration) if orchestration is not None else None
+        return spec.queue_role if spec is not None else "orchestrator"
 
     def add_activity(
         self,

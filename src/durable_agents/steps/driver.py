@@ -74,7 +74,7 @@ class Stepper:
             inbox.post(session, taskhub, instance_id, event, execution_id=execution)
         instance.save(writes)
         child = None
-        if len(outcome.children) == 1 and not outcome.work.count:
+        if len(outcome.children) == 1 and not outcome.work.count and self._same_queue(instance, outcome.children[0]):
             child = self._first_step_of_child(session, writes, outcome.children[0], row.now)
         else:
             for new in outcome.children:
@@ -100,6 +100,11 @@ class Stepper:
         outcome = self._step(session, writes, instance, now, [], started)
         outcome.dispatch.steps[:0] = ended.dispatch.steps
         return outcome
+
+    def _same_queue(self, parent: LockedInstance, child: NewChild) -> bool:
+        """Whether the child's steps share the parent's queue, so that this worker may take its first one."""
+        registry = self.registry
+        return registry.step_queue_role(child.row["name"]) == registry.step_queue_role(parent.name)
 
     def _first_step_of_child(self, session: Session, writes: StepWrites, new: NewChild, now: datetime) -> StepOutcome:
         """The first step of the one child the parent's step created, in the parent's transaction: a step, a

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from celery import Signature, chord
 
 from ..steps.outcome import Dispatch
+from ..store import instances
+from ..store.db import single_statement
 from . import names
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
             callback = app.signature(
                 STEP_TASK,
                 args=(hub, dispatch.chord_instance),
-                queue=app.settings.queue("orchestrator"),
+                queue=step_queue(app, dispatch.chord_instance),
                 immutable=True,
                 **names.step(dispatch.chord_instance),
             )
@@ -130,12 +132,26 @@ def wake(app: DurableApp, instance_id: str) -> None:
         app.send_task(
             STEP_TASK,
             args=(app.settings.taskhub, instance_id),
-            queue=app.settings.queue("orchestrator"),
+            queue=step_queue(app, instance_id),
             ignore_result=True,  # nobody reads a step's result; asking would wait on the result backend
             **names.step(instance_id),
         )
     except Exception as error:  # one line: with the broker down, every wake-up says it again
         log.warning("could not publish a wake-up for %s (%s); the sweeper will dispatch it", instance_id, error)
+
+
+def step_queue(app: DurableApp, instance_id: str) -> str:
+    """The queue of the instance's steps: its orchestration's (the `orchestrator` queue unless it names one)."""
+    registry = app.registry
+    if not registry.step_queues_vary:  # the common case: no orchestration names a queue, no lookup
+        return app.settings.queue("orchestrator")
+    name = names.known(instance_id)
+    if name is None:
+        with single_statement(app.settings.database_url) as session:
+            name = instances.name_of(session, app.settings.taskhub, instance_id)
+        if name is not None:
+            names.remember(instance_id, name)
+    return app.settings.queue(registry.step_queue_role(name))
 
 
 def activity_queue(app: DurableApp, activity: str) -> str:

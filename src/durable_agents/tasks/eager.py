@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..steps.outcome import Dispatch, EagerClaim
 from ..store.work import Completion
 from .activity import claim, perform, record
-from .dispatch import activity_queue, publish, rate_limited, wake
+from .dispatch import activity_queue, publish, rate_limited, step_queue, wake
 from .step import run_one_step
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completio
 
 def _take_single_wake(app: DurableApp, dispatch: Dispatch) -> str | None:
     wakes = set(dispatch.steps)
-    if len(wakes) != 1 or dispatch.activities or not serves(app, app.settings.queue("orchestrator")):
+    if len(wakes) != 1 or dispatch.activities or not serves(app, step_queue(app, next(iter(wakes)))):
         return None
     dispatch.steps.clear()
     return wakes.pop()
@@ -82,7 +82,7 @@ def on_activity_message(app: DurableApp, taskhub: str, item_id: int, wake_orches
     if not wake_orchestrator:
         record(app, item, outcome)  # a chord member: the chord's callback steps the instance
         return
-    if serves(app, app.settings.queue("orchestrator")):
+    if serves(app, step_queue(app, item.instance_id)):
         try:
             drive(app, taskhub, item.instance_id, (item, outcome))
             return

@@ -143,3 +143,10 @@ def test_json_logs_carry_the_instance_name_attempt_task_and_trace(
         line for line in lines() if line["message"].endswith("received") and line.get("task") == "activity:limited"
     ]
     assert len([line for line in received if instance_id in line["args"]]) == 3
+
+
+def test_an_agents_steps_are_named_by_the_agent(agents: Any, agents_worker: WorkerProcess) -> None:
+    reply = agents.get_agent("Joker").run_sync("Tell me a joke about queues", session="celery-rows")
+    assert reply.text.startswith("Reply to: Tell me a joke about queues")
+    # Its session's and its turn's steps: the worker's log says whose they are.
+    wait_until(lambda: "Task agent:Joker[" in agents_worker.log_path.read_text(), message="a row named by the agent")

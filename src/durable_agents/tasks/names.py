@@ -27,8 +27,7 @@ def remember(instance_id: str, name: str, agent: str | None = None) -> None:
         _SHOWN.clear()  # cheaper than an LRU: a name forgotten only makes a row less telling
         _NAMES.clear()
         _AGENTS.clear()
-    if agent is None and instance_id.startswith(ids.AGENT_SESSION_PREFIX):
-        agent = instance_id[len(ids.AGENT_SESSION_PREFIX) :].split(":", 1)[0]
+    agent = agent or _session_agent(instance_id)
     _NAMES[instance_id] = name
     if agent is not None:
         _AGENTS[instance_id] = agent
@@ -46,9 +45,17 @@ def step(instance_id: str) -> dict[str, Any]:
     """A step's display: `orchestration:NAME` (`agent:NAME` for an agent's) when this process knows the instance."""
     shown: dict[str, Any] = {"argsrepr": f"instance={instance_id!r}"}
     name = _SHOWN.get(instance_id)
+    if name is None and (agent := _session_agent(instance_id)) is not None:
+        name = f"agent:{agent}"  # a session's id names its agent: seen or not, its steps say whose they are
     if name is not None:
         shown["shadow"] = name
     return shown
+
+
+def _session_agent(instance_id: str) -> str | None:
+    if not instance_id.startswith(ids.AGENT_SESSION_PREFIX):
+        return None
+    return instance_id[len(ids.AGENT_SESSION_PREFIX) :].split(":", 1)[0]
 
 
 def activity(name: str, item_id: int, instance_id: str | None) -> dict[str, Any]:

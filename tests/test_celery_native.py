@@ -68,6 +68,13 @@ def test_config_from_object_wins_over_engine_defaults_and_pickle_is_refused(serv
     check_celery_config(app)
     with pytest.raises(ConfigurationError, match=r"accept_content=\['json', 'pickle'\] allows pickle"):
         check_celery_config(DurableApp(accept_content=["json", "pickle"], **urls))
+    # Routing options are checked where they are given, each with a one-line message.
+    with pytest.raises(ValueError, match="queue 'gpu.fast' is not a short queue name"):
+        app.activity(queue="gpu.fast")
+    with pytest.raises(ValueError, match="rate_limit 'often' is not a rate: use e.g. '10/s'"):
+        app.activity(rate_limit="often")
+    with pytest.raises(ValueError, match="priority -1 is not a message priority"):
+        app.activity(priority=-1)
 
 
 def test_an_activity_or_orchestration_on_its_own_queue_runs_only_on_a_worker_consuming_it(

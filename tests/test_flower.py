@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from durable_agents.errors import OrchestrationNotRegisteredError
 from durable_agents.tasks.trigger import START_TASK
 
 from conftest import ARTIFACTS, TESTS_DIR, Services, WorkerProcess, make_client, python_path, wait_until
@@ -91,14 +92,36 @@ def test_flower_api_starts_an_orchestration_that_completes(services: Services, f
     assert (result["state"], result["result"]) == ("SUCCESS", instance_id)
 
     # Events are on, so Flower lists named rows: the trigger, and the steps of the instance it started.
-    def rows() -> dict[str, Any]:
-        listed: dict[str, Any] = httpx.get(f"{flower.url}/api/tasks", auth=AUTH, timeout=30).json()
-        return listed
-
-    listed = wait_until(lambda: (r := rows()) and task_id in r and r[task_id]["state"] == "SUCCESS" and r)
+    listed = wait_until(lambda: (r := rows(flower)) and task_id in r and r[task_id]["state"] == "SUCCESS" and r)
     assert listed[task_id]["name"] == START_TASK
-    steps = [row for row in listed.values() if row["name"] == "durable_agents.orchestrator_step"]
+    steps = [row for row in listed.values() if row["name"] == "orchestration:chain"]
     assert any(instance_id in (row.get("args") or "") for row in steps)  # a step's row names its instance
+
+
+def rows(flower: Flower) -> dict[str, Any]:
+    listed: dict[str, Any] = httpx.get(f"{flower.url}/api/tasks", auth=AUTH, timeout=30).json()
+    return listed
+
+
+def test_flower_lists_a_fan_outs_activities_by_name(services: Services, flower: Flower) -> None:
+    client = make_client(services, flower.taskhub)
+    instance_id = client.schedule_new_orchestration("fan_out", input=12)
+    assert client.wait_for_orchestration_completion(instance_id, timeout=60).output == sum(i * i for i in range(12))
+
+    def of_instance() -> list[dict[str, Any]]:
+        return [row for row in rows(flower).values() if instance_id in (row.get("args") or "")]
+
+    # The drainers name the activity they work through and their share; the fan-in's step its orchestration.
+    named = wait_until(
+        lambda: (
+            (found := of_instance())
+            and {"drain:square", "orchestration:fan_out"} <= {r["name"] for r in found}
+            and found
+        )
+    )
+    drainers = [row for row in named if row["name"] == "drain:square"]
+    assert all(row["state"] == "SUCCESS" and "items=" in row["args"] for row in drainers)
+    assert sum(int(row["args"].split("items=")[1].split()[0]) for row in drainers) == 12
 
 
 def test_flower_refuses_the_api_without_credentials_and_reports_unknown_names(
@@ -115,4 +138,10 @@ def test_flower_refuses_the_api_without_credentials_and_reports_unknown_names(
         return result if result["state"] != "PENDING" else None
 
     failed = wait_until(outcome, message="the trigger task to fail")
-    assert failed["state"] == "FAILURE" and "no_such_workflow" in failed["result"]
+    # The error comes back from Celery's JSON result as it was raised, its message said once.
+    message = "no orchestration named 'no_such_workflow' is registered (registered: "
+    assert failed["state"] == "FAILURE" and failed["result"].startswith(f'OrchestrationNotRegisteredError("{message}')
+    assert failed["result"].count("no orchestration named") == 1 and "chain" in failed["result"]
+    error = make_client(services, flower.taskhub).app.AsyncResult(task_id).get(timeout=30, propagate=False)
+    assert isinstance(error, OrchestrationNotRegisteredError) and error.name == "no_such_workflow"
+    assert str(error).startswith(message) and str(error).count("no orchestration named") == 1

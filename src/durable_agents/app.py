@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from celery import Celery, bootsteps
-from kombu.entity import Queue
 from pydantic import BaseModel
 from sqlalchemy.orm import configure_mappers
 
@@ -18,18 +17,28 @@ from .agents.limits import LocalModelSlots, ModelSlots
 from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
 from .agents.turn import agent_session, make_agent_turn
-from .config import ROLES, Settings
+from .celery_config import (
+    check_celery_config,
+    check_priority,
+    check_queue_name,
+    check_rate_limit,
+    engine_defaults,
+    resolve_queues,
+    under_user_settings,
+)
+from .config import Settings
 from .connections import celery_ssl_options, redis_ssl_options
 from .embedded import separate_worker_refused
 from .errors import AgentNotRegisteredError, ConfigurationError
+from .logs import install_in_celery
 from .orchestrator.context import OrchestrationContext
 from .orchestrator.versions import VersioningOptions, checked_version
-from .registry import Registry
+from .registry import Registry, Routing
 from .startup import wait_for_services
 from .steps.cache import ExecutorCache
 from .steps.versions import VersionGate
 from .streaming.redis_stream import RedisStreamCallback
-from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
+from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK, rate_limited_task
 from .tasks.drain import on_drain_message
 from .tasks.eager import drive, on_activity_message
 from .tasks.handback import Handback
@@ -105,33 +114,77 @@ class DurableApp(Celery):  # type: ignore[misc]
         self._configure_celery()
         self._register_tasks()
         self.steps["worker"].add(DurableWorkerStep)
+        install_in_celery()  # DURABLE_AGENTS_LOG_FORMAT=json
         for agent in agents:
             self.add_agent(agent)
 
     # -- registration ------------------------------------------------------------------------
 
     @overload
-    def orchestration(self, fn: F, *, name: str | None = None) -> F: ...
+    def orchestration(self, fn: F, *, name: str | None = None, queue: str | None = None) -> F: ...
     @overload
-    def orchestration(self, fn: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
-    def orchestration(self, fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-        """Register a generator function `fn(context)` as an orchestration (by default under its name)."""
+    def orchestration(
+        self, fn: None = None, *, name: str | None = None, queue: str | None = None
+    ) -> Callable[[F], F]: ...
+    def orchestration(
+        self, fn: F | None = None, *, name: str | None = None, queue: str | None = None
+    ) -> F | Callable[[F], F]:
+        """Register a generator function `fn(context)` as an orchestration (by default under its name).
+
+        `queue` is a short queue name of this task hub for its steps (`durable_agents.<hub>.NAME`), served
+        by workers started with `-Q NAME`; by default they go to the `orchestrator` queue."""
+        role = check_queue_name(queue) if queue is not None else "orchestrator"
 
         def register(target: F) -> F:
-            target.__durable_name__ = self.registry.add_orchestration(target, name)  # type: ignore[attr-defined]
+            target.__durable_name__ = self.registry.add_orchestration(target, name, queue_role=role)  # type: ignore[attr-defined]
             return target
 
         return register(fn) if fn is not None else register
 
     @overload
-    def activity(self, fn: F, *, name: str | None = None) -> F: ...
+    def activity(
+        self,
+        fn: F,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        rate_limit: str | None = None,
+        priority: int | None = None,
+    ) -> F: ...
     @overload
-    def activity(self, fn: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
-    def activity(self, fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-        """Register `fn(input)`, `fn(context, input)` or `fn()` (sync or async) as an activity."""
+    def activity(
+        self,
+        fn: None = None,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        rate_limit: str | None = None,
+        priority: int | None = None,
+    ) -> Callable[[F], F]: ...
+    def activity(
+        self,
+        fn: F | None = None,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        rate_limit: str | None = None,
+        priority: int | None = None,
+    ) -> F | Callable[[F], F]:
+        """Register `fn(input)`, `fn(context, input)` or `fn()` (sync or async) as an activity.
+
+        `queue` is a short queue name of this task hub (`queue="gpu"`: `durable_agents.<hub>.gpu`), served
+        by workers started with `-Q gpu`; `rate_limit` is Celery's (`"10/m"`: per worker), `priority` the
+        message priority Celery passes to the broker (Redis serves 0 first)."""
+        role = check_queue_name(queue) if queue is not None else "activities"
+        routing = Routing(rate_limit=check_rate_limit(rate_limit), priority=check_priority(priority))
 
         def register(target: F) -> F:
-            target.__durable_name__ = self.registry.add_activity(target, name)  # type: ignore[attr-defined]
+            registered = self.registry.add_activity(target, name, queue_role=role, routing=routing)
+            if routing.rate_limit is not None:
+                # A task of its own: Celery's rate limits count messages per task.
+                self.task(name=rate_limited_task(registered), shared=False, ignore_result=False,
+                          rate_limit=routing.rate_limit)(self._on_activity_message)  # fmt: skip
+            target.__durable_name__ = registered  # type: ignore[attr-defined]
             return target
 
         return register(fn) if fn is not None else register
@@ -283,33 +336,21 @@ class DurableApp(Celery):  # type: ignore[misc]
     # -- Celery wiring -----------------------------------------------------------------------
 
     def _configure_celery(self) -> None:
+        # Defaults, not settings: what the user passes to DurableApp(...) or loads with config_from_object
+        # wins. `check_celery_config` refuses the few values that would break a guarantee.
+        self.on_after_configure.connect(self._add_engine_defaults, weak=False)
+
+    def _add_engine_defaults(self, sender: Any = None, source: Any = None, **_: Any) -> None:
         settings = self.settings
-        queues = [Queue(settings.queue(role)) for role in ROLES]  # type: ignore[no-untyped-call]
-        self.conf.update(
-            task_serializer="json",
-            result_serializer="json",
-            accept_content=["json"],
-            result_accept_content=["json"],
-            task_default_queue=settings.queue("orchestrator"),
-            task_queues=queues,
-            task_ignore_result=True,
-            result_expires=3600,
-            worker_prefetch_multiplier=1,
-            broker_connection_retry_on_startup=True,
-            beat_schedule={
-                "durable-agents-sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval},
-            },
-        )
+        defaults = engine_defaults(settings)
         # TLS for rediss:// URLs (README, "Secure connections"); redis:// URLs get no SSL options.
         broker_ssl = celery_ssl_options(settings, settings.effective_broker_url)
         if broker_ssl is not None:
-            self.conf.broker_use_ssl = broker_ssl
+            defaults["broker_use_ssl"] = broker_ssl
         backend_ssl = celery_ssl_options(settings, settings.redis_url)
         if backend_ssl is not None and not settings.embedded:
-            self.conf.redis_backend_use_ssl = backend_ssl
-        if settings.embedded:
-            # The in-memory transport polls its queues; its default second would be a second per step.
-            self.conf.update(broker_transport_options={"polling_interval": 0.01})
+            defaults["redis_backend_use_ssl"] = backend_ssl
+        under_user_settings(source if source is not None else self.conf, defaults)
 
     def _register_tasks(self) -> None:
         hub = self.settings.taskhub
@@ -339,6 +380,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.task(name=STEP_TASK, shared=False, ignore_result=True)(step)
         # Not ignoring results: chords count their members' results in the backend.
         self.task(name=ACTIVITY_TASK, shared=False, ignore_result=False)(activity)
+        self._on_activity_message = activity
         self.task(name=DRAIN_TASK, shared=False, ignore_result=False)(drain)
         self.task(name=SWEEP_TASK, shared=False, ignore_result=True)(sweep)
         register_trigger_task(self)
@@ -363,6 +405,15 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         # Here, not in start(): the prefork pool may fork its children before this step starts,
         # and they must inherit the queues to run work eagerly.
         app: DurableApp = worker.app
+        try:
+            check_celery_config(app)
+            chosen = app.amqp.queues.consume_from
+            if chosen:  # `-Q`: short names of this hub's queues get its prefix (`celery worker -Q gpu` too)
+                resolved = resolve_queues(app, list(chosen))
+                if resolved != list(chosen):
+                    app.amqp.queues.select(resolved)
+        except ConfigurationError as error:  # `celery worker` would print a traceback: one line instead
+            raise SystemExit(f"error: {error}") from None
         consumed = app.amqp.queues.consume_from or app.amqp.queues
         if app.version is not None and app.settings.queue("orchestrator") in consumed:
             # Steps another worker's versioning turned away reach a worker of this version here.

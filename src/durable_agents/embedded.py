@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from .celery_config import hub_queue_names
 from .errors import ConfigurationError
 from .store.schema import upgrade
 
@@ -57,7 +58,8 @@ class EmbeddedWorker:
             hostname=f"embedded-{os.getpid()}@{socket.gethostname()}",
             pool_cls="threads",
             concurrency=concurrency,
-            queues=[app.settings.queue(role) for role in ("orchestrator", "activities", "agents")],
+            # Every queue of the hub, those activities name too: one process serves it all.
+            queues=[app.settings.queue(name) for name in hub_queue_names(app)],
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,

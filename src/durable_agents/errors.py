@@ -125,7 +125,30 @@ class FailureDetails:
 
 
 class DurableAgentsError(Exception):
-    """Base class of every error raised by durable-agents."""
+    """Base class of every error raised by durable-agents.
+
+    Its `args` are the arguments it was made with, and `str()` is its message: an error that crosses a
+    Celery result (JSON: `type(error)(*args)` on the other side) or a pickle comes back as it was, rather
+    than with its message taken for its first argument.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> DurableAgentsError:
+        error = super().__new__(cls, *args)
+        error._made_with = (args, kwargs)  # type: ignore[attr-defined]
+        return error
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._message = str(args[0]) if len(args) == 1 else super().__str__()
+        made_args, made_kwargs = getattr(self, "_made_with", (args, {}))
+        if made_args != args and not made_kwargs:
+            self.args = made_args
+
+    def __str__(self) -> str:
+        return getattr(self, "_message", None) or super().__str__()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class ConfigurationError(DurableAgentsError):
@@ -284,7 +307,7 @@ class AgentNotRegisteredError(NotRegisteredError, AgentError):
 
     def __init__(self, name: str, registered: list[str] | None = None) -> None:
         known = ", ".join(sorted(registered)) if registered else "none"
-        LookupError.__init__(
+        DurableAgentsError.__init__(
             self,
             f"no agent named {name!r} is registered (registered: {known}). Check the spelling, or add "
             "it with app.add_agent(agent) or DurableApp(agents=[...]) in the worker's app.",

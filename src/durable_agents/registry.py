@@ -34,6 +34,16 @@ class ActivityContext:
 
 
 @dataclass(frozen=True)
+class Routing:
+    """How an activity's messages travel through Celery, besides their queue."""
+
+    #: Celery's rate limit ("10/m"), per worker: each call is then a message of its own task.
+    rate_limit: str | None = None
+    #: The message priority Celery hands the broker (Redis serves 0 first).
+    priority: int | None = None
+
+
+@dataclass(frozen=True)
 class ActivitySpec:
     name: str
     fn: Callable[..., Any]
@@ -46,6 +56,7 @@ class ActivitySpec:
     #: Runs inside the transaction of the step that schedules it, as `fn(session, context, input)`:
     #: its writes and its completion commit together, without a work item or a step of their own.
     in_step: bool = False
+    routing: Routing = Routing()
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,8 @@ class OrchestrationSpec:
     name: str
     fn: Callable[..., Any]
     result_type: Any
+    #: The queue role its steps go to: "orchestrator", or a queue of its own.
+    queue_role: str = "orchestrator"
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -67,21 +80,37 @@ class Registry:
         self.orchestrations: dict[str, OrchestrationSpec] = {}
         self.activities: dict[str, ActivitySpec] = {}
         self.entities: dict[str, EntitySpec] = {}
+        #: Some orchestration's steps go to a queue of its own: waking an instance needs its name.
+        self.step_queues_vary = False
         #: What `context.get_agent(name)` builds; set by the app that hosts agents, passed to every executor.
         self.agent_factory: AgentFactory | None = None
         #: The engine's own orchestrations (agent sessions and turns): every worker runs them, whatever
         #: its versioning, as they are the library's code rather than the app's.
         self.unversioned: set[str] = set()
 
-    def add_orchestration(self, fn: Callable[..., Any], name: str | None = None) -> str:
+    def add_orchestration(
+        self, fn: Callable[..., Any], name: str | None = None, queue_role: str = "orchestrator"
+    ) -> str:
         name = name or fn.__name__
         if name in self.orchestrations and self.orchestrations[name].fn is not fn:
             raise ValueError(f"an orchestration named {name!r} is already registered")
-        self.orchestrations[name] = OrchestrationSpec(name, fn, _hints(fn).get("return"))
+        self.orchestrations[name] = OrchestrationSpec(name, fn, _hints(fn).get("return"), queue_role)
+        if queue_role != "orchestrator":
+            self.step_queues_vary = True
         return name
 
+    def step_queue_role(self, orchestration: str | None) -> str:
+        """The queue role of the orchestration's steps ("orchestrator" for a name it does not know)."""
+        spec = self.orchestrations.get(orchestration) if orchestration is not None else None
+        return spec.queue_role if spec is not None else "orchestrator"
+
     def add_activity(
-        self, fn: Callable[..., Any], name: str | None = None, queue_role: str = "activities", in_step: bool = False
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        queue_role: str = "activities",
+        in_step: bool = False,
+        routing: Routing | None = None,
     ) -> str:
         """Register `fn` as activity `name`. With `in_step`, `fn(session, context, input)` writes through the
         step's own database session (see `ActivitySpec.in_step`)."""
@@ -108,6 +137,7 @@ class Registry:
             result_type=hints.get("return"),
             queue_role=queue_role,
             in_step=in_step,
+            routing=routing or Routing(),
         )
         return name
 

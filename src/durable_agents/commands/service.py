@@ -8,9 +8,11 @@ from typing import Annotated, Any
 import typer
 from celery.signals import worker_shutdown
 
+from ..celery_config import check_celery_config, resolve_queues
 from ..config import ROLES, Settings
 from ..embedded import serve
 from ..errors import ConfigurationError
+from ..logs import json_logs_wanted
 from ..startup import wait_for_services
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
@@ -42,7 +44,8 @@ def worker(
         typer.Option(
             "--queues",
             "-Q",
-            help=f"Comma-separated roles ({', '.join(ROLES)}) or queue names to serve (default: every role).",
+            help=f"Comma-separated roles ({', '.join(ROLES)}), queues the app's activities name (gpu), or full "
+            "queue names to serve (default: every role).",
         ),
     ] = None,
     concurrency: Annotated[
@@ -81,13 +84,16 @@ def worker(
         return
     if pool not in POOLS:
         raise ConfigurationError(f"--pool {pool!r} is not a Celery pool; use one of {', '.join(POOLS)}")
-    # While PostgreSQL or Redis does not answer: one line per attempt naming it, with backoff, then start.
-    wait_for_services(target.settings)
     names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
     if not names:
         raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")
-    resolved = ",".join(target.settings.queue(q) if q in ROLES else q for q in names)
+    check_celery_config(target)  # here too, for a one-line error before Celery starts
+    resolved = ",".join(resolve_queues(target, names))
+    # While PostgreSQL or Redis does not answer: one line per attempt naming it, with backoff, then start.
+    wait_for_services(target.settings)
     argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel]
+    if json_logs_wanted():  # a misspelt DURABLE_AGENTS_LOG_FORMAT is refused here
+        argv.insert(0, "--quiet")  # no banner: every line is a JSON object
     if events:
         argv.append("-E")
     if concurrency:

@@ -85,7 +85,7 @@ class Stepper:
             inbox.post(session, taskhub, instance_id, event, execution_id=execution)
         instance.save(writes)
         child = None
-        if len(outcome.children) == 1 and not outcome.work.count:
+        if len(outcome.children) == 1 and not outcome.work.count and self._same_queue(instance, outcome.children[0]):
             child = self._first_step_of_child(session, writes, outcome.children[0], row.now)
         else:
             for new in outcome.children:
@@ -111,6 +111,11 @@ class Stepper:
         outcome = self._step(session, writes, instance, now, [], started)
         outcome.dispatch.steps[:0] = ended.dispatch.steps
         return outcome
+
+    def _same_queue(self, parent: LockedInstance, child: NewChild) -> bool:
+        """Whether the child's steps share the parent's queue, so that this worker may take its first one."""
+        registry = self.registry
+        return registry.step_queue_role(child.row["name"]) == registry.step_queue_role(parent.name)
 
     def _first_step_of_child(self, session: Session, writes: StepWrites, new: NewChild, now: datetime) -> StepOutcome:
         """The first step of the one child the parent's step created, in the parent's transaction: a step, a
@@ -347,6 +352,7 @@ def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
     dispatch.steps = [instance_id for instance_id in dispatch.steps if instance_id != child_id]
     dispatch.steps += child.dispatch.steps
     dispatch.activities = child.dispatch.activities
+    dispatch.item_instances = child.dispatch.item_instances
     dispatch.chord_instance = child.dispatch.chord_instance
     dispatch.claimed = child.dispatch.claimed
     dispatch.parked += child.dispatch.parked

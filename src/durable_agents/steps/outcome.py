@@ -16,6 +16,8 @@ class Dispatch:
 
     #: (work item id, activity name): the name picks the queue.
     activities: list[tuple[int, str]] = field(default_factory=list)
+    #: The instance of each work item in `activities`, where known: Celery tools show it.
+    item_instances: dict[int, str] = field(default_factory=dict)
     #: When set, `activities` go out as one chord whose callback wakes this instance once.
     chord_instance: str | None = None
     steps: list[str] = field(default_factory=list)
@@ -54,4 +56,8 @@ class StepOutcome:
     def work_written(self) -> None:
         """Once the step's writes are sent: its new work items go into the dispatch, by id."""
         self.dispatch.activities += self.work.activities
+        if self.work.instance_id is not None:
+            self.dispatch.item_instances.update(
+                dict.fromkeys((i for i, _ in self.work.activities), self.work.instance_id)
+            )
         self.dispatch.claimed = self.work.claimed

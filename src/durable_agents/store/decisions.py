@@ -90,6 +90,8 @@ class NewWork:
     count: int = 0
     #: (work item id, activity name) of each item to dispatch; the name picks the queue.
     activities: list[tuple[int, str]] = field(default_factory=list)
+    #: The instance the items belong to (their messages name it).
+    instance_id: str | None = None
     #: The one item written leased (see `Lease`), for its owner to run.
     claimed: WorkItem | None = None
 
@@ -177,7 +179,7 @@ def write_work(
         (claimed,) = rows
         expires = now + timedelta(seconds=lease.seconds)
         claimed.update(status="running", lease_owner=lease.owner, lease_expires_at=expires, attempts=1)
-    work = NewWork(count=len(rows))
+    work = NewWork(count=len(rows), instance_id=instance.instance_id)
 
     def written(returned: Sequence[AnyRow]) -> None:
         item_ids = {row.task_id: row.id for row in returned}

@@ -273,6 +273,13 @@ _GET = select(instances_table).where(
 )
 
 
+def name_of(session: Session, taskhub: str, instance_id: str) -> str | None:
+    """The orchestration name of the instance, or None if there is no such instance."""
+    table = instances_table.c
+    found = session.execute(select(table.name).where(table.taskhub == taskhub, table.instance_id == instance_id))
+    return found.scalar_one_or_none()
+
+
 def require(session: Session, taskhub: str, instance_id: str) -> Instance:
     row = session.get(Instance, (taskhub, instance_id))
     if row is None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..errors import FailureDetails, NotRegisteredError
+from ..logs import work_fields
 from ..orchestrator.history import FailureInfo, TaskCompleted, TaskFailed
 from ..registry import ActivityContext, invoke
 from ..serialization import encode
@@ -45,7 +46,10 @@ def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCo
     )
     event: TaskCompleted | TaskFailed
     started = datetime.now(UTC)
-    with app.leases.holding(item.id, owner):
+    with (
+        app.leases.holding(item.id, owner),
+        work_fields(instance_id=item.instance_id, name=item.name, attempt=item.attempts),
+    ):
         try:
             spec = app.registry.activity(item.name)
             what, limit = f"result of activity {item.name!r}", settings.max_payload_bytes

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..steps.outcome import Dispatch, EagerClaim
 from ..store.work import Completion
 from .activity import claim, perform, record
-from .dispatch import activity_queue, publish, wake
+from .dispatch import activity_queue, publish, rate_limited, step_queue, wake
 from .step import run_one_step
 
 if TYPE_CHECKING:
@@ -30,13 +30,19 @@ def serves(app: DurableApp, queue: str) -> bool:
     return app.local_queues is not None and queue in app.local_queues
 
 
+def runs_in_place(app: DurableApp, activity: str) -> bool:
+    """Whether a step may run the activity here: this worker serves its queue, and Celery does not count
+    its calls against a rate limit (which only a message of its own passes through)."""
+    return serves(app, activity_queue(app, activity)) and not rate_limited(app, activity)
+
+
 def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completion | None = None) -> None:
     """Step the instance; while a step leaves exactly one activity this worker serves, run it here and
     step again, recording each activity's outcome in the transaction of the step that consumes it.
     A step that leaves no activity but wakes exactly one instance (a child it started, a parent its
     result resumes) is followed by that instance's step, here too."""
     settings = app.settings
-    eager = EagerClaim(app.leases.owner(), settings.lease_seconds, lambda name: serves(app, activity_queue(app, name)))
+    eager = EagerClaim(app.leases.owner(), settings.lease_seconds, lambda name: runs_in_place(app, name))
     for _ in range(EAGER_STEPS):
         try:
             dispatch = run_one_step(app, taskhub, instance_id, eager, completion)
@@ -61,7 +67,7 @@ def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completio
 
 def _take_single_wake(app: DurableApp, dispatch: Dispatch) -> str | None:
     wakes = set(dispatch.steps)
-    if len(wakes) != 1 or dispatch.activities or not serves(app, app.settings.queue("orchestrator")):
+    if len(wakes) != 1 or dispatch.activities or not serves(app, step_queue(app, next(iter(wakes)))):
         return None
     dispatch.steps.clear()
     return wakes.pop()
@@ -76,7 +82,7 @@ def on_activity_message(app: DurableApp, taskhub: str, item_id: int, wake_orches
     if not wake_orchestrator:
         record(app, item, outcome)  # a chord member: the chord's callback steps the instance
         return
-    if serves(app, app.settings.queue("orchestrator")):
+    if serves(app, step_queue(app, item.instance_id)):
         try:
             drive(app, taskhub, item.instance_id, (item, outcome))
             return

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 def worker_record(app: DurableApp, queues: Collection[str], node_name: str, concurrency: int) -> WorkerRecord:
     """The worker's record: a name counts as served only if the worker consumes the queue it runs on."""
     settings = app.settings
-    orchestrations = sorted(app.registry.orchestrations) if settings.queue("orchestrator") in queues else []
+    orchestrations = sorted(
+        name for name, spec in app.registry.orchestrations.items() if settings.queue(spec.queue_role) in queues
+    )
     activities = sorted(
         name for name, spec in app.registry.activities.items() if settings.queue(spec.queue_role) in queues
     )

@@ -16,6 +16,7 @@ from ..serialization import encode
 from ..store import instances
 from ..store.db import transaction
 from ..tags import checked_tags
+from . import names
 from .dispatch import wake
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def start_instance(
             )
     except IntegrityError as error:  # a concurrent start with the same id won the race
         raise InstanceExistsError(instance_id, "just created by another client") from error
+    names.remember(instance_id, name)
     if not scheduled:  # a start time already past starts now, not when the sweeper next looks
         wake(app, instance_id)
     return instance_id

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import ids
+from ..logs import work_fields
+from ..orchestrator.executor import ReplayExecutor
 from ..steps.driver import Stepper
 from ..steps.in_step import ISOLATE_IN_STEP, InStepActivityError
 from ..steps.outcome import Dispatch, EagerClaim
 from ..store.db import transaction
 from ..store.work import Completion
+from . import names
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -23,12 +27,13 @@ def run_one_step(
 ) -> Dispatch:
     """Step the instance (recording `completion` first) and return the messages its decisions imply,
     not yet published."""
-    try:
-        return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=False)
-    except InStepActivityError:
-        # Rolled back whole: again, with each in-step activity under a savepoint, so that its failure
-        # undoes only its own writes and the code gets it.
-        return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=True)
+    with work_fields(instance_id=instance_id, name=names.known(instance_id)):
+        try:
+            return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=False)
+        except InStepActivityError:
+            # Rolled back whole: again, with each in-step activity under a savepoint, so that its failure
+            # undoes only its own writes and the code gets it.
+            return _run_step(app, taskhub, instance_id, eager, completion, isolate_in_step=True)
 
 
 def _run_step(
@@ -48,4 +53,14 @@ def _run_step(
     # Only now, after commit, is the executor's state the stored state.
     for stepped, execution_id, executor in outcome.executors:
         app.executor_cache.put(taskhub, stepped, execution_id, executor)
+        names.remember(stepped, executor.context.name, _agent_of(stepped, executor))
     return outcome.dispatch
+
+
+def _agent_of(instance_id: str, executor: ReplayExecutor) -> str | None:
+    """The agent an agent turn runs, for Celery tools to show (its input names it)."""
+    if not instance_id.startswith(ids.AGENT_TURN_PREFIX):
+        return None
+    request = executor.context.get_input()
+    agent = request.get("agent") if isinstance(request, dict) else None
+    return agent if isinstance(agent, str) else None

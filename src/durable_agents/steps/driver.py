@@ -42,6 +42,7 @@ from .cache import ExecutorCache
 from .in_step import run_in_step_activities
 from .outcome import Dispatch, EagerClaim, StepOutcome
 from .replay import fresh_executor
+from .tracing import StepTrace, current_traceparent
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,24 @@ class Stepper:
             decisions.delete_inbox(writes, split.consumed)
             _keep_held(session, instance, split)
             return StepOutcome(dispatch, [(instance.instance_id, instance.execution_id, executor)])
+        # Only here, where the code runs on new events, is there a span: replaying history makes none.
+        with StepTrace(instance) as traced:
+            outcome = self._run_code(session, writes, instance, now, executor, batch, split, dispatch)
+            traced.outcome = "continued_as_new" if outcome.continued_as_new else instance.status
+        return outcome
+
+    def _run_code(
+        self,
+        session: Session,
+        writes: StepWrites,
+        instance: LockedInstance,
+        now: datetime,
+        executor: ReplayExecutor,
+        batch: list[HistoryEvent],
+        split: InboxSplit,
+        dispatch: Dispatch,
+    ) -> StepOutcome:
+        """Run the code on the step's new events and write what it decided."""
         step_events: list[HistoryEvent] = [StepStarted(timestamp=now), *batch]
         # Serialised before the code runs: the code may mutate the values it is handed (its input,
         # results, event data), and history must record what was delivered, not what became of it.
@@ -164,8 +183,9 @@ class Stepper:
         if result.custom_status_changed:
             instance.custom_status = result.custom_status
         instance.updated_at = now
+        dispatch.trace_parent = current_traceparent()
         sent = [event for event in result.new_events if isinstance(event, EventSent)]
-        dispatch.steps += decisions.deliver_sent_events(session, instance, sent)
+        dispatch.steps += decisions.deliver_sent_events(session, instance, sent, dispatch.trace_parent)
         if result.outcome == "continued_as_new":
             next_execution = decisions.continue_as_new(writes, instance, result.continue_input, result.carryover_events)
             dispatch.steps.append(instance.instance_id)
@@ -233,7 +253,7 @@ class Stepper:
             elif isinstance(event, TimerCreated):
                 timers.append(event)
             elif isinstance(event, SubOrchestrationCreated):
-                created = decisions.create_child(session, instance, event)
+                created = decisions.create_child(session, instance, event, current_traceparent())
                 if created is None:  # its id is taken: the task failed, which the parent hears next
                     wakes.append(instance.instance_id)
                 else:
@@ -295,4 +315,5 @@ def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
     dispatch.activities = child.dispatch.activities
     dispatch.chord_instance = child.dispatch.chord_instance
     dispatch.claimed = child.dispatch.claimed
+    dispatch.trace_parent = child.dispatch.trace_parent
     parent.executors += child.executors

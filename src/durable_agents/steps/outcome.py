@@ -21,6 +21,8 @@ class Dispatch:
     steps: list[str] = field(default_factory=list)
     #: The step's only activity, already claimed for this worker to run in place (see `EagerClaim`).
     claimed: WorkItem | None = None
+    #: The W3C traceparent of the step that scheduled `activities`: their spans' parent.
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from celery import Signature, chord
 
 from ..steps.outcome import Dispatch
+from ..telemetry.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -30,11 +31,13 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
     try:
         # Chords count results in Redis; embedded mode has none and wakes the step per completion.
         use_chord = dispatch.chord_instance is not None and not app.settings.embedded
+        # The step that scheduled the activities parents their spans, in whichever worker runs them.
+        headers = {TRACEPARENT: dispatch.trace_parent} if dispatch.trace_parent else None
         if use_chord and len(dispatch.activities) > 1:
             # One wake-up for the whole fan-in instead of one per completion, and one message per
             # drainer rather than per activity. Correctness does not depend on it: completions are
             # rows, and a lost callback or drainer is covered by the sweeper.
-            header = _chord_header(app, dispatch.activities)
+            header = _chord_header(app, dispatch.activities, headers)
             callback = app.signature(
                 STEP_TASK, args=(hub, dispatch.chord_instance), queue=app.settings.queue("orchestrator"), immutable=True
             )
@@ -43,7 +46,11 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
             for item, name in dispatch.activities:
                 # Outside a chord nobody reads the result: keep it out of the backend.
                 app.send_task(
-                    ACTIVITY_TASK, args=(hub, item, True), queue=activity_queue(app, name), ignore_result=True
+                    ACTIVITY_TASK,
+                    args=(hub, item, True),
+                    queue=activity_queue(app, name),
+                    ignore_result=True,
+                    headers=headers,
                 )
         for instance_id in dict.fromkeys(dispatch.steps):
             wake(app, instance_id)
@@ -51,7 +58,9 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
         log.warning("publishing to the broker failed (%s); the sweeper will dispatch this work again", error)
 
 
-def _chord_header(app: DurableApp, activities: list[tuple[int, str]]) -> list[Signature]:
+def _chord_header(
+    app: DurableApp, activities: list[tuple[int, str]], headers: dict[str, str] | None
+) -> list[Signature]:
     """A fan-out's chord members: per queue, one drainer for each live worker slot consuming it, and no
     more drainers than activities. While no live worker of a queue is known, its activities get a
     member each, as many as any number of workers that turn up could run at once."""
@@ -64,12 +73,15 @@ def _chord_header(app: DurableApp, activities: list[tuple[int, str]]) -> list[Si
         slots = app.slot_census.slots(queue)
         if not slots:
             header.extend(
-                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=queue, immutable=True) for item in item_ids
+                app.signature(ACTIVITY_TASK, args=(hub, item, False), queue=queue, immutable=True, headers=headers)
+                for item in item_ids
             )
             continue
         drainers = min(len(item_ids), slots)
         header.extend(
-            app.signature(DRAIN_TASK, args=(hub, item_ids, share, drainers), queue=queue, immutable=True)
+            app.signature(
+                DRAIN_TASK, args=(hub, item_ids, share, drainers), queue=queue, immutable=True, headers=headers
+            )
             for share in range(drainers)
         )
     return header

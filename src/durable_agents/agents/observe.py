@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
-from ..telemetry.metrics import metrics
+from ..telemetry.metrics import labelled, metrics
 from ..telemetry.tracing import SpanKind, span
 
 #: The provider the `openai` SDK speaks for (OpenAI and compatible endpoints alike).
@@ -45,11 +45,11 @@ def model_call(agent: str, model: str, endpoint: str) -> Iterator[ModelCall]:
             current.set_attribute("gen_ai.usage.input_tokens", input_tokens)
             current.set_attribute("gen_ai.usage.output_tokens", output_tokens)
             outcome = "ok"
-            recorded.model_tokens.labels(agent, model, "input").inc(input_tokens)
-            recorded.model_tokens.labels(agent, model, "output").inc(output_tokens)
+            labelled(recorded.model_tokens, agent, model, "input").inc(input_tokens)
+            labelled(recorded.model_tokens, agent, model, "output").inc(output_tokens)
     finally:
-        recorded.model_calls.labels(agent, model, outcome).inc()
-        recorded.model_call_seconds.labels(agent, model).observe(time.perf_counter() - clock)
+        labelled(recorded.model_calls, agent, model, outcome).inc()
+        labelled(recorded.model_call_seconds, agent, model).observe(time.perf_counter() - clock)
 
 
 @contextmanager
@@ -64,11 +64,11 @@ def tool_call(tool: str, description: str) -> Iterator[Any]:
 
 def turn_ended(agent: str, outcome: str) -> None:
     """Count a turn that committed its reply ("completed") or failed ("failed")."""
-    metrics().turns.labels(agent, outcome).inc()
+    labelled(metrics().turns, agent, outcome).inc()
 
 
 def stream_chunk(agent: str) -> None:
-    metrics().stream_chunks.labels(agent).inc()
+    labelled(metrics().stream_chunks, agent).inc()
 
 
 @contextmanager

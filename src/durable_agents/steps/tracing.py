@@ -9,7 +9,7 @@ from types import TracebackType
 from opentelemetry.trace import Span
 
 from ..store.locked import LockedInstance
-from ..telemetry.metrics import metrics
+from ..telemetry.metrics import labelled, metrics
 from ..telemetry.tracing import context_of, current_traceparent, span
 
 __all__ = ["StepTrace", "current_traceparent"]
@@ -46,5 +46,5 @@ class StepTrace:
         self._span.__exit__(kind, error, traceback)
         outcome = "error" if error is not None else self.outcome.lower()
         recorded = metrics()
-        recorded.steps.labels(self._instance.name, outcome).inc()
-        recorded.step_seconds.labels(self._instance.name).observe(elapsed)
+        labelled(recorded.steps, self._instance.name, outcome).inc()
+        labelled(recorded.step_seconds, self._instance.name).observe(elapsed)

@@ -13,7 +13,7 @@ from ..registry import ActivityContext, invoke
 from ..serialization import encode
 from ..store import work
 from ..store.db import single_statement, transaction
-from ..telemetry.metrics import metrics
+from ..telemetry.metrics import labelled, metrics
 from ..telemetry.tracing import SpanKind, failed, span
 from .tracing import activity_parent
 
@@ -54,8 +54,8 @@ def perform(
         if isinstance(event, TaskFailed):
             failed(current, f"{event.failure.error_type}: {event.failure.message}")
     recorded = metrics()
-    recorded.activities.labels(item.name, "completed" if isinstance(event, TaskCompleted) else "failed").inc()
-    recorded.activity_seconds.labels(item.name).observe(time.perf_counter() - clock)
+    labelled(recorded.activities, item.name, "completed" if isinstance(event, TaskCompleted) else "failed").inc()
+    labelled(recorded.activity_seconds, item.name).observe(time.perf_counter() - clock)
     return event
 
 

@@ -11,8 +11,10 @@ import os
 import threading
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from prometheus_client import Counter, Histogram, values
+from prometheus_client.metrics import MetricWrapperBase
 
 PREFIX = "durable_agents"
 #: Seconds: a step is milliseconds, an activity or a model call up to minutes.
@@ -71,3 +73,9 @@ def _made() -> Metrics:
             redispatches=Counter(f"{PREFIX}_sweeper_redispatches", "Messages the sweeper sent again, by kind "
                                  "(activity, step).", ["kind"]),
         )  # fmt: skip
+
+
+@cache
+def labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    """`metric.labels(*values)`, kept: a step counts in a dictionary lookup, not in the client's checks."""
+    return metric.labels(*values)

@@ -9,7 +9,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
@@ -27,10 +27,13 @@ TRACEPARENT = "traceparent"
 
 _tracer = trace.get_tracer("durable_agents")
 _propagator = TraceContextTextMapPropagator()
+_tracing = False
 
 
 def current_traceparent(span: Span | None = None) -> str | None:
     """`span`'s (by default the current span's) W3C traceparent; None when nothing records."""
+    if not tracing_on():
+        return None
     context = (span or trace.get_current_span()).get_span_context()
     if not context.is_valid:
         return None
@@ -41,7 +44,7 @@ def current_traceparent(span: Span | None = None) -> str | None:
 
 def context_of(traceparent: str | None) -> Context | None:
     """The context a stored or received traceparent stands for; None (no parent) for None."""
-    if not traceparent:
+    if not traceparent or not tracing_on():
         return None
     return _propagator.extract({TRACEPARENT: traceparent})
 
@@ -55,6 +58,9 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
 ) -> Iterator[Span]:
     """A current span under `parent` (the current context when None); an exception marks it failed."""
+    if not tracing_on():
+        yield INVALID_SPAN  # not even the API's no-op span and its context switch
+        return
     with _tracer.start_as_current_span(
         name, context=parent, kind=kind, attributes=attributes, record_exception=True, set_status_on_exception=True
     ) as current:
@@ -67,5 +73,9 @@ def failed(current: Span, description: str) -> None:
 
 
 def tracing_on() -> bool:
-    """Whether a tracer provider is installed (the API's default forwards to none: every span is a no-op)."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    """Whether a tracer provider is installed (the API's default forwards to none: every span is a no-op).
+    Once installed, a provider stays: the API refuses to replace it."""
+    global _tracing
+    if not _tracing:
+        _tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return _tracing

@@ -117,8 +117,10 @@ def main() -> None:
                 console.print(f"run {run + 1}: telemetry {mode}")
                 done = subprocess.run(
                     [sys.executable, "-c", CLIENT], env=envs[mode], cwd=BENCH_DIR.parent, capture_output=True,
-                    text=True, check=True, timeout=900,
+                    text=True, timeout=900,
                 )  # fmt: skip
+                if done.returncode != 0:
+                    raise RuntimeError(f"the {mode} run failed:\n{done.stderr[-3000:]}")
                 figures[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
             scraped = response.read().decode()

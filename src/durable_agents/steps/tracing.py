@@ -22,6 +22,7 @@ class StepTrace:
     def __init__(self, instance: LockedInstance) -> None:
         self._instance = instance
         self._span: AbstractContextManager[Span] | None = None
+        self._current: Span | None = None
         self._started = 0.0
         self.outcome = "error"
 
@@ -34,7 +35,7 @@ class StepTrace:
             "durable.history_length": instance.history_length,
         }
         self._span = span(f"step {instance.name}", attributes, parent=context_of(instance.trace_parent))
-        self._span.__enter__()
+        self._current = self._span.__enter__()
         self._started = time.perf_counter()
         return self
 
@@ -42,9 +43,10 @@ class StepTrace:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         elapsed = time.perf_counter() - self._started
-        assert self._span is not None
-        self._span.__exit__(kind, error, traceback)
+        assert self._span is not None and self._current is not None
         outcome = "error" if error is not None else self.outcome.lower()
+        self._current.set_attribute("durable.outcome", outcome)
+        self._span.__exit__(kind, error, traceback)
         recorded = metrics()
         labelled(recorded.steps, self._instance.name, outcome).inc()
         labelled(recorded.step_seconds, self._instance.name).observe(elapsed)

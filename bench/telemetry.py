@@ -115,13 +115,7 @@ def main() -> None:
         for run in range(options.runs):
             for mode in MODES if run % 2 == 0 else reversed(MODES):  # alternate, so drift favours neither
                 console.print(f"run {run + 1}: telemetry {mode}")
-                done = subprocess.run(
-                    [sys.executable, "-c", CLIENT], env=envs[mode], cwd=BENCH_DIR.parent, capture_output=True,
-                    text=True, timeout=900,
-                )  # fmt: skip
-                if done.returncode != 0:
-                    raise RuntimeError(f"the {mode} run failed:\n{done.stderr[-3000:]}")
-                figures[mode].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                figures[mode].append(_run_client(console, envs[mode]))
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
             scraped = response.read().decode()
     finally:
@@ -129,6 +123,21 @@ def main() -> None:
             worker.stop()
         receiver.server.shutdown()
     report(console, figures, receiver.spans, scraped, options)
+
+
+def _run_client(console: Console, env: dict[str, str], attempts: int = 3) -> dict[str, dict[str, float]]:
+    """One run of both workloads in a client process; a run that fails (a database out of connections, on a
+    shared machine) is said and run again."""
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(
+            [sys.executable, "-c", CLIENT], env=env, cwd=BENCH_DIR.parent, capture_output=True, text=True, timeout=900
+        )
+        if done.returncode == 0:
+            figures: dict[str, dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
+            return figures
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        console.print(f"[red]attempt {attempt} failed: {last}[/]")
+    raise RuntimeError(f"{attempts} attempts failed:\n{done.stderr[-3000:]}")
 
 
 def _steps_counted(scraped: str) -> float:

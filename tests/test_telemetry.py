@@ -27,6 +27,7 @@ from conftest import (
     WorkerProcess,
     new_taskhub,
     python_path,
+    run_cli,
     wait_until,
 )
 
@@ -283,3 +284,10 @@ def test_metrics_of_a_prefork_worker_and_of_the_api(traced_run: Run) -> None:
     assert served[("durable_agents_instances", (("status", "COMPLETED"),))] >= 1
     queues = {labels[0][1] for name, labels in served if name == "durable_agents_queue_depth"}
     assert queues == {f"durable_agents.{traced_run.hub}.{role}" for role in ("orchestrator", "activities", "agents")}
+
+
+def test_an_exporter_it_does_not_know_is_refused_in_one_line(services: Services) -> None:
+    env = {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url, "OTEL_TRACES_EXPORTER": "zipkin"}
+    refused = run_cli("worker", "workflows:app", env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "error: OTEL_TRACES_EXPORTER names zipkin; use otlp or console (or none)"

@@ -13,6 +13,7 @@ from ..embedded import serve
 from ..errors import ConfigurationError
 from ..startup import wait_for_services
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
+from ..telemetry.setup import configure_tracing
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
 
 PANEL = "Running"
@@ -87,6 +88,7 @@ def worker(
     if metrics_port is not None:
         os.environ["DURABLE_AGENTS_METRICS_PORT"] = str(metrics_port)
     target = load_durable_app(app_spec)
+    configure_tracing()  # here, so that a wrong OTEL_TRACES_EXPORTER is one line, not a worker's traceback
     if target.settings.embedded:  # no DATABASE_URL nor REDIS_URL: serve the SQLite file of this folder
         serve(target, app_spec, concurrency=concurrency)
         return

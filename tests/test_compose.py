@@ -22,6 +22,8 @@ REQUIRED = {
     "POSTGRES_PASSWORD": "a-test-password",
 }
 LONG_RUNNING = {"postgres", "redis", "orchestrator-worker", "activity-worker", "agents-worker", "api", "flower"}
+#: Started with `--profile monitoring`: Prometheus scraping every worker and the API, and Grafana.
+MONITORING = {"prometheus", "grafana"}
 
 
 def compose_command() -> list[str]:
@@ -58,8 +60,9 @@ def config() -> dict[str, Any]:
 
 def test_compose_validates_and_brings_up_every_part_of_the_stack(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == LONG_RUNNING | {"migrate"}
-    assert all("healthcheck" in services[name] for name in LONG_RUNNING)
+    assert set(services) == LONG_RUNNING | MONITORING | {"migrate"}
+    assert all("healthcheck" in services[name] for name in LONG_RUNNING | MONITORING)
+    assert all(services[name]["profiles"] == ["monitoring"] for name in MONITORING)
     assert services["migrate"]["command"] == ["db", "upgrade"]
     for name in LONG_RUNNING - {"postgres", "redis"}:
         conditions = {dependency: spec["condition"] for dependency, spec in services[name]["depends_on"].items()}
@@ -82,6 +85,8 @@ def test_each_queue_has_its_own_scalable_worker_service(config: dict[str, Any]) 
         assert command[command.index("--queues") + 1] == queue
         # `--scale` needs services without fixed names or host ports.
         assert "container_name" not in services[service] and "ports" not in services[service]
+        # Prometheus finds every container of the service (monitoring/prometheus.yml) on this port.
+        assert command[command.index("--metrics-port") + 1] == "9191"
         # A stop leaves the worker its grace period (20 s by default) and the hand-back of its leases.
         assert services[service]["stop_grace_period"] in ("30s", "30000000000", 30000000000)
 
@@ -96,7 +101,7 @@ def test_api_and_flower_are_served_with_credentials_from_the_environment(config:
         "flower",
     ]
     assert flower["environment"]["FLOWER_BASIC_AUTH"] == REQUIRED["FLOWER_BASIC_AUTH"]
-    assert '".[flower]"' in (ROOT / "Dockerfile").read_text()  # the image the flower service runs has Flower
+    assert '".[flower,otel]"' in (ROOT / "Dockerfile").read_text()  # the image has Flower (and tracing's SDK)
 
     for secret in REQUIRED:  # every secret is asked for: none falls back to a default anyone can read here
         missing = compose("config", "-q", env={k: v for k, v in REQUIRED.items() if k != secret})
@@ -125,3 +130,33 @@ def test_the_worker_health_check_asks_the_worker_registry(
 
     assert healthy(worker.taskhub)  # a live worker on this host heartbeats in that task hub
     assert not healthy(new_taskhub("empty"))
+
+
+def test_the_grafana_dashboard_charts_every_metric_and_only_those() -> None:
+    import json
+    import re
+
+    from durable_agents.telemetry.metrics import metrics
+
+    exposed = {"durable_agents_instances", "durable_agents_queue_depth"}  # read at each scrape (tasks/gauges.py)
+    for metric in vars(metrics()).values():
+        for family in metric.describe():
+            exposed |= {sample_name for sample_name in _sample_names(family.name, family.type)}
+    dashboard = json.loads((ROOT / "monitoring" / "grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"durable_agents_\w+", target["expr"])
+    }
+    assert queried <= exposed, queried - exposed
+    charted = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in queried}
+    assert {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in exposed} <= charted
+
+
+def _sample_names(name: str, kind: str) -> set[str]:
+    if kind == "counter":
+        return {f"{name}_total"}
+    if kind == "histogram":
+        return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return {name}

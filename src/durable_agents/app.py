@@ -10,6 +10,7 @@ from celery import Celery, bootsteps
 from pydantic import BaseModel
 from sqlalchemy.orm import configure_mappers
 
+from .agents import observe
 from .agents.activities import register_agent_activities
 from .agents.agent import Agent
 from .agents.approvals import ApprovalPolicy, as_policy
@@ -43,6 +44,7 @@ from .tasks.drain import on_drain_message
 from .tasks.eager import drive, on_activity_message
 from .tasks.handback import Handback
 from .tasks.leases import LeaseRenewer
+from .tasks.observability import WorkerTelemetry
 from .tasks.presence import PresenceThread, SlotCensus, worker_record
 from .tasks.sweeper import Reach, SweeperThread, sweep_once
 from .tasks.trigger import register_trigger_task
@@ -274,7 +276,8 @@ class DurableApp(Celery):  # type: ignore[misc]
             )
 
             def run_tool(arguments: dict[str, Any]) -> Any:
-                return spec.invoke(spec.parse_arguments(arguments))
+                with observe.tool_call(spec.name, spec.description):
+                    return spec.invoke(spec.parse_arguments(arguments))
 
             self.registry.add_activity(run_tool, activity_name)
             target.__durable_tool__ = spec  # type: ignore[attr-defined]
@@ -399,6 +402,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.sweeper: SweeperThread | None = None
         self.presence: PresenceThread | None = None
         self.handback = Handback(worker.app)
+        self.telemetry = WorkerTelemetry(worker.app.settings)
         # Configured here, in the parent, so that no forked child has to configure them: a child forked
         # while another thread held SQLAlchemy's configure lock would wait for it forever.
         configure_mappers()
@@ -431,6 +435,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         assert app.local_queues is not None
         self.presence = PresenceThread(app, worker_record(app, app.local_queues, worker.hostname, worker.concurrency))
         self.presence.start()
+        self.telemetry.start()
         if app.run_sweeper:
             self.sweeper = SweeperThread(app)
             self.sweeper.start()
@@ -445,6 +450,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def stop(self, worker: Any) -> None:
         self.handback.after_grace()
+        self.telemetry.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
             self.sweeper = None

@@ -32,6 +32,7 @@ from .store.workers import WorkerInfo
 from .tags import checked_tags
 from .tasks.dispatch import wake
 from .tasks.start import start_instance
+from .telemetry.setup import configure_tracing
 
 #: How long a wait pauses before it reads the state again after the database did not answer.
 WAIT_RETRY_SECONDS = 0.5
@@ -58,6 +59,7 @@ class DurableClient(ToolApprovals, ScheduleMethods):
         """`embedded_worker=False`: in embedded mode, do not run the app's worker in this process (the
         CLI's clients: a short-lived process would take work and leave it to leases, and count as a live
         worker while it ran; `durable-agents worker MODULE:app` serves the file instead)."""
+        configure_tracing()  # from OTEL_TRACES_EXPORTER, when set: the client's spans root each instance's trace
         # Only a client built from the user's app can check names against its registry.
         self._knows_names = app is not None
         users_app = app

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     queue_prefix: str = "durable_agents"
     #: How long a completed response stream stays readable in Redis.
     stream_ttl_seconds: int = Field(default=3600, gt=0)
+    #: A worker serves Prometheus metrics at http://HOST:PORT/metrics (`worker --metrics-port`); None: it does not.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

@@ -12,6 +12,7 @@ from .. import ids
 from ..registry import current_activity
 from ..store import approvals, sessions
 from ..store.db import single_statement, transaction
+from . import observe
 from .agent import Agent, Summarize
 from .approvals import APPROVAL_TIMED_OUT, REQUEST_APPROVALS
 from .callbacks import AgentCallbackContext, CallbackFanout
@@ -73,7 +74,7 @@ def register_agent_activities(app: DurableApp) -> None:
         if request.get("restart_stream") or current_activity().attempt > 1:
             fanout.restart()  # what an earlier attempt streamed is void
         try:
-            with slot:
+            with slot, observe.model_call(agent.name, client.model, client.endpoint) as call:
                 reply = client.complete(
                     prompt,
                     tools=tools or None,
@@ -81,6 +82,7 @@ def register_agent_activities(app: DurableApp) -> None:
                     on_text=fanout.chunk,
                     on_restart=fanout.restart,
                 )
+                call.usage = reply.usage
         finally:
             fanout.close()
         invalid = None
@@ -124,7 +126,8 @@ def register_agent_activities(app: DurableApp) -> None:
         agent = app.agent(request["agent"])
         spec = agent.tools[request["tool"]]
         try:
-            return tool_output(spec.invoke(spec.parse_arguments(request["arguments"])))
+            with observe.tool_call(spec.name, spec.description):
+                return tool_output(spec.invoke(spec.parse_arguments(request["arguments"])))
         except Exception as error:  # the model reads tool errors and may recover; a crash helps nobody
             return f"error: {type(error).__name__}: {error}"
 
@@ -154,6 +157,7 @@ def register_agent_activities(app: DurableApp) -> None:
         return CallbackFanout(app.response_callbacks, context)
 
     def stream_error(request: dict[str, Any]) -> None:
+        observe.turn_ended(request["agent"], "failed")
         callbacks_for(request).error(request["error"])
 
     def commit_turn(session: Session, request: dict[str, Any]) -> int:
@@ -172,6 +176,7 @@ def register_agent_activities(app: DurableApp) -> None:
             ttl=agent.session_ttl,
         )
         callbacks_for(request).response({"text": request["text"], "messages": request["messages"]})
+        observe.turn_ended(agent.name, "completed")
         return added
 
     app.registry.add_activity(model_call, MODEL_CALL, queue_role="agents")

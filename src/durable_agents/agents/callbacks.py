@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from . import observe
+
 log = logging.getLogger(__name__)
 
 
@@ -100,6 +102,7 @@ class CallbackFanout:
                 log.exception("response callback %r failed in %s; the turn goes on", callback, hook)
 
     def chunk(self, text: str) -> None:
+        observe.stream_chunk(self._context.agent)
         self._call("on_chunk", text)
         if self._feeds is None:
             self._feeds = [

@@ -16,6 +16,8 @@ from ..store.sessions import SessionInfo
 from ..streaming.local_stream import LOCAL_URL, local_streams
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
 from ..tasks.dispatch import wake
+from ..telemetry.tracing import current_traceparent
+from . import observe
 from .proxy import DEFAULT_SESSION, SESSION_ENTITY, turn_request
 from .response import AgentResponse, AgentSession
 
@@ -172,15 +174,19 @@ class AgentProxy:
             "event_name": "turn",
             "data": request,
         }
-        with single_statement(client.settings.database_url) as db:
-            posted = instances.post_event_starting(db, **submit)
-        if not posted:
-            with transaction(client.settings.database_url) as db:
-                instances.ensure_started_with_event(db, **submit)
-        wake(client.app, entity)
-        if not wait_for_response:
-            return correlation_id
-        return self.wait(correlation_id, response_format=response_format, timeout=timeout)
+        with observe.invoke_agent(self.name, session_key) as current:
+            current.set_attribute("durable.correlation_id", correlation_id)
+            # A new session's trace starts here; a running session's turns stay in the trace it began.
+            submit["trace_parent"] = current_traceparent()
+            with single_statement(client.settings.database_url) as db:
+                posted = instances.post_event_starting(db, **submit)
+            if not posted:
+                with transaction(client.settings.database_url) as db:
+                    instances.ensure_started_with_event(db, **submit)
+            wake(client.app, entity)
+            if not wait_for_response:
+                return correlation_id
+            return self.wait(correlation_id, response_format=response_format, timeout=timeout)
 
     def wait(self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0) -> AgentResponse:
         """The response of a turn started earlier (for example with `wait_for_response=False`)."""

@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from ..config import Settings
+from ..telemetry.setup import configure_tracing
 from .agents import agent_routes
 from .approvals import approval_routes
 from .context import ApiContext
@@ -20,6 +21,7 @@ from .diagnosis import diagnosis_routes
 from .entities import entity_routes
 from .health import health_routes
 from .instances import instance_routes
+from .metrics import metrics_routes
 from .problems import error_response, validation_response
 from .schedules import schedule_routes
 from .streams import stream_routes
@@ -42,7 +44,8 @@ def _settings(durable_app: DurableApp | None, settings: Settings | None) -> Sett
 
 
 def router(durable_app: DurableApp | None = None, settings: Settings | None = None) -> APIRouter:
-    """The API's routes (`/api/...`, `/healthz`, `/readyz`) for `app.include_router(...)` in your own FastAPI app.
+    """The API's routes (`/api/...`, `/healthz`, `/readyz`, `/metrics`) for `app.include_router(...)` in your
+    own FastAPI app.
 
     Scoped to the task hub of `settings` (default: the app's settings, else the environment). Raises
     ConfigurationError when no API key is configured for that task hub and authentication is not disabled.
@@ -50,6 +53,7 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     context = ApiContext(durable_app, _settings(durable_app, settings))
     routes = APIRouter()
     routes.include_router(health_routes(context))
+    routes.include_router(metrics_routes(context))
     secured = APIRouter(prefix="/api", dependencies=[Depends(context.authenticate)])
     secured.include_router(instance_routes(context))
     secured.include_router(diagnosis_routes(context))
@@ -71,6 +75,7 @@ def create_app(durable_app: DurableApp | None = None, settings: Settings | None 
     from .. import __version__
 
     resolved = _settings(durable_app, settings)
+    configure_tracing()  # from OTEL_TRACES_EXPORTER, when set
     # FastAPIOffline serves the /docs page's scripts itself: nothing is fetched from a CDN.
     web = FastAPIOffline(title="durable-agents", version=__version__, description=DESCRIPTION)
     web.include_router(router(durable_app, resolved))

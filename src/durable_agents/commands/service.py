@@ -15,6 +15,7 @@ from ..errors import ConfigurationError
 from ..logs import json_logs_wanted
 from ..startup import wait_for_services
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
+from ..telemetry.setup import configure_tracing
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
 
 PANEL = "Running"
@@ -66,6 +67,15 @@ def worker(
         ),
     ] = False,
     taskhub: TaskhubOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics, summed over the pool's processes.",
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker for the app's orchestrations, activities and agents.
 
@@ -74,11 +84,14 @@ def worker(
     that `durable-agents start` and your programs create there (--queues, --pool and --events then do not apply).
 
     Example: durable-agents worker myproject.workflows:app --queues orchestrator,agents --pool threads -c 16
-    (add --events when Flower watches the workers).
+    (add --events when Flower watches the workers, --metrics-port 9191 when Prometheus scrapes them).
     """
     if taskhub:
         os.environ["TASKHUB"] = taskhub  # before the import: the app reads its settings then
+    if metrics_port is not None:
+        os.environ["DURABLE_AGENTS_METRICS_PORT"] = str(metrics_port)
     target = load_durable_app(app_spec)
+    configure_tracing()  # here, so that a wrong OTEL_TRACES_EXPORTER is one line, not a worker's traceback
     if target.settings.embedded:  # no DATABASE_URL nor REDIS_URL: serve the SQLite file of this folder
         serve(target, app_spec, concurrency=concurrency)
         return

@@ -69,6 +69,8 @@ class Instance(Base):
     #: The orchestration version it was started with (None: unversioned); workers match it (versioning).
     version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     parent_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: W3C `traceparent` of the span that started the instance (None: not traced): its steps' parent.
+    trace_parent: Mapped[str | None] = mapped_column(String(64), nullable=True)
     parent_execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     parent_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: Number of history rows of the current execution; lets a worker trust its cached replay.

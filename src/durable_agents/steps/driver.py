@@ -48,6 +48,7 @@ from .in_step import run_in_step_activities
 from .outcome import Dispatch, EagerClaim, StepOutcome
 from .replay import fresh_executor
 from .rewind import rewind
+from .tracing import StepTrace, current_traceparent
 from .versions import VersionGate, park
 
 
@@ -175,6 +176,24 @@ class Stepper:
             decisions.delete_inbox(writes, split.consumed)
             _keep_held(session, instance, split)
             return StepOutcome(dispatch, [(instance.instance_id, instance.execution_id, executor)])
+        # Only here, where the code runs on new events, is there a span: replaying history makes none.
+        with StepTrace(instance) as traced:
+            outcome = self._code_step(session, writes, instance, now, executor, batch, split, dispatch)
+            traced.outcome = "continued_as_new" if outcome.continued_as_new else instance.status
+        return outcome
+
+    def _code_step(
+        self,
+        session: Session,
+        writes: StepWrites,
+        instance: LockedInstance,
+        now: datetime,
+        executor: ReplayExecutor,
+        batch: list[HistoryEvent],
+        split: InboxSplit,
+        dispatch: Dispatch,
+    ) -> StepOutcome:
+        """Run the code on the step's new events and write what it decided."""
         executor, recorded, result, rerun = self._run_code(session, instance, executor, batch, now, dispatch)
         result = run_in_step_activities(
             session, instance, executor, result, recorded, self.registry, self.max_payload_bytes
@@ -184,8 +203,9 @@ class Stepper:
         if result.custom_status_changed:
             instance.custom_status = result.custom_status
         instance.updated_at = now
+        dispatch.trace_parent = current_traceparent()
         sent = [event for event in result.new_events if isinstance(event, EventSent)]
-        dispatch.steps += decisions.deliver_sent_events(session, instance, sent)
+        dispatch.steps += decisions.deliver_sent_events(session, instance, sent, dispatch.trace_parent)
         dispatch.steps += send_to_entities(session, instance, result.new_events, self.registry)
         if result.outcome != "running" and executor.state.lock_requested:
             # It ended while its lock was on the way: what is locked for it already is released (the rest
@@ -292,7 +312,7 @@ class Stepper:
             elif isinstance(event, TimerCreated):
                 timers.append(event)
             elif isinstance(event, SubOrchestrationCreated):
-                created = decisions.create_child(session, instance, event)
+                created = decisions.create_child(session, instance, event, current_traceparent())
                 if created is None:  # its id is taken: the task failed, which the parent hears next
                     wakes.append(instance.instance_id)
                 else:
@@ -356,4 +376,5 @@ def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
     dispatch.chord_instance = child.dispatch.chord_instance
     dispatch.claimed = child.dispatch.claimed
     dispatch.parked += child.dispatch.parked
+    dispatch.trace_parent = child.dispatch.trace_parent
     parent.executors += child.executors

@@ -25,6 +25,8 @@ class Dispatch:
     claimed: WorkItem | None = None
     #: (instance id, version): steps this worker's versioning left for a worker of that version.
     parked: list[tuple[str, str | None]] = field(default_factory=list)
+    #: The W3C traceparent of the step that scheduled `activities`: their spans' parent.
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,12 @@ def write_work(
     return work
 
 
-def create_child(session: Session, parent: LockedInstance, event: SubOrchestrationCreated) -> NewChild | None:
+def create_child(
+    session: Session, parent: LockedInstance, event: SubOrchestrationCreated, trace_parent: str | None = None
+) -> NewChild | None:
     """Create the child instance; None if its id is taken, and then the parent's task has failed (wake
-    the parent). The child's start is left to the caller, which posts it to the inbox or runs the child's
+    the parent). `trace_parent`, the span of the step creating it, parents its steps' spans. The child's
+    start is left to the caller, which posts it to the inbox or runs the child's
     first step with it."""
     execution_id = ids.new_execution_id()
     values = {
@@ -220,6 +223,7 @@ def create_child(session: Session, parent: LockedInstance, event: SubOrchestrati
         "parent_task_id": event.task_id,
         "tags": event.tags,
         "version": event.version or parent.version,
+        "trace_parent": trace_parent,
     }
     created = session.execute(_create_child_statement(dialect.of(session).name), values).first()
     if created is None:
@@ -244,8 +248,11 @@ def _create_child_statement(backend: str) -> Any:
     return insert_new_instance(backend).returning(*instances_table.c)
 
 
-def deliver_sent_events(session: Session, sender: LockedInstance, events: Sequence[EventSent]) -> Wakes:
-    """Post each event the step sent to its target's inbox (starting the target first where asked)."""
+def deliver_sent_events(
+    session: Session, sender: LockedInstance, events: Sequence[EventSent], trace_parent: str | None = None
+) -> Wakes:
+    """Post each event the step sent to its target's inbox (starting the target first where asked, its
+    trace under `trace_parent`)."""
     wakes: Wakes = []
     for event in events:
         if event.start_name is not None:
@@ -256,6 +263,7 @@ def deliver_sent_events(session: Session, sender: LockedInstance, events: Sequen
                 name=event.start_name,
                 input=event.start_input,
                 version=sender.version,
+                trace_parent=trace_parent,
             )
         target = session.get(Instance, (sender.taskhub, event.instance_id))
         if target is None or target.status in TERMINAL:

@@ -56,8 +56,10 @@ def create(
     reuse_id: bool,
     tags: dict[str, str] | None = None,
     version: str | None = None,
+    trace_parent: str | None = None,
 ) -> bool:
-    """Create the instance; True if it waits for `start_at`, False if it can start now."""
+    """Create the instance; True if it waits for `start_at`, False if it can start now. `trace_parent`
+    (W3C traceparent) parents the spans of its steps."""
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
     if existing is not None and not (reuse_id and existing.status in TERMINAL):
         raise InstanceExistsError(instance_id, existing.status)
@@ -71,6 +73,7 @@ def create(
         start_at=start_at,
         tags=tags,
         version=version,
+        trace_parent=trace_parent,
     )
 
 
@@ -85,6 +88,7 @@ def _start(
     start_at: datetime | None,
     tags: dict[str, str] | None = None,
     version: str | None = None,
+    trace_parent: str | None = None,
 ) -> bool:
     """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given;
     True if it is scheduled for later."""
@@ -106,6 +110,7 @@ def _start(
             scheduled_start_at=scheduled,
             tags=tags,
             version=version,
+            trace_parent=trace_parent,
         )
     )
     session.flush()
@@ -134,7 +139,14 @@ def _start(
 
 
 def ensure_started(
-    session: Session, *, taskhub: str, instance_id: str, name: str, input: Any, version: str | None = None
+    session: Session,
+    *,
+    taskhub: str,
+    instance_id: str,
+    name: str,
+    input: Any,
+    version: str | None = None,
+    trace_parent: str | None = None,
 ) -> bool:
     """Start `instance_id` unless it is already pending or running; True if this call started it.
 
@@ -153,20 +165,37 @@ def ensure_started(
         input=input,
         start_at=None,
         version=version,
+        trace_parent=trace_parent,
     )
     return True
 
 
 def ensure_started_with_event(
-    session: Session, *, taskhub: str, instance_id: str, name: str, input: Any, event_name: str, data: Any
+    session: Session,
+    *,
+    taskhub: str,
+    instance_id: str,
+    name: str,
+    input: Any,
+    event_name: str,
+    data: Any,
+    trace_parent: str | None = None,
 ) -> None:
     """`ensure_started`, then `raise_event` to the instance it leaves pending or running, and locked."""
-    ensure_started(session, taskhub=taskhub, instance_id=instance_id, name=name, input=input)
+    ensure_started(session, taskhub=taskhub, instance_id=instance_id, name=name, input=input, trace_parent=trace_parent)
     inbox.post(session, taskhub, instance_id, EventRaised(name=event_name, data=data))
 
 
 def post_event_starting(
-    session: Session, *, taskhub: str, instance_id: str, name: str, input: Any, event_name: str, data: Any
+    session: Session,
+    *,
+    taskhub: str,
+    instance_id: str,
+    name: str,
+    input: Any,
+    event_name: str,
+    data: Any,
+    trace_parent: str | None = None,
 ) -> bool:
     """`ensure_started_with_event` in one statement, for the cases it meets most: no instance under the
     id yet, or one pending or running. False where it did nothing: the id belongs to a finished
@@ -185,6 +214,7 @@ def post_event_starting(
         "parent_task_id": None,
         "tags": None,
         "version": None,
+        "trace_parent": trace_parent,
         "start_key": ids.start_key(execution_id),
         "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
         "event": event_to_json(EventRaised(name=event_name, data=data)),
@@ -252,7 +282,7 @@ def insert_new_instance(backend: str) -> Any:
     named after the columns (the parent's may be None): for statements built once per database."""
     columns = instances_table.c
     names = ("taskhub", "instance_id", "name", "execution_id", "input", "parent_instance_id",
-             "parent_execution_id", "parent_task_id", "tags", "version")  # fmt: skip
+             "parent_execution_id", "parent_task_id", "tags", "version", "trace_parent")  # fmt: skip
     values: dict[str, Any] = {name: bindparam(name, type_=columns[name].type) for name in names}
     return (
         dialect.named(backend)
@@ -405,3 +435,10 @@ def purge_where(
         statement = statement.where(Instance.created_at < created_before)
     result = session.execute(statement)
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def trace_parent_of(session: Session, taskhub: str, instance_id: str) -> str | None:
+    """The W3C traceparent stored with the instance (None: none, or no such instance)."""
+    return session.scalar(
+        select(Instance.trace_parent).where(Instance.taskhub == taskhub, Instance.instance_id == instance_id)
+    )

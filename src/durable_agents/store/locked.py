@@ -28,6 +28,7 @@ class LockedInstance:
     version: str | None
     parent_execution_id: str | None
     parent_task_id: int | None
+    trace_parent: str | None
     history_length: int
     completed_at: datetime | None
     updated_at: datetime

@@ -24,6 +24,9 @@ class Swept:
     activities: list[tuple[int, str]] = field(default_factory=list)
     #: Instances to wake: timers fired, or inbox events waiting too long.
     steps: list[str] = field(default_factory=list)
+    #: Of `activities`: leases freed because their holder died, and leases found expired.
+    reclaimed: int = 0
+    expired: int = 0
 
 
 def sweep(session: Session, taskhub: str, redispatch_after: float, *, free_dead_holders: bool = True) -> Swept:
@@ -38,17 +41,21 @@ def sweep(session: Session, taskhub: str, redispatch_after: float, *, free_dead_
     now = database.current_time(session)
     swept.steps += _fire_timers(session, taskhub)
     if free_dead_holders:
-        swept.activities += holders.free_dead(session, taskhub, now)
+        freed = holders.free_dead(session, taskhub, now)
+        swept.activities += freed
+        swept.reclaimed = len(freed)
     stale = now - timedelta(seconds=redispatch_after)
-    swept.activities += _lost_work(session, taskhub, now, stale)
+    lost = _lost_work(session, taskhub, now, stale)
+    swept.activities += [(item_id, name) for item_id, name, _ in lost]
+    swept.expired = sum(1 for _, _, status in lost if status == "running")
     swept.steps += _waiting_instances(session, taskhub, now, stale)
     return swept
 
 
-def _lost_work(session: Session, taskhub: str, now: datetime, stale: datetime) -> list[tuple[int, str]]:
+def _lost_work(session: Session, taskhub: str, now: datetime, stale: datetime) -> list[tuple[int, str, str]]:
     """Work items whose message went unanswered for `redispatch_after`, or whose lease expired; each is
     sent again at most once per `redispatch_after` (the send is recorded), so a queue that falls behind
-    does not fill with copies."""
+    does not fill with copies. Each with its status: "running" for an expired lease."""
     items = WorkItem.__table__.c
     lost = session.execute(
         update(WorkItem)
@@ -63,9 +70,9 @@ def _lost_work(session: Session, taskhub: str, now: datetime, stale: datetime) -
             ),
         )
         .values(dispatched_at=now)
-        .returning(items.id, items.name)
+        .returning(items.id, items.name, items.status)
     ).all()
-    return [(item_id, name) for item_id, name in lost]
+    return [(item_id, name, status) for item_id, name, status in lost]
 
 
 def _waiting_instances(session: Session, taskhub: str, now: datetime, stale: datetime) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,9 @@ from ..registry import ActivityContext, invoke
 from ..serialization import encode
 from ..store import work
 from ..store.db import single_statement, transaction
+from ..telemetry.metrics import labelled, metrics
+from ..telemetry.tracing import SpanKind, failed, span
+from .tracing import activity_parent
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -33,8 +37,30 @@ def record(app: DurableApp, item: WorkItem, outcome: TaskCompleted | TaskFailed)
         work.complete(session, item, outcome)
 
 
-def perform(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCompleted | TaskFailed:
-    """Run an activity whose lease `owner` holds, renewing the lease meanwhile; its outcome, not yet recorded."""
+def perform(
+    app: DurableApp, taskhub: str, item: WorkItem, owner: str, traceparent: str | None = None
+) -> TaskCompleted | TaskFailed:
+    """Run an activity whose lease `owner` holds, renewing the lease meanwhile; its outcome, not yet recorded.
+    Its span hangs under `traceparent`, the step that scheduled it."""
+    attributes = {
+        "durable.activity": item.name,
+        "durable.instance_id": item.instance_id,
+        "durable.task_id": item.task_id,
+        "durable.attempt": item.attempts,
+    }
+    parent = activity_parent(app.settings.database_url, taskhub, item.instance_id, traceparent)
+    clock = time.perf_counter()
+    with span(f"activity {item.name}", attributes, parent=parent, kind=SpanKind.CONSUMER) as current:
+        event = _run(app, taskhub, item, owner)
+        if isinstance(event, TaskFailed):
+            failed(current, f"{event.failure.error_type}: {event.failure.message}")
+    recorded = metrics()
+    labelled(recorded.activities, item.name, "completed" if isinstance(event, TaskCompleted) else "failed").inc()
+    labelled(recorded.activity_seconds, item.name).observe(time.perf_counter() - clock)
+    return event
+
+
+def _run(app: DurableApp, taskhub: str, item: WorkItem, owner: str) -> TaskCompleted | TaskFailed:
     settings = app.settings
     context = ActivityContext(
         taskhub=taskhub,

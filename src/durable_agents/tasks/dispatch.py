@@ -10,6 +10,7 @@ from celery import Signature, chord
 from ..steps.outcome import Dispatch
 from ..store import instances
 from ..store.db import single_statement
+from ..telemetry.tracing import TRACEPARENT
 from . import names
 
 if TYPE_CHECKING:
@@ -33,11 +34,13 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
     try:
         # Chords count results in Redis; embedded mode has none and wakes the step per completion.
         use_chord = dispatch.chord_instance is not None and not app.settings.embedded
+        # The step that scheduled the activities parents their spans, in whichever worker runs them.
+        headers = {TRACEPARENT: dispatch.trace_parent} if dispatch.trace_parent else None
         if use_chord and len(dispatch.activities) > 1:
             # One wake-up for the whole fan-in instead of one per completion, and one message per
             # drainer rather than per activity. Correctness does not depend on it: completions are
             # rows, and a lost callback or drainer is covered by the sweeper.
-            header = _chord_header(app, dispatch)
+            header = _chord_header(app, dispatch, headers)
             assert dispatch.chord_instance is not None
             callback = app.signature(
                 STEP_TASK,
@@ -55,6 +58,7 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
                     args=(hub, item, True),
                     queue=activity_queue(app, name),
                     ignore_result=True,
+                    headers=headers,
                     **_activity_options(app, name, item, dispatch.item_instances.get(item)),
                 )
         for instance_id in dict.fromkeys(dispatch.steps):
@@ -75,7 +79,7 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
         log.warning("publishing to the broker failed (%s); the sweeper will dispatch this work again", error)
 
 
-def _chord_header(app: DurableApp, dispatch: Dispatch) -> list[Signature]:
+def _chord_header(app: DurableApp, dispatch: Dispatch, headers: dict[str, str] | None) -> list[Signature]:
     """A fan-out's chord members: per queue, one drainer for each live worker slot consuming it, and no
     more drainers than activities. While no live worker of a queue is known, its activities get a
     member each, as many as any number of workers that turn up could run at once. A rate-limited
@@ -85,13 +89,13 @@ def _chord_header(app: DurableApp, dispatch: Dispatch) -> list[Signature]:
     header: list[Signature] = []
     for item, name in dispatch.activities:
         if rate_limited(app, name):
-            header.append(_member(app, item, name, dispatch.item_instances.get(item)))
+            header.append(_member(app, item, name, dispatch.item_instances.get(item), headers))
         else:
             by_queue.setdefault(activity_queue(app, name), []).append((item, name))
     for queue, items in by_queue.items():
         slots = app.slot_census.slots(queue)
         if not slots:
-            header.extend(_member(app, item, name, dispatch.item_instances.get(item)) for item, name in items)
+            header.extend(_member(app, item, name, dispatch.item_instances.get(item), headers) for item, name in items)
             continue
         drainers = min(len(items), slots)
         item_ids = [item for item, _ in items]
@@ -107,16 +111,21 @@ def _chord_header(app: DurableApp, dispatch: Dispatch) -> list[Signature]:
                     queue=queue,
                     immutable=True,
                     priority=priority,
+                    headers=headers,
                     **shown,
                 )
             )
     return header
 
 
-def _member(app: DurableApp, item: int, name: str, instance_id: str | None) -> Signature:
+def _member(
+    app: DurableApp, item: int, name: str, instance_id: str | None, headers: dict[str, str] | None
+) -> Signature:
     options = _activity_options(app, name, item, instance_id)
     hub, queue = app.settings.taskhub, activity_queue(app, name)
-    return app.signature(activity_task(app, name), args=(hub, item, False), queue=queue, immutable=True, **options)
+    return app.signature(
+        activity_task(app, name), args=(hub, item, False), queue=queue, immutable=True, headers=headers, **options
+    )
 
 
 def _activity_options(app: DurableApp, name: str, item: int, instance_id: str | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..store import work
 from ..store.work import Completion
 from .activity import perform, record
+from .tracing import received_traceparent
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -44,6 +45,7 @@ class _Drainer:
         self._taskhub = taskhub
         self._owner = app.leases.owner()
         self._unrecorded: Completion | None = None
+        self._traceparent = received_traceparent()  # the step that fanned out
         self.ran = 0
 
     def run(self, item_id: int) -> bool:
@@ -56,7 +58,7 @@ class _Drainer:
         self._unrecorded = None  # recorded with the claim
         if item is None:
             return False
-        self._unrecorded = (item, perform(self._app, self._taskhub, item, self._owner))
+        self._unrecorded = (item, perform(self._app, self._taskhub, item, self._owner, self._traceparent))
         self.ran += 1
         return True
 

@@ -15,6 +15,7 @@ from ..store.work import Completion
 from .activity import claim, perform, record
 from .dispatch import activity_queue, publish, rate_limited, step_queue, wake
 from .step import run_one_step
+from .tracing import received_traceparent
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -55,7 +56,8 @@ def drive(app: DurableApp, taskhub: str, instance_id: str, completion: Completio
         if dispatch.claimed is not None:
             # The claimed item may be a child's, whose first step ran inline.
             instance_id = dispatch.claimed.instance_id
-            completion = (dispatch.claimed, perform(app, taskhub, dispatch.claimed, eager.owner))
+            outcome = perform(app, taskhub, dispatch.claimed, eager.owner, dispatch.trace_parent)
+            completion = (dispatch.claimed, outcome)
         elif follow is not None:
             instance_id, completion = follow, None
         else:
@@ -78,7 +80,7 @@ def on_activity_message(app: DurableApp, taskhub: str, item_id: int, wake_orches
     item = claim(app, taskhub, item_id, owner)
     if item is None:
         return  # done already, or another worker holds a live lease: a duplicate message
-    outcome = perform(app, taskhub, item, owner)
+    outcome = perform(app, taskhub, item, owner, received_traceparent())
     if not wake_orchestrator:
         record(app, item, outcome)  # a chord member: the chord's callback steps the instance
         return

@@ -16,6 +16,7 @@ from ..serialization import encode
 from ..store import instances
 from ..store.db import transaction
 from ..tags import checked_tags
+from ..telemetry.tracing import SpanKind, current_traceparent, span
 from . import names
 from .dispatch import wake
 
@@ -46,6 +47,26 @@ def start_instance(
     checked = checked_tags(tags)
     settings = app.settings
     encoded = encode(input, what=f"input of orchestration {name!r}", limit=settings.max_payload_bytes)
+    attributes = {
+        "durable.orchestration": name,
+        "durable.instance_id": instance_id,
+        "durable.taskhub": settings.taskhub,
+    }
+    with span(f"start_orchestration {name}", attributes, kind=SpanKind.PRODUCER):
+        return _create(app, name, instance_id, encoded, start_at, reuse_id, checked, checked_version(version))
+
+
+def _create(
+    app: DurableApp,
+    name: str,
+    instance_id: str,
+    encoded: Any,
+    start_at: datetime | None,
+    reuse_id: bool,
+    tags: dict[str, str] | None,
+    version: str | None,
+) -> str:
+    settings = app.settings
     try:
         with transaction(settings.database_url) as session:
             scheduled = instances.create(
@@ -56,8 +77,9 @@ def start_instance(
                 input=encoded,
                 start_at=start_at,
                 reuse_id=reuse_id,
-                tags=checked,
-                version=checked_version(version),
+                tags=tags,
+                version=version,
+                trace_parent=current_traceparent(),  # the root of the instance's trace
             )
     except IntegrityError as error:  # a concurrent start with the same id won the race
         raise InstanceExistsError(instance_id, "just created by another client") from error

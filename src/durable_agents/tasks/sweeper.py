@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from ..steps.outcome import Dispatch
 from ..store import sessions
 from ..store.db import transaction
-from ..store.sweeper import sweep
+from ..store.sweeper import Swept, sweep
+from ..telemetry.metrics import metrics
 from .dispatch import publish
 from .schedules import fire_schedules
 
@@ -51,9 +52,20 @@ def sweep_once(app: DurableApp) -> int:
         app.sweep_reach.lost()
         raise
     publish(app, Dispatch(activities=swept.activities, steps=swept.steps))
+    _count(swept)
     # In a transaction of its own, on every worker: schedules are claimed row by row, not under the sweep's lock.
     fired = fire_schedules(app)
     return len(swept.activities) + len(swept.steps) + fired
+
+
+def _count(swept: Swept) -> None:
+    if not (swept.activities or swept.steps):
+        return
+    recorded = metrics()
+    recorded.redispatches.labels("activity").inc(len(swept.activities))
+    recorded.redispatches.labels("step").inc(len(swept.steps))
+    recorded.lease_reclaims.inc(swept.reclaimed)
+    recorded.lease_expiries.inc(swept.expired)
 
 
 class SweeperThread(threading.Thread):

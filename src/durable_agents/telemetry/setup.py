@@ -1,0 +1,74 @@
+"""Turning tracing on from the standard OpenTelemetry variables, where the `otel` extra is installed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+log = logging.getLogger(__name__)
+
+#: Exporters `OTEL_TRACES_EXPORTER` may name here (a comma list); "none" or unset leaves tracing off.
+EXPORTERS = ("otlp", "console")
+
+_lock = threading.Lock()
+_configured = False
+
+
+def configure_tracing(service_name: str | None = None) -> bool:
+    """Install an OpenTelemetry SDK tracer provider exporting as `OTEL_TRACES_EXPORTER` says (`otlp`, sent
+    to `OTEL_EXPORTER_OTLP_ENDPOINT` over HTTP, or `console`); True if tracing is on. Does nothing when
+    the variable is unset or `none`, or when the program installed a tracer provider of its own.
+    Workers and the HTTP API call it at start; a program's clients follow its own set-up or this call."""
+    global _configured
+    wanted = [name.strip() for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
+    if not wanted or wanted == ["none"]:
+        return False
+    unknown = [name for name in wanted if name not in EXPORTERS]
+    if unknown:
+        raise ConfigurationError(
+            f"OTEL_TRACES_EXPORTER names {', '.join(unknown)}; use {' or '.join(EXPORTERS)} (or none)"
+        )
+    with _lock:
+        if _configured:
+            return True
+        try:
+            from opentelemetry import trace
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        except ImportError:
+            raise ConfigurationError(
+                "OTEL_TRACES_EXPORTER is set but the OpenTelemetry SDK is not installed; "
+                'install durable-agents with the otel extra (pip install ".[otel]")'
+            ) from None
+        if type(trace.get_tracer_provider()).__name__ != "ProxyTracerProvider":
+            _configured = True  # the program set up tracing itself: ours would be refused anyway
+            return True
+        name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "durable-agents"
+        provider = TracerProvider(resource=Resource.create({"service.name": name}))
+        for exporter in wanted:
+            # Batched: a span costs the traced code a queue append; export runs on the processor's thread.
+            provider.add_span_processor(BatchSpanProcessor(_exporter(exporter)))
+        trace.set_tracer_provider(provider)
+        _configured = True
+        log.info("tracing on: exporting spans to %s", ", ".join(wanted))
+        return True
+
+
+def _exporter(name: str) -> SpanExporter:
+    if name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        raise ConfigurationError('OTEL_TRACES_EXPORTER=otlp needs the OTLP exporter: pip install ".[otel]"') from None
+    return OTLPSpanExporter()  # endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables

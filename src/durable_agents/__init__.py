@@ -20,8 +20,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ".client": ("AsyncDurableClient", "DurableClient"),
     ".config": ("Settings",),
     ".diagnosis": ("Explanation",),
-    ".errors": ("ActivityNotRegisteredError", "AgentError", "AgentNotRegisteredError", "AgentRunError",
-                "ConfigurationError", "DurableAgentsError", "EventTimeoutError", "FailureDetails",
+    ".errors": ("ActivityNotRegisteredError", "ActivityTimeoutError", "AgentError", "AgentNotRegisteredError",
+                "AgentRunError", "ConfigurationError", "DurableAgentsError", "EventTimeoutError", "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
                 "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .diagnosis import Explanation
     from .errors import (
         ActivityNotRegisteredError,
+        ActivityTimeoutError,
         AgentError,
         AgentNotRegisteredError,
         AgentRunError,
@@ -96,6 +97,7 @@ else:
 __all__ = [
     "ActivityContext",
     "ActivityNotRegisteredError",
+    "ActivityTimeoutError",
     "Agent",
     "AgentError",
     "AgentFunctionApp",

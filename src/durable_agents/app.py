@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from celery import Celery, bootsteps
@@ -33,6 +34,7 @@ from .tasks.handback import Handback
 from .tasks.leases import LeaseRenewer
 from .tasks.presence import PresenceThread, SlotCensus, worker_record
 from .tasks.sweeper import Reach, SweeperThread, sweep_once
+from .tasks.timeouts import Watchdog
 from .tasks.trigger import register_trigger_task
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,6 +86,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.response_callbacks: list[Any] = []
         self._model_slots: ModelSlots | LocalModelSlots | None = None
         self._leases: LeaseRenewer | None = None
+        self._watchdog: Watchdog | None = None
         self.sweep_reach = Reach()
         # Embedded mode keeps results in memory: nothing reads them but chords, which it does not use.
         backend = "cache+memory://" if self.settings.embedded else self.settings.redis_url
@@ -110,14 +113,42 @@ class DurableApp(Celery):  # type: ignore[misc]
         return register(fn) if fn is not None else register
 
     @overload
-    def activity(self, fn: F, *, name: str | None = None) -> F: ...
+    def activity(
+        self,
+        fn: F,
+        *,
+        name: str | None = None,
+        start_to_close_timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
+    ) -> F: ...
     @overload
-    def activity(self, fn: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
-    def activity(self, fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
-        """Register `fn(input)`, `fn(context, input)` or `fn()` (sync or async) as an activity."""
+    def activity(
+        self,
+        fn: None = None,
+        *,
+        name: str | None = None,
+        start_to_close_timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
+    ) -> Callable[[F], F]: ...
+    def activity(
+        self,
+        fn: F | None = None,
+        *,
+        name: str | None = None,
+        start_to_close_timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
+    ) -> F | Callable[[F], F]:
+        """Register `fn(input)`, `fn(context, input)` or `fn()` (sync or async) as an activity.
+
+        `start_to_close_timeout` bounds each attempt; `heartbeat_timeout` bounds the silence between two
+        `context.heartbeat()` calls. An attempt past either fails with ActivityTimeoutError (which the
+        call's retry policy may retry), and the worker takes its slot back.
+        """
 
         def register(target: F) -> F:
-            target.__durable_name__ = self.registry.add_activity(target, name)  # type: ignore[attr-defined]
+            target.__durable_name__ = self.registry.add_activity(  # type: ignore[attr-defined]
+                target, name, start_to_close_timeout=start_to_close_timeout, heartbeat_timeout=heartbeat_timeout
+            )
             return target
 
         return register(fn) if fn is not None else register
@@ -233,6 +264,13 @@ class DurableApp(Celery):  # type: ignore[misc]
         if self._leases is None:
             self._leases = LeaseRenewer(self.settings)
         return self._leases
+
+    @property
+    def watchdog(self) -> Watchdog:
+        """Times the activities with timeouts this process runs; a call it cannot stop silences the leases."""
+        if self._watchdog is None:
+            self._watchdog = Watchdog(self.settings.lease_holder_timeout, self.leases.silence)
+        return self._watchdog
 
     # -- Celery wiring -----------------------------------------------------------------------
 

@@ -123,14 +123,16 @@ class Watchdog:
         self._main_attempt = attempt
         self._watch(attempt)
         try:
-            value = fn()
-            if attempt.timed_out is not None:
-                raise _Interrupted()  # it swallowed the interrupt: a late result is not taken
-            return value
-        except _Interrupted:
+            try:
+                value = fn()
+                if attempt.timed_out is not None:
+                    raise _Interrupted()  # it swallowed the interrupt: a late result is not taken
+                return value
+            finally:
+                self._main_attempt = None  # from here on the signal's handler raises nothing
+        except _Interrupted:  # also one that landed between the call's end and the line above
             raise attempt.error() from None
         finally:
-            self._main_attempt = None
             self._unwatch(attempt)
 
     def _call_aside(self, attempt: Attempt, fn: Callable[[], T]) -> T:

@@ -6,8 +6,9 @@ workers. The same workload runs twice, each on a fresh task hub and fresh worker
 (the baseline: how long the work itself takes, and when each instance completes), then with faults
 spread over the run, so that the last one lands near the end of the work and the time after it
 measures recovery, not throughput: a worker SIGKILLed (and replaced) every 2 s until 90% of the
-instances are complete, the broker's Redis database flushed once a third are, and every database
-connection terminated for 3 s once 60% are.
+instances are complete (but never the last one up: a worker takes 5 to 20 s to start on two shared
+cores, so kills every 2 s would otherwise leave none), the broker's Redis database flushed once a
+third are, and every database connection terminated for 3 s once 60% are.
 
 Prints, for each run: instances completed with exact outputs, effects missing, activity re-executions,
 the whole run's duration and the step queue's peak length (target < 3 x instances). For the faulted run:
@@ -78,6 +79,7 @@ def _report(runs: dict[str, dict[str, Any]]) -> None:
         print(f"{'seconds_from_first_start_to_all_complete':44} {figures['seconds_whole_run']:.1f}")
         peak = figures["step_queue_peak"]
         print(f"{'step_queue_peak':44} {peak:,} ({peak / figures['instances']:.2f} x instances)")
+        print(f"{'activity_queue_peak':44} {figures['activity_queue_peak']:,}")
     faulted = runs["faults"]
     print("-- recovery")
     print(f"{'faults (kills, flushes, outages)':44} {faulted['kills']}, 1, 1")
@@ -118,15 +120,18 @@ def _one_run(options: Any, *, faults: bool) -> dict[str, Any]:
     client = DurableClient(faults_app.app)
     broker = redis.Redis.from_url(faults_app.app.settings.effective_broker_url)
     peak = _QueuePeak(broker, faults_app.app.settings.queue("orchestrator"))
+    activity_peak = _QueuePeak(broker, faults_app.app.settings.queue("activities"))
     try:
         figures = _run(client, faults_app, workers, start_worker, broker, options, effects_url, faults)
     finally:
         peak.stop()
+        activity_peak.stop()
         for worker in workers:
             worker.stop()
         with psycopg.connect(effects_url, autocommit=True) as connection:
             connection.execute("DELETE FROM faults_effects WHERE key LIKE %s", (f"{hub}/%",))
     figures["step_queue_peak"] = peak.peak
+    figures["activity_queue_peak"] = activity_peak.peak
     return figures
 
 
@@ -214,13 +219,14 @@ def _faults(client: Any, workers: list[Any], start_worker: Any, broker: redis.Re
         while (done := progress.share()) < FAULTS_UNTIL or not flushed or outage is None or outage.is_alive():
             tick += KILL_EVERY
             time.sleep(max(0.0, tick - time.monotonic()))
+            print(f"{done:.0%} complete, {len(workers)} workers up, {kills} kills", file=sys.stderr, flush=True)
             if not flushed and done >= FLUSH_AT:
                 broker.flushdb()  # every queued message, chord count and result: gone
                 flushed, last = True, time.time()
             if outage is None and done >= OUTAGE_AT:
                 outage = threading.Thread(target=_outage_then, args=(client, outage_ended, raise_late_events))
                 outage.start()
-            if workers:  # else every worker is still starting: this kill has no victim
+            if len(workers) > 1:  # never the last one up: replicas restart in seconds, not in the time ours take
                 workers.pop(random.randrange(len(workers))).kill()
                 kills, last = kills + 1, time.time()
                 # Replaced in the background: a worker takes seconds to start, and the kills go on meanwhile.

@@ -46,8 +46,9 @@ def worker_health(settings: Settings, host: str | None = None) -> Health:
     return Health(True, f"{len(live)} live worker{'s' if len(live) > 1 else ''} on {host!r}, no hung process")
 
 
-def _running_under(pid: int, parent: int) -> bool:
-    """Whether `pid` is alive and still the child of `parent` (not a reused pid)."""
+def _running_under(pid: int, parent: int, last_beat: float) -> bool:
+    """Whether `pid` is alive, still the child of `parent`, and the process that sent `last_beat` (not a
+    new one under a reused pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -58,6 +59,9 @@ def _running_under(pid: int, parent: int) -> bool:
         with open(f"/proc/{pid}/stat") as stat:
             # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
             fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
+        with open("/proc/stat") as system:
+            booted = next(float(line.split()[1]) for line in system if line.startswith("btime "))
+    except (OSError, StopIteration):
         return True  # no /proc (macOS): alive is all we know
-    return fields[0] != "Z" and int(fields[1]) == parent
+    started = booted + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return fields[0] != "Z" and int(fields[1]) == parent and started <= last_beat + 1

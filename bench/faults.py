@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--pool", default="prefork")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--no-baseline", action="store_true", help="only the run with faults")
+    parser.add_argument(
+        "--faults-until", type=float, default=FAULTS_UNTIL, help="the share complete when the kills stop (0.9)"
+    )
     parser.add_argument("--run", choices=["baseline", "faults"], help=argparse.SUPPRESS)  # one run, as JSON
     options = parser.parse_args()
     if options.run:
@@ -62,7 +65,7 @@ def main() -> None:
         return
     # Each run in a process of its own: the app binds its task hub when it is imported.
     common = [f"--instances={options.instances}", f"--workers={options.workers}", f"--pool={options.pool}"]
-    common.append(f"--concurrency={options.concurrency}")
+    common += [f"--concurrency={options.concurrency}", f"--faults-until={options.faults_until}"]
     runs = {}
     for run in ([] if options.no_baseline else ["baseline"]) + ["faults"]:
         command = [sys.executable, "-m", "bench.faults", *common, f"--run={run}"]
@@ -154,7 +157,7 @@ def _run(client: Any, faults_app: Any, workers: list[Any], start_worker: Any, br
     progress = _Progress(effects_url, client.taskhub, count)
     faulted: dict[str, Any] = {}
     if faults:
-        faulted = _faults(client, workers, start_worker, broker, progress, raise_late_events)
+        faulted = _faults(client, workers, start_worker, broker, progress, raise_late_events, options.faults_until)
     else:
         progress.wait_for(OUTAGE_AT)  # when the faulted run raises them
         raise_late_events()
@@ -206,8 +209,8 @@ def _retrying(call: Any) -> None:
 
 
 def _faults(client: Any, workers: list[Any], start_worker: Any, broker: redis.Redis, progress: _Progress,
-            raise_late_events: Callable[[], None]) -> dict[str, Any]:  # fmt: skip
-    """Every 2 s, SIGKILL a worker and start another, until 90% of the instances are complete; flush the
+            raise_late_events: Callable[[], None], until: float) -> dict[str, Any]:  # fmt: skip
+    """Every 2 s, SIGKILL a worker and start another, until `until` of the instances are complete; flush the
     broker once a third are; cut the database for 3 s once 60% are, then raise the late events. Returns
     when the last fault ended (wall clock) and how many kills there were."""
     last, kills, tick = time.time(), 0, time.monotonic()
@@ -216,7 +219,7 @@ def _faults(client: Any, workers: list[Any], start_worker: Any, broker: redis.Re
     outage_ended: list[float] = []
     replacements: list[threading.Thread] = []
     try:
-        while (done := progress.share()) < FAULTS_UNTIL or not flushed or outage is None or outage.is_alive():
+        while (done := progress.share()) < until or not flushed or outage is None or outage.is_alive():
             tick += KILL_EVERY
             time.sleep(max(0.0, tick - time.monotonic()))
             print(f"{done:.0%} complete, {len(workers)} workers up, {kills} kills", file=sys.stderr, flush=True)

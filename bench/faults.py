@@ -5,7 +5,7 @@ Chains, fan-outs, timers, events raised before and after the wait, and sub-orche
 workers. The same workload runs twice, each on a fresh task hub and fresh workers: first without faults
 (the baseline: how long the work itself takes, and when each instance completes), then with faults
 spread over the run, so that the last one lands near the end of the work and the time after it
-measures recovery, not throughput: a worker SIGKILLed (and replaced) every 2 s until 90% of the
+measures recovery, not throughput: a worker SIGKILLed (and replaced) every 2 s until 97% of the
 instances are complete (but never the last one up: a worker takes 5 to 20 s to start on two shared
 cores, so kills every 2 s would otherwise leave none), the broker's Redis database flushed once a
 third are, and every database connection terminated for 3 s once 60% are.
@@ -42,7 +42,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 #: Seconds between SIGKILLs.
 KILL_EVERY = 2.0
 #: The faults go on until this share of the instances is complete.
-FAULTS_UNTIL = 0.9
+FAULTS_UNTIL = 0.97
 #: The broker is flushed once this share is complete, and the database outage begins at this share.
 FLUSH_AT, OUTAGE_AT = 1 / 3, 0.6
 OUTAGE_SECONDS = 3.0
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--no-baseline", action="store_true", help="only the run with faults")
     parser.add_argument(
-        "--faults-until", type=float, default=FAULTS_UNTIL, help="the share complete when the kills stop (0.9)"
+        "--faults-until", type=float, default=FAULTS_UNTIL, help="the share complete when the kills stop (0.97)"
     )
     parser.add_argument("--run", choices=["baseline", "faults"], help=argparse.SUPPRESS)  # one run, as JSON
     options = parser.parse_args()

@@ -35,7 +35,11 @@ def worker_health(settings: Settings, host: str | None = None) -> Health:
             "reaches the database and uses the same TASKHUB",
         )
     pids = {w.pid for w in live}
-    hung = sorted(pid for pid, parent, _ in silent if pid in pids or (parent in pids and _running_under(pid, parent)))
+    hung = sorted(
+        pid
+        for pid, parent, last_beat in silent
+        if pid in pids or (parent in pids and _running_under(pid, parent, last_beat.timestamp()))
+    )
     if hung:
         return Health(
             False,

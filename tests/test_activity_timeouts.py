@@ -5,12 +5,18 @@ both pools, and a hung pool child fails the worker's healthcheck."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from durable_agents import OrchestrationStatus, Settings
+import pytest
+
+from durable_agents import ActivityTimeoutError, OrchestrationStatus, Settings
 from durable_agents.health import worker_health
+from durable_agents.registry import Registry
+from durable_agents.tasks.timeouts import Attempt, Watchdog
 
 from conftest import Services, make_client, new_taskhub, run_cli, wait_until
 
@@ -83,3 +89,27 @@ def test_prefork_interrupts_a_timed_out_call_in_place_and_a_hung_child_fails_the
     assert f"worker process {pid} " in failing.stdout and "hung" in failing.stdout
     assert any(w.live for w in client.list_workers())  # what the registry alone still says
     worker.kill()  # the frozen child would hold up a warm shutdown
+
+
+def test_a_call_that_swallows_its_interrupt_silences_the_process_until_it_returns() -> None:
+    # In this process's main thread, as in a prefork child: the interrupt is a signal, which this call ignores.
+    registry = Registry()
+    registry.add_activity(lambda: None, "stubborn", start_to_close_timeout=0.2)
+    hung: list[bool] = []
+    watchdog = Watchdog(0.5, hung.append)
+    released = threading.Event()
+
+    def stubborn() -> str:
+        give_up = time.monotonic() + 10  # a broken watchdog fails the test rather than hanging it
+        while not released.is_set() and time.monotonic() < give_up:
+            try:
+                released.wait(0.05)
+                if hung:  # taken for hung: now let it end
+                    released.set()
+            except BaseException:  # the interrupt, caught and dropped
+                pass
+        return "too late"
+
+    with pytest.raises(ActivityTimeoutError, match="start_to_close_timeout of 0.2s"):
+        watchdog.call(Attempt(registry.activity("stubborn")), stubborn)  # its late result is not taken
+    assert hung == [True, False]  # silenced once its grace ran out, heard again once the call returned

@@ -563,3 +563,6 @@ def timed_call(context: OrchestrationContext) -> Any:
     call = context.get_input()
     policy = RetryPolicy(first_retry_interval=timedelta(seconds=0.2), max_number_of_attempts=call["attempts"])
     return (yield context.call_activity(call["activity"], input=call.get("input"), retry_policy=policy))
+
+
+import entity_workflows  # noqa: E402, F401  (registers its entities and orchestrations on `app`)

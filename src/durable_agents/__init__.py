@@ -16,20 +16,30 @@ __version__ = "0.1.0"
 _MODULES: dict[str, tuple[str, ...]] = {
     ".agents": ("Agent", "AgentResponse", "AgentSession", "AzureOpenAIChatClient", "DurableAgentClient",
                 "DurableAIAgentClient", "KeepLast", "OpenAIChatClient", "Summarize", "Usage", "chat_client_from_env"),
+    ".agents.approvals": ("ApprovalPolicy",),
+    ".agents.mcp": ("MCPServer",),
     ".app": ("DurableApp",),
     ".client": ("AsyncDurableClient", "DurableClient"),
     ".config": ("Settings",),
-    ".diagnosis": ("Explanation",),
+    ".explanation": ("Explanation",),
     ".errors": ("ActivityNotRegisteredError", "ActivityTimeoutError", "AgentError", "AgentNotRegisteredError",
-                "AgentRunError", "ConfigurationError", "DurableAgentsError", "EventTimeoutError", "FailureDetails",
+                "AgentRunError", "ApprovalDecidedError", "ApprovalNotFoundError", "ConfigurationError",
+                "DurableAgentsError", "EntityLockError", "EntityNotRegisteredError", "EntityOperationNotFoundError",
+                "EventTimeoutError", "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
-                "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
+                "OrchestrationYieldError", "PayloadTooLargeError", "ScheduleExistsError", "ScheduleNotFoundError",
+                "SchemaMismatchError", "SerializationError", "InvalidScheduleError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
-                "ToolLoopError", "WaitTimeoutError"),
-    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
+                "ToolLoopError", "VersionMismatchError", "WaitTimeoutError"),
+    ".ids": ("EntityId",),
+    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task", "VersioningOptions"),
+    ".orchestrator.entities": ("EntityLock",),
     ".registry": ("ActivityContext", "current_activity"),
+    ".schedule_state": ("ScheduleState",),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
+    ".store.approvals": ("ToolApproval",),
+    ".store.entities": ("EntityState",),
     ".store.sessions": ("SessionInfo",),
     ".store.workers": ("WorkerInfo",),
 }  # fmt: skip
@@ -51,29 +61,38 @@ if TYPE_CHECKING:
         Usage,
         chat_client_from_env,
     )
+    from .agents.approvals import ApprovalPolicy
+    from .agents.mcp import MCPServer
     from .app import DurableApp
     from .client import AsyncDurableClient, DurableClient
     from .config import Settings
-    from .diagnosis import Explanation
     from .errors import (
         ActivityNotRegisteredError,
         ActivityTimeoutError,
         AgentError,
         AgentNotRegisteredError,
         AgentRunError,
+        ApprovalDecidedError,
+        ApprovalNotFoundError,
         ConfigurationError,
         DurableAgentsError,
+        EntityLockError,
+        EntityNotRegisteredError,
+        EntityOperationNotFoundError,
         EventTimeoutError,
         FailureDetails,
         InstanceExistsError,
         InstanceNotFoundError,
         InvalidInstanceStateError,
+        InvalidScheduleError,
         ModelCallError,
         NonDeterminismError,
         NotRegisteredError,
         OrchestrationNotRegisteredError,
         OrchestrationYieldError,
         PayloadTooLargeError,
+        ScheduleExistsError,
+        ScheduleNotFoundError,
         SchemaMismatchError,
         SerializationError,
         SessionNotFoundError,
@@ -81,11 +100,18 @@ if TYPE_CHECKING:
         TaskCancelledError,
         TaskFailedError,
         ToolLoopError,
+        VersionMismatchError,
         WaitTimeoutError,
     )
-    from .orchestrator import OrchestrationContext, RetryPolicy, Task
+    from .explanation import Explanation
+    from .ids import EntityId
+    from .orchestrator import OrchestrationContext, RetryPolicy, Task, VersioningOptions
+    from .orchestrator.entities import EntityLock
     from .registry import ActivityContext, current_activity
+    from .schedule_state import ScheduleState
     from .state import OrchestrationState, OrchestrationStatus
+    from .store.approvals import ToolApproval
+    from .store.entities import EntityState
     from .store.sessions import SessionInfo
     from .store.workers import WorkerInfo
 
@@ -105,6 +131,9 @@ __all__ = [
     "AgentResponse",
     "AgentRunError",
     "AgentSession",
+    "ApprovalDecidedError",
+    "ApprovalNotFoundError",
+    "ApprovalPolicy",
     "AsyncDurableClient",
     "AzureOpenAIChatClient",
     "ConfigurationError",
@@ -114,13 +143,21 @@ __all__ = [
     "DurableApp",
     "DurableClient",
     "DurableOrchestrationContext",
+    "EntityId",
+    "EntityLock",
+    "EntityLockError",
+    "EntityNotRegisteredError",
+    "EntityOperationNotFoundError",
+    "EntityState",
     "EventTimeoutError",
     "Explanation",
     "FailureDetails",
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InvalidInstanceStateError",
+    "InvalidScheduleError",
     "KeepLast",
+    "MCPServer",
     "ModelCallError",
     "NonDeterminismError",
     "NotRegisteredError",
@@ -132,6 +169,9 @@ __all__ = [
     "OrchestrationYieldError",
     "PayloadTooLargeError",
     "RetryPolicy",
+    "ScheduleExistsError",
+    "ScheduleNotFoundError",
+    "ScheduleState",
     "SchemaMismatchError",
     "SerializationError",
     "SessionInfo",
@@ -142,8 +182,11 @@ __all__ = [
     "Task",
     "TaskCancelledError",
     "TaskFailedError",
+    "ToolApproval",
     "ToolLoopError",
     "Usage",
+    "VersionMismatchError",
+    "VersioningOptions",
     "WaitTimeoutError",
     "WorkerInfo",
     "__version__",

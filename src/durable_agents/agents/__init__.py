@@ -11,6 +11,8 @@ from ..exports import lazy_exports
 
 _MODULES: dict[str, tuple[str, ...]] = {
     ".agent": ("Agent", "KeepLast", "Summarize"),
+    ".approvals": ("ApprovalPolicy",),
+    ".mcp": ("MCPServer",),
     ".chat_client": ("AzureOpenAIChatClient", "ChatClient", "OpenAIChatClient"),
     ".client": ("AgentProxy", "DurableAgentClient", "DurableAIAgentClient"),
     ".environment": ("chat_client_from_env",),
@@ -21,9 +23,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
 
 if TYPE_CHECKING:
     from .agent import Agent, KeepLast, Summarize
+    from .approvals import ApprovalPolicy
     from .chat_client import AzureOpenAIChatClient, ChatClient, OpenAIChatClient
     from .client import AgentProxy, DurableAgentClient, DurableAIAgentClient
     from .environment import chat_client_from_env
+    from .mcp import MCPServer
     from .proxy import OrchestrationAgent
     from .response import AgentResponse, AgentSession, Usage
     from .tools import ToolSpec
@@ -35,11 +39,13 @@ __all__ = [
     "AgentProxy",
     "AgentResponse",
     "AgentSession",
+    "ApprovalPolicy",
     "AzureOpenAIChatClient",
     "ChatClient",
     "DurableAIAgentClient",
     "DurableAgentClient",
     "KeepLast",
+    "MCPServer",
     "OpenAIChatClient",
     "OrchestrationAgent",
     "Summarize",

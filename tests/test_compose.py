@@ -119,12 +119,15 @@ def test_the_worker_health_check_asks_the_worker_registry(
     config: dict[str, Any], services: Services, worker: WorkerProcess
 ) -> None:
     check = config["services"]["orchestrator-worker"]["healthcheck"]["test"]
-    assert check[:3] == ["CMD", "python", "-c"]
+    assert check[:3] == ["CMD", "durable-agents", "healthcheck"]
 
     def healthy(taskhub: str) -> bool:
         environment = {**os.environ, "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url}
         result = subprocess.run(
-            [sys.executable, "-c", check[3]], env={**environment, "TASKHUB": taskhub}, capture_output=True, timeout=60
+            [sys.executable, "-m", "durable_agents", *check[2:]],
+            env={**environment, "TASKHUB": taskhub},
+            capture_output=True,
+            timeout=60,
         )
         return result.returncode == 0
 

@@ -7,6 +7,7 @@ def test_public_api() -> None:
     assert sorted(durable_agents.__all__) == [
         "ActivityContext",
         "ActivityNotRegisteredError",
+        "ActivityTimeoutError",
         "Agent",
         "AgentError",
         "AgentFunctionApp",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -525,6 +526,43 @@ def many_notes(context: OrchestrationContext) -> Any:
     for i in range(count):
         notes.append((yield context.call_activity("write_note", input={"hub": hub, "key": f"n{i}"})))
     return notes
+
+
+# -- activity timeouts and heartbeats (test_activity_timeouts.py) ------------------------------
+
+
+@app.activity(start_to_close_timeout=1.0)
+def hang_first_time(marker: str) -> int:
+    """Hangs on its first attempt (writing its pid to `marker`), answers at once on the next; returns the
+    pid of the process that ran it."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text(str(os.getpid()))
+        time.sleep(60)
+    return os.getpid()
+
+
+@app.activity(start_to_close_timeout=60, heartbeat_timeout=1.0)
+def stop_heartbeating(context: ActivityContext, _: Any) -> None:
+    for step in range(3):
+        context.heartbeat({"step": step})
+        time.sleep(0.2)
+    time.sleep(60)  # silent from here on: hung as far as anyone can tell
+
+
+@app.activity
+def freeze_process(marker: str) -> None:
+    """Writes its pid to `marker`, then stops its own process (every thread of it): a hung pool child."""
+    Path(marker).write_text(str(os.getpid()))
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+@app.orchestration
+def timed_call(context: OrchestrationContext) -> Any:
+    """Calls activity `activity` with `input`, trying it up to `attempts` times."""
+    call = context.get_input()
+    policy = RetryPolicy(first_retry_interval=timedelta(seconds=0.2), max_number_of_attempts=call["attempts"])
+    return (yield context.call_activity(call["activity"], input=call.get("input"), retry_policy=policy))
 
 
 import entity_workflows  # noqa: E402, F401  (registers its entities and orchestrations on `app`)

@@ -22,10 +22,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ".client": ("AsyncDurableClient", "DurableClient"),
     ".config": ("Settings",),
     ".explanation": ("Explanation",),
-    ".errors": ("ActivityNotRegisteredError", "AgentError", "AgentNotRegisteredError", "AgentRunError",
-                "ApprovalDecidedError", "ApprovalNotFoundError", "ConfigurationError", "DurableAgentsError",
-                "EntityLockError", "EntityNotRegisteredError", "EntityOperationNotFoundError", "EventTimeoutError",
-                "FailureDetails",
+    ".errors": ("ActivityNotRegisteredError", "ActivityTimeoutError", "AgentError", "AgentNotRegisteredError",
+                "AgentRunError", "ApprovalDecidedError", "ApprovalNotFoundError", "ConfigurationError",
+                "DurableAgentsError", "EntityLockError", "EntityNotRegisteredError", "EntityOperationNotFoundError",
+                "EventTimeoutError", "FailureDetails",
                 "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
                 "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
                 "OrchestrationYieldError", "PayloadTooLargeError", "ScheduleExistsError", "ScheduleNotFoundError",
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .errors import (
         ActivityNotRegisteredError,
+        ActivityTimeoutError,
         AgentError,
         AgentNotRegisteredError,
         AgentRunError,
@@ -122,6 +123,7 @@ else:
 __all__ = [
     "ActivityContext",
     "ActivityNotRegisteredError",
+    "ActivityTimeoutError",
     "Agent",
     "AgentError",
     "AgentFunctionApp",

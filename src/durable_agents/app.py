@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from celery import Celery, bootsteps
@@ -47,6 +48,7 @@ from .tasks.leases import LeaseRenewer
 from .tasks.observability import WorkerTelemetry
 from .tasks.presence import PresenceThread, SlotCensus, worker_record
 from .tasks.sweeper import Reach, SweeperThread, sweep_once
+from .tasks.timeouts import Watchdog
 from .tasks.trigger import register_trigger_task
 from .tasks.versions import VersionRouter, version_queue
 
@@ -109,6 +111,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.response_callbacks: list[Any] = []
         self._model_slots: ModelSlots | LocalModelSlots | None = None
         self._leases: LeaseRenewer | None = None
+        self._watchdog: Watchdog | None = None
         self.sweep_reach = Reach()
         # Embedded mode keeps results in memory: nothing reads them but chords, which it does not use.
         backend = "cache+memory://" if self.settings.embedded else self.settings.redis_url
@@ -152,6 +155,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         queue: str | None = None,
         rate_limit: str | None = None,
         priority: int | None = None,
+        start_to_close_timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
     ) -> F: ...
     @overload
     def activity(
@@ -162,6 +167,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         queue: str | None = None,
         rate_limit: str | None = None,
         priority: int | None = None,
+        start_to_close_timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
     ) -> Callable[[F], F]: ...
     def activity(
         self,
@@ -171,17 +178,31 @@ class DurableApp(Celery):  # type: ignore[misc]
         queue: str | None = None,
         rate_limit: str | None = None,
         priority: int | None = None,
+        start_to_close_timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
     ) -> F | Callable[[F], F]:
         """Register `fn(input)`, `fn(context, input)` or `fn()` (sync or async) as an activity.
 
         `queue` is a short queue name of this task hub (`queue="gpu"`: `durable_agents.<hub>.gpu`), served
         by workers started with `-Q gpu`; `rate_limit` is Celery's (`"10/m"`: per worker), `priority` the
-        message priority Celery passes to the broker (Redis serves 0 first)."""
+        message priority Celery passes to the broker (Redis serves 0 first).
+
+        `start_to_close_timeout` bounds each attempt; `heartbeat_timeout` bounds the silence between two
+        `context.heartbeat()` calls. An attempt past either fails with ActivityTimeoutError (which the
+        call's retry policy may retry), and the worker takes its slot back.
+        """
         role = check_queue_name(queue) if queue is not None else "activities"
         routing = Routing(rate_limit=check_rate_limit(rate_limit), priority=check_priority(priority))
 
         def register(target: F) -> F:
-            registered = self.registry.add_activity(target, name, queue_role=role, routing=routing)
+            registered = self.registry.add_activity(
+                target,
+                name,
+                queue_role=role,
+                routing=routing,
+                start_to_close_timeout=start_to_close_timeout,
+                heartbeat_timeout=heartbeat_timeout,
+            )
             if routing.rate_limit is not None:
                 # A task of its own: Celery's rate limits count messages per task.
                 self.task(name=rate_limited_task(registered), shared=False, ignore_result=False,
@@ -335,6 +356,13 @@ class DurableApp(Celery):  # type: ignore[misc]
         if self._leases is None:
             self._leases = LeaseRenewer(self.settings)
         return self._leases
+
+    @property
+    def watchdog(self) -> Watchdog:
+        """Times the activities with timeouts this process runs; a call it cannot stop silences the leases."""
+        if self._watchdog is None:
+            self._watchdog = Watchdog(self.settings.lease_holder_timeout, self.leases.silence)
+        return self._watchdog
 
     # -- Celery wiring -----------------------------------------------------------------------
 

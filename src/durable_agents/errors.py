@@ -19,6 +19,7 @@
     ├── WaitTimeoutError              a client wait ran out (also a TimeoutError)
     ├── TaskFailedError               an activity or sub-orchestration failed (inside an orchestration)
     ├── TaskCancelledError            a task the orchestration cancelled was yielded (inside an orchestration)
+    ├── ActivityTimeoutError          an activity ran past its start-to-close or heartbeat timeout (also a TimeoutError)
     ├── EventTimeoutError             wait_for_external_event(timeout=) ran out (also a TimeoutError)
     ├── NonDeterminismError           orchestration code no longer matches its recorded history
     ├── VersionMismatchError          a worker's version does not match the instance's (versioning fail)
@@ -275,6 +276,14 @@ class TaskFailedError(DurableAgentsError):
 
 class TaskCancelledError(DurableAgentsError):
     """The orchestration cancelled the task (`task.cancel()`); yielding it raises this."""
+
+
+class ActivityTimeoutError(DurableAgentsError, TimeoutError):
+    """An activity ran past its `start_to_close_timeout`, or sent no heartbeat for its `heartbeat_timeout`.
+
+    Raised in the activity's place: the orchestration sees it as the task's failure (retried by the
+    call's retry policy like any other), and the worker takes the slot back.
+    """
 
 
 class EventTimeoutError(DurableAgentsError, TimeoutError):

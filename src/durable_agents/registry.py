@@ -7,7 +7,8 @@ import asyncio
 import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 from .entity_specs import EntitySpec
@@ -31,6 +32,15 @@ class ActivityContext:
     #: Stable across redeliveries and crash recovery of this activity call: pass it to the outside
     #: world (payment APIs, e-mail senders) so a repeated call has its effect once.
     idempotency_key: str
+    #: Where heartbeats go: the worker's watchdog, when the activity has timeouts.
+    _on_heartbeat: Callable[[Any], None] | None = field(default=None, repr=False, compare=False)
+
+    def heartbeat(self, details: Any = None) -> None:
+        """Say the activity is still making progress. With a `heartbeat_timeout`, an activity silent for
+        longer is taken for hung and fails with ActivityTimeoutError; `details` (the last ones) are named
+        in that error. Cheap: it touches memory only, so call it as often as you like."""
+        if self._on_heartbeat is not None:
+            self._on_heartbeat(details)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,14 @@ class ActivitySpec:
     #: its writes and its completion commit together, without a work item or a step of their own.
     in_step: bool = False
     routing: Routing = Routing()
+    #: Seconds one attempt may run before it fails with ActivityTimeoutError (None: no limit).
+    start_to_close_timeout: float | None = None
+    #: Seconds an attempt may go without `context.heartbeat()` before it is taken for hung (None: no limit).
+    heartbeat_timeout: float | None = None
+
+    @property
+    def timed(self) -> bool:
+        return self.start_to_close_timeout is not None or self.heartbeat_timeout is not None
 
 
 @dataclass(frozen=True)
@@ -111,10 +129,19 @@ class Registry:
         queue_role: str = "activities",
         in_step: bool = False,
         routing: Routing | None = None,
+        *,
+        start_to_close_timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
     ) -> str:
         """Register `fn` as activity `name`. With `in_step`, `fn(session, context, input)` writes through the
-        step's own database session (see `ActivitySpec.in_step`)."""
+        step's own database session (see `ActivitySpec.in_step`); the timeouts are `ActivitySpec`'s."""
         name = name or fn.__name__
+        timeouts = {
+            "start_to_close_timeout": _seconds(start_to_close_timeout, "start_to_close_timeout", name),
+            "heartbeat_timeout": _seconds(heartbeat_timeout, "heartbeat_timeout", name),
+        }
+        if in_step and any(timeouts.values()):
+            raise ValueError(f"activity {name!r} runs in its step's transaction, which cannot be timed out")
         if name in self.activities and self.activities[name].fn is not fn:
             raise ValueError(f"an activity named {name!r} is already registered")
         hints = _hints(fn)
@@ -138,6 +165,7 @@ class Registry:
             queue_role=queue_role,
             in_step=in_step,
             routing=routing or Routing(),
+            **timeouts,
         )
         return name
 
@@ -173,6 +201,15 @@ class Registry:
         table: dict[str, Any] = self.activities if kind == "activity" else self.orchestrations
         spec = table.get(name)
         return spec.result_type if spec is not None else None
+
+
+def _seconds(value: timedelta | float | None, option: str, activity: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds > 0:
+        raise ValueError(f"{option} of activity {activity!r} must be positive (seconds or a timedelta), got {value!r}")
+    return seconds
 
 
 _current: ContextVar[ActivityContext | None] = ContextVar("durable_agents_activity", default=None)

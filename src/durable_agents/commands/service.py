@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
     app.command("worker", rich_help_panel=PANEL)(worker)
     app.add_typer(db_app, name="db", rich_help_panel=PANEL)
     app.command("testserver", rich_help_panel=PANEL)(testserver)
+    app.command("healthcheck", rich_help_panel=PANEL)(healthcheck)
 
 
 #: Celery's worker pools.
@@ -124,6 +125,28 @@ def worker(
     target.worker_main(argv)
     if exit_codes and exit_codes[-1]:
         raise typer.Exit(exit_codes[-1])
+
+
+def healthcheck(taskhub: TaskhubOption = None, as_json: JsonOption = False) -> None:
+    """Exit 1 unless a worker of the task hub runs on this host and none of its processes is hung.
+
+    For a container's healthcheck: a pool child that is alive but has stopped heart-beating (hung in a
+    call, or stuck in an activity that ignored its timeout) fails it, though the worker's main process
+    still heartbeats.
+
+    Example: durable-agents healthcheck || echo "restart me"
+    """
+    from ..health import worker_health
+
+    if taskhub:
+        os.environ["TASKHUB"] = taskhub
+    health = worker_health(Settings())
+    if as_json:
+        emit_json({"healthy": health.healthy, "message": health.message})
+    else:
+        console.print(health.message, highlight=False, soft_wrap=True)
+    if not health.healthy:
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

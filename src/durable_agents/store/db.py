@@ -70,6 +70,10 @@ def _create_sqlite_engine(url: str) -> Engine:
         # Take the write lock up front: every transaction then runs alone, which gives the
         # row-lock guarantees the PostgreSQL path gets from FOR UPDATE, and a transaction that
         # reads before it writes can never fail halfway with SQLITE_BUSY.
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            # `single_statement`: SQLite commits the one statement by itself. A BEGIN here would open a
+            # transaction that nothing commits, and the write would be lost with it.
+            return
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..models import LeaseHolderRow, WorkItem
@@ -78,3 +78,18 @@ def free_dead(session: Session, taskhub: str, now: datetime) -> list[tuple[int, 
         )
     )
     return [(item_id, name) for item_id, name in freed]
+
+
+def silent_processes(session: Session, taskhub: str, host: str, silent_for: float) -> list[tuple[int, int, datetime]]:
+    """The processes on `host` whose latest lease-holder heartbeat is older than `silent_for` seconds, as
+    (pid, parent pid, last heartbeat): dead, or alive and hung. A process that re-registered (a new
+    holder under the same pid) counts by its newest heartbeat."""
+    now = dialect.of(session).current_time(session)
+    last = func.max(LeaseHolderRow.heartbeat_at)
+    rows = session.execute(
+        select(LeaseHolderRow.pid, LeaseHolderRow.parent_pid, last)
+        .where(LeaseHolderRow.taskhub == taskhub, LeaseHolderRow.host == host)
+        .group_by(LeaseHolderRow.pid, LeaseHolderRow.parent_pid)
+        .having(last < now - timedelta(seconds=silent_for))
+    ).all()
+    return [(pid, parent_pid, beat) for pid, parent_pid, beat in rows]

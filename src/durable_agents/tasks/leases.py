@@ -33,6 +33,7 @@ class LeaseRenewer:
         self._lock = threading.Lock()
         self._held: dict[int, str] = {}  # work item id -> lease owner
         self._holder: str | None = None  # registered in this process (a forked child registers its own)
+        self._silenced = False
         os.register_at_fork(after_in_child=self._forget_parent)
 
     def owner(self) -> str:
@@ -53,6 +54,11 @@ class LeaseRenewer:
         finally:
             with self._lock:
                 self._held.pop(item_id, None)
+
+    def silence(self, hung: bool) -> None:
+        """While `hung`, send no heartbeat and renew no lease: the process is taken for dead, its leases go
+        to other workers, and the healthcheck fails. When it recovers, it holds new leases under a new name."""
+        self._silenced = hung
 
     def _register(self) -> str:
         holder = f"{socket.gethostname()}:{os.getpid()}:{ids.new_worker_id()[:8]}"
@@ -75,6 +81,8 @@ class LeaseRenewer:
         renewed_at = time.monotonic()
         while True:
             time.sleep(min(settings.lease_heartbeat_interval, renew_every))
+            if self._silenced:
+                continue
             self._heartbeat()
             if time.monotonic() - renewed_at >= renew_every:
                 renewed_at = time.monotonic()
@@ -120,3 +128,4 @@ class LeaseRenewer:
         self._lock = threading.Lock()  # the parent's thread may have held it at the fork
         self._held = {}
         self._holder = None
+        self._silenced = False

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from celery.signals import worker_shutdown
 
 from ..config import ROLES, Settings
-from ..embedded import serve
-from ..errors import ConfigurationError
-from ..startup import wait_for_services
+from ..serving import run_worker
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
 
@@ -24,10 +21,6 @@ def register(app: typer.Typer) -> None:
     app.command("worker", rich_help_panel=PANEL)(worker)
     app.add_typer(db_app, name="db", rich_help_panel=PANEL)
     app.command("testserver", rich_help_panel=PANEL)(testserver)
-
-
-#: Celery's worker pools.
-POOLS = ("prefork", "threads", "solo", "gevent", "eventlet", "processes")
 
 
 def worker(
@@ -48,7 +41,15 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", min=1, help="Tasks run at once (default: Celery's).")
     ] = None,
-    pool: Annotated[str, typer.Option("--pool", "-P", help="Celery pool: prefork, threads or solo.")] = "prefork",
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            "--pool",
+            "-P",
+            help="Celery pool: prefork, threads or solo (default: threads with 64 slots for a worker that serves "
+            "the agents queue of an app with agents, else prefork).",
+        ),
+    ] = None,
     loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     hostname: Annotated[
         str | None, typer.Option("--hostname", "-n", help="The Celery node name, e.g. worker1@%h.")
@@ -76,35 +77,18 @@ def worker(
     if taskhub:
         os.environ["TASKHUB"] = taskhub  # before the import: the app reads its settings then
     target = load_durable_app(app_spec)
-    if target.settings.embedded:  # no DATABASE_URL nor REDIS_URL: serve the SQLite file of this folder
-        serve(target, app_spec, concurrency=concurrency)
-        return
-    if pool not in POOLS:
-        raise ConfigurationError(f"--pool {pool!r} is not a Celery pool; use one of {', '.join(POOLS)}")
-    # While PostgreSQL or Redis does not answer: one line per attempt naming it, with backoff, then start.
-    wait_for_services(target.settings)
-    names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
-    if not names:
-        raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")
-    resolved = ",".join(target.settings.queue(q) if q in ROLES else q for q in names)
-    argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel]
-    if events:
-        argv.append("-E")
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
-    if hostname:
-        argv += ["--hostname", hostname]
-    # Celery's worker_main drops the worker's exit status; a worker that cannot start must not exit 0,
-    # or a supervisor takes it for a clean stop. The worker reports it with its shutdown signal.
-    exit_codes: list[int] = []
-
-    def remember(sender: Any, **_: Any) -> None:
-        exit_codes.append(getattr(sender, "exitcode", None) or 0)
-
-    worker_shutdown.connect(remember, weak=False)
-    target.worker_main(argv)
-    if exit_codes and exit_codes[-1]:
-        raise typer.Exit(exit_codes[-1])
+    status = run_worker(
+        target,
+        spec=app_spec,
+        queues=queues,
+        concurrency=concurrency,
+        pool=pool,
+        loglevel=loglevel,
+        hostname=hostname,
+        events=events,
+    )
+    if status:
+        raise typer.Exit(status)
 
 
 @db_app.command("upgrade")

@@ -24,6 +24,15 @@ client = OpenAIChatClient(
     max_concurrency=int(os.environ.get("DA_TEST_MODEL_CONCURRENCY", "0")) or None,
 )
 
+#: Another model behind the same server, as a local server's would be: the structured-output fallback
+#: learns per endpoint and model, so this one's lessons do not leak into the other tests'.
+local_client = OpenAIChatClient(
+    model="local-model",
+    api_key="not-needed",
+    base_url=os.environ.get("MODEL_SERVER_URL", "http://127.0.0.1:8089/v1"),
+    max_retries=3,
+)
+
 WRITER_AGENT_NAME = "WriterAgent"
 
 agent = client.as_agent(
@@ -43,6 +52,7 @@ forgetful = client.as_agent(
 summarizer = client.as_agent(
     name="Summarizer", instructions="You talk at length.", history=Summarize(keep_last=2, max_messages=4)
 )
+local_classifier = local_client.as_agent(name="LocalClassifier", instructions="You classify e-mail as spam or not.")
 ephemeral = client.as_agent(
     name="Ephemeral", instructions="Your sessions expire.", session_ttl=timedelta(milliseconds=300)
 )
@@ -59,6 +69,7 @@ app = AgentFunctionApp(
         forgetful,
         summarizer,
         ephemeral,
+        local_classifier,
     ]
 )
 
@@ -230,6 +241,14 @@ def structured_only(context: DurableOrchestrationContext) -> Any:
         messages=f"Classify this email: {context.get_input()}", response_format=Classification
     )
     return {"is_spam": classification.is_spam, "value": classification.value.model_dump()}
+
+
+@app.orchestration
+def structured_local(context: DurableOrchestrationContext) -> Any:
+    classification = yield context.get_agent("LocalClassifier").run(
+        messages=f"Classify this email: {context.get_input()}", response_format=Classification
+    )
+    return classification.value.model_dump()
 
 
 # -- response callbacks ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def test_public_api() -> None:
         "EventTimeoutError",
         "Explanation",
         "FailureDetails",
+        "IncompleteReplyError",
         "InstanceExistsError",
         "InstanceNotFoundError",
         "InvalidInstanceStateError",

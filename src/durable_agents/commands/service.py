@@ -128,6 +128,13 @@ def testserver(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8089,
     latency_ms: Annotated[int, typer.Option("--latency-ms", min=0, help="Delay before every answer.")] = 0,
+    json_schema: Annotated[
+        bool,
+        typer.Option(
+            "--json-schema/--no-json-schema",
+            help="Accept response_format json_schema; --no-json-schema refuses it, as llama.cpp does.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the bundled OpenAI-compatible test model (offline demos and tests; it echoes, with rules).
 
@@ -137,4 +144,4 @@ def testserver(
     """
     from ..testing import serve
 
-    serve(host, port, latency_ms)
+    serve(host, port, latency_ms, json_schema)

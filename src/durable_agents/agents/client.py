@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .. import ids
+from ..async_waits import in_io_thread, wait_for_state
 from ..connections import redis_client, redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
-from ..state import OrchestrationStatus
+from ..state import OrchestrationState, OrchestrationStatus
 from ..store import instances, sessions, turns
 from ..store.db import single_statement, transaction
 from ..store.sessions import SessionInfo
@@ -128,20 +128,19 @@ class AgentProxy:
         stream: bool = False,
     ) -> Any:
         """One turn. Returns an AgentResponse; the correlation id with `wait_for_response=False`; or,
-        with `stream=True`, an async iterator of the reply's chunks as they are generated."""
-        if stream:
-            correlation_id = await asyncio.to_thread(
-                self.run_sync, message, session=session, response_format=response_format, wait_for_response=False
-            )
-            return self._owner.stream(correlation_id, idle_timeout=timeout)
-        return await asyncio.to_thread(
-            self.run_sync,
-            message,
-            session=session,
-            response_format=response_format,
-            wait_for_response=wait_for_response,
-            timeout=timeout,
+        with `stream=True`, an async iterator of the reply's chunks as they are generated.
+
+        No thread waits for the turn: the request is written on a small shared pool, and the wait is a
+        coroutine woken by the process's notification listener, so one client can have hundreds of turns
+        in flight."""
+        correlation_id = await in_io_thread(
+            self.run_sync, message, session=session, response_format=response_format, wait_for_response=False
         )
+        if stream:
+            return self._owner.stream(correlation_id, idle_timeout=timeout)
+        if not wait_for_response:
+            return correlation_id
+        return await self.wait_async(correlation_id, response_format=response_format, timeout=timeout)
 
     def run_sync(
         self,
@@ -187,6 +186,23 @@ class AgentProxy:
         state = self._owner.client.wait_for_orchestration_completion(
             ids.agent_turn_instance_id(correlation_id), timeout=timeout, missing_ok=True
         )
+        return self._response(correlation_id, state, response_format)
+
+    async def wait_async(
+        self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0
+    ) -> AgentResponse:
+        """`wait` as a coroutine that holds no thread while the turn runs."""
+        state = await wait_for_state(
+            self._owner.client,
+            ids.agent_turn_instance_id(correlation_id),
+            lambda s: s.runtime_status.is_terminal,
+            timeout,
+            "finish",
+            missing_ok=True,
+        )
+        return self._response(correlation_id, state, response_format)
+
+    def _response(self, correlation_id: str, state: OrchestrationState, response_format: Any) -> AgentResponse:
         if state.runtime_status != OrchestrationStatus.COMPLETED:
             details = state.failure_details or FailureDetails("TerminatedError", "the turn was terminated")
             raise AgentRunError(f"agent {self.name!r} could not answer (turn {correlation_id}): {details}", details)

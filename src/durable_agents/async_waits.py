@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: Threads of the pool that runs asyncio clients' store calls (each lasts milliseconds).
-IO_THREADS = 8
+IO_THREADS = 16
 #: How long a wait pauses before it reads the state again after the database did not answer.
 WAIT_RETRY_SECONDS = 0.5
 

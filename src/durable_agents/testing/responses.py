@@ -86,7 +86,8 @@ def default_content(request: ChatRequest) -> str:
     if request.response_format is not None:
         if request.response_format.get("type") == "json_object":
             # As a model that follows its instructions: the schema they give, if any, shapes the object.
-            return json.dumps(example_from_schema(schema_in_instructions(request.system) or {}))
+            given = schema_in_instructions(request.system)
+            return json.dumps(example_from_schema(given)) if given is not None else "{}"
         json_schema = request.response_format.get("json_schema") or {}
         schema = json_schema.get("schema") if isinstance(json_schema, Mapping) else None
         return json.dumps(example_from_schema(schema or {}))

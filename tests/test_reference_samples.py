@@ -146,6 +146,8 @@ def test_the_agent_samples_on_postgres_and_redis(
         for worker in (single, multi, streaming):
             worker.wait_for(" ready.")
         assert "Worker ready. Waiting for requests..." in single.output()
+        # An app with agents gets an I/O pool with many slots by default: turns wait on the model.
+        assert "concurrency: 64 (thread)" in single.output()
         assert "Registered agents: Physicist, Chemist" in multi.output()
 
         def answers(turn: int) -> str:

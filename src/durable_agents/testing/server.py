@@ -145,7 +145,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise OSError(
             error.errno, f"cannot listen on {host}:{port} ({error.strerror}); pick another port, or 0 for any free one"
         ) from error
-    sock.listen(128)
+    sock.listen(1024)  # hundreds of clients at once (benchmarks) must not overflow the accept queue
     return sock
 
 

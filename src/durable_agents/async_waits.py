@@ -13,7 +13,7 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -59,30 +59,51 @@ async def wait_for_state(
     timeout: float,
     what: str,
     missing_ok: bool = False,
+    *,
+    changes: Callable[[float], Awaitable[None]] | None = None,
 ) -> OrchestrationState:
-    """`DurableClient._wait` as a coroutine: the state once `done` holds for it, read after each change."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    """`DurableClient._wait` as a coroutine: the state once `done` holds for it, read after each change.
+
+    `changes` is a wait from `async_instance_changes` entered before the instance could change: the
+    first read then waits for the first change, instead of reading a state known to be too early."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    if changes is not None:
+        await changes(timeout)
+        return await _read_until(client, instance_id, done, deadline, timeout, what, missing_ok, changes)
     async with async_instance_changes(client.settings.database_url, client.taskhub, instance_id) as changed:
-        while True:
-            try:
-                state = await in_io_thread(client.get_orchestration_state, instance_id)
-            except Exception as error:
-                # A read is safe to repeat: a database blip costs the wait a retry, until the deadline.
-                failure = service_failure(error)
-                if failure is None or not failure.unreachable or loop.time() >= deadline:
-                    raise
-                await asyncio.sleep(min(WAIT_RETRY_SECONDS, max(0.0, deadline - loop.time())))
-                continue
-            if state is None and not missing_ok:
-                raise InstanceNotFoundError(instance_id, client.taskhub)
-            if state is not None and done(state):
-                return state
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                status = state.runtime_status if state is not None else "not created yet"
-                raise WaitTimeoutError(
-                    f"instance {instance_id!r} did not {what} within {timeout:g}s (it is {status}); "
-                    "the instance is unaffected, wait again or check that a worker serves this task hub"
-                )
-            await changed(remaining)
+        return await _read_until(client, instance_id, done, deadline, timeout, what, missing_ok, changed)
+
+
+async def _read_until(
+    client: DurableClient,
+    instance_id: str,
+    done: Callable[[OrchestrationState], bool],
+    deadline: float,
+    timeout: float,
+    what: str,
+    missing_ok: bool,
+    changed: Callable[[float], Awaitable[None]],
+) -> OrchestrationState:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            state = await in_io_thread(client.get_orchestration_state, instance_id)
+        except Exception as error:
+            # A read is safe to repeat: a database blip costs the wait a retry, until the deadline.
+            failure = service_failure(error)
+            if failure is None or not failure.unreachable or loop.time() >= deadline:
+                raise
+            await asyncio.sleep(min(WAIT_RETRY_SECONDS, max(0.0, deadline - loop.time())))
+            continue
+        if state is None and not missing_ok:
+            raise InstanceNotFoundError(instance_id, client.taskhub)
+        if state is not None and done(state):
+            return state
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            status = state.runtime_status if state is not None else "not created yet"
+            raise WaitTimeoutError(
+                f"instance {instance_id!r} did not {what} within {timeout:g}s (it is {status}); "
+                "the instance is unaffected, wait again or check that a worker serves this task hub"
+            )
+        await changed(remaining)

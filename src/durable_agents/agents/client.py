@@ -12,6 +12,7 @@ from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
 from ..state import OrchestrationState, OrchestrationStatus
 from ..store import instances, sessions, turns
 from ..store.db import single_statement, transaction
+from ..store.listener import async_instance_changes
 from ..store.sessions import SessionInfo
 from ..streaming.local_stream import LOCAL_URL, local_streams
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
@@ -133,14 +134,20 @@ class AgentProxy:
         No thread waits for the turn: the request is written on a small shared pool, and the wait is a
         coroutine woken by the process's notification listener, so one client can have hundreds of turns
         in flight."""
-        correlation_id = await in_io_thread(
-            self.run_sync, message, session=session, response_format=response_format, wait_for_response=False
-        )
-        if stream:
-            return self._owner.stream(correlation_id, idle_timeout=timeout)
-        if not wait_for_response:
-            return correlation_id
-        return await self.wait_async(correlation_id, response_format=response_format, timeout=timeout)
+        correlation_id = ids.new_correlation_id()
+        if stream or not wait_for_response:
+            await in_io_thread(self._submit, message, session, response_format, correlation_id)
+            return self._owner.stream(correlation_id, idle_timeout=timeout) if stream else correlation_id
+        client = self._owner.client
+        turn = ids.agent_turn_instance_id(correlation_id)
+        # Listening before the request is written, so no change can slip past: the wait need not read the
+        # turn before the listener says it changed.
+        async with async_instance_changes(client.settings.database_url, client.taskhub, turn) as changes:
+            await in_io_thread(self._submit, message, session, response_format, correlation_id)
+            state = await wait_for_state(
+                client, turn, lambda s: s.runtime_status.is_terminal, timeout, "finish", True, changes=changes
+            )
+        return self._response(correlation_id, state, response_format)
 
     def run_sync(
         self,
@@ -151,8 +158,16 @@ class AgentProxy:
         wait_for_response: bool = True,
         timeout: float = 300.0,
     ) -> Any:
+        correlation_id = self._submit(message, session, response_format, ids.new_correlation_id())
+        if not wait_for_response:
+            return correlation_id
+        return self.wait(correlation_id, response_format=response_format, timeout=timeout)
+
+    def _submit(
+        self, message: Any, session: AgentSession | str | None, response_format: Any, correlation_id: str
+    ) -> str:
+        """Write the turn request to its session entity (starting the entity if need be) and wake it."""
         client = self._owner.client
-        correlation_id = ids.new_correlation_id()
         session_key = str(session) if session is not None else DEFAULT_SESSION
         request = turn_request(
             agent=self.name,
@@ -177,9 +192,7 @@ class AgentProxy:
             with transaction(client.settings.database_url) as db:
                 instances.ensure_started_with_event(db, **submit)
         wake(client.app, entity)
-        if not wait_for_response:
-            return correlation_id
-        return self.wait(correlation_id, response_format=response_format, timeout=timeout)
+        return correlation_id
 
     def wait(self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0) -> AgentResponse:
         """The response of a turn started earlier (for example with `wait_for_response=False`)."""

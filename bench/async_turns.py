@@ -17,9 +17,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from .harness import BENCH_DIR, durable_worker
@@ -74,13 +76,16 @@ def main() -> None:
     os.environ.update({"TASKHUB": f"asyncturns{uuid.uuid4().hex[:8]}"})
     sys.path.insert(0, str(BENCH_DIR))
     # The model in a process of its own: in this one it would share the interpreter lock with the client.
+    # Its output goes to a file: a pipe nobody reads would fill with its access log and stop it.
+    model_log = Path(tempfile.mkstemp(prefix="bench-model-", suffix=".log")[1])
     model = subprocess.Popen(
         [sys.executable, "-m", "durable_agents", "testserver", "--port", "0", "--latency-ms", str(options.latency_ms)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=model_log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        assert model.stdout is not None
-        model_url = model.stdout.readline().strip()
+        while not model_log.read_text().endswith("\n"):  # its first line is its URL
+            time.sleep(0.05)
+        model_url = model_log.read_text().splitlines()[0].strip()
         os.environ["MODEL_SERVER_URL"] = model_url
         import engine_app
 

@@ -5,6 +5,7 @@ The model is the bundled OpenAI-compatible test server at $MODEL_SERVER_URL.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -280,7 +281,20 @@ class IteratorCallback:
         (EFFECTS_DIR / f"iterated-{context.correlation_id}").write_text("".join(pieces))
 
 
+class AsyncHooksCallback:
+    """Per-event hooks as coroutines: they run on the worker's callback loop, the chunks in order."""
+
+    async def on_chunk(self, context: Any, chunk: str) -> None:
+        await asyncio.sleep(0)  # a real await: a later chunk must still not overtake this one
+        with (EFFECTS_DIR / f"async-chunks-{context.correlation_id}").open("a") as f:
+            f.write(chunk)
+
+    async def on_response(self, context: Any, response: dict[str, Any]) -> None:
+        (EFFECTS_DIR / f"async-response-{context.correlation_id}").write_text(response["text"])
+
+
 EFFECTS_DIR.mkdir(parents=True, exist_ok=True)
+app.add_response_callback(AsyncHooksCallback(), agent="Joker")
 app.add_response_callback(BrokenCallback())
 app.add_response_callback(RecordingCallback())
 app.add_response_callback(IteratorCallback())

@@ -2,11 +2,12 @@
 `python -m bench.async_turns [--sessions 20 200] [--latency-ms 1000] [--workers 2] [--concurrency 128]`.
 
 Starts its own test model (answering after `--latency-ms`, in a process of its own) and workers (thread
-pool), then, for each
-count of parallel sessions, measures the wall time of one turn on each session from one asyncio client
-(`await agent.run(...)` for all of them at once) against the same requests sent to the model alone with
-the async `openai` SDK, and against the former way (`asyncio.to_thread(agent.run_sync, ...)`, a thread
-per turn from the default executor). Prints the median of `--runs` runs. Needs DATABASE_URL and REDIS_URL.
+pool), then, for each count of parallel sessions, measures the wall time of one turn on each session
+from one asyncio client (`await agent.run(...)` for all of them at once) against the same requests sent
+to the model alone with the async `openai` SDK, and against the former way (`asyncio.to_thread(
+agent.run_sync, ...)`, a thread per turn from the default executor). Prints the median of `--runs` runs,
+and the CPU time the workers and the client spent per turn (read from /proc: Linux). Needs DATABASE_URL
+and REDIS_URL.
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def durable(app: Any, count: int, threaded: bool) -> float:
     return asyncio.run(_timed(turn, count))
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.async_turns", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[20, 200], help="parallel sessions per run")
@@ -100,15 +107,24 @@ def main() -> None:
             durable(engine_app.app, 4, threaded=False)  # warm-up: connections, the listener, the workers' caches
             print(f"model latency {options.latency_ms} ms; {options.workers} workers x {options.concurrency} slots")
             print(
-                f"{'sessions':>8} {'model alone':>12} {'async client':>13} {'ratio':>6} {'thread per turn':>16}",
+                f"{'sessions':>8} {'model alone':>12} {'async client':>13} {'ratio':>6} {'thread per turn':>16} "
+                f"{'CPU/turn: workers':>18} {'client':>7}",
                 flush=True,
             )
             for count in options.sessions:
                 alone = statistics.median(model_alone(model_url, count) for _ in range(options.runs))
+                worker_cpu, client_cpu = sum(cpu_seconds(w.process.pid) for w in workers), time.process_time()
                 ours = statistics.median(durable(engine_app.app, count, threaded=False) for _ in range(options.runs))
+                turns = count * options.runs
+                worker_ms = (sum(cpu_seconds(w.process.pid) for w in workers) - worker_cpu) / turns * 1000
+                client_ms = (time.process_time() - client_cpu) / turns * 1000
                 # A thread per turn takes minutes for hundreds of turns: measured for the smaller counts only.
                 threaded = f"{durable(engine_app.app, count, threaded=True):.2f}s" if count <= 50 else "-"
-                print(f"{count:>8} {alone:>11.2f}s {ours:>12.2f}s {ours / alone:>5.2f}x {threaded:>16}", flush=True)
+                print(
+                    f"{count:>8} {alone:>11.2f}s {ours:>12.2f}s {ours / alone:>5.2f}x {threaded:>16} "
+                    f"{worker_ms:>15.1f} ms {client_ms:>4.1f} ms",
+                    flush=True,
+                )
         finally:
             for worker in workers:
                 worker.stop()

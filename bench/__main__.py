@@ -23,7 +23,7 @@ from rich.table import Table
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
-ALL = ["chain", "fan_out", "long_history", "waiting", "agents", "recovery"]
+ALL = ["chain", "fan_out", "long_history", "waiting", "agents", "recovery", "entities"]
 TARGETS = {
     ("chain", "steps_per_s"): ">= 0.8x baseline",
     ("fan_out", "seconds"): "<= 1.0x baseline",
@@ -32,6 +32,8 @@ TARGETS = {
     ("waiting", "bytes_per_instance"): "< 2048",
     ("agents", "overhead_ms"): "< 5",
     ("recovery", "seconds"): "< 10",
+    ("entities", "counter_exact"): "1",
+    ("entities", "total_kept"): "1",
 }
 
 
@@ -109,6 +111,10 @@ def run_once(name: str, client: Any, options: Any, workers: list[Any], env: dict
             return sum(len(tasks) for tasks in replies.values())
 
         return workloads.waiting(client, options.waiting, active), None
+    if name == "entities":
+        from .entities import entities
+
+        return entities(client), None
     if name == "agents":
         model_url, instructions = os.environ["MODEL_SERVER_URL"], client.app.agent("Benchy").instructions
         plain = workloads.in_thread(lambda: workloads.agents_celery(model_url, instructions))

@@ -46,3 +46,56 @@ def waiter(context: OrchestrationContext) -> Any:
 @app.orchestration
 def slow_one(context: OrchestrationContext) -> Any:
     return (yield context.call_activity(slow, input=context.get_input()))
+
+
+# -- entities (the `entities` workload) -------------------------------------------------------
+
+
+@app.entity
+def counter(state: Any, operation: str, input: Any) -> Any:
+    return (state or 0) + input
+
+
+@app.entity
+class Account:
+    state = 0
+
+    def deposit(self, amount: int) -> int:
+        self.state += amount
+        return self.state
+
+    def withdraw(self, amount: int) -> int:
+        if amount > self.state:
+            raise ValueError(f"balance {self.state} is less than {amount}")
+        self.state -= amount
+        return self.state
+
+    def balance(self) -> int:
+        return int(self.state)
+
+
+@app.orchestration
+def signal_counter(context: OrchestrationContext) -> Any:
+    entity, count = context.get_input()
+    for _ in range(count):
+        context.signal_entity(entity, "add", 1)
+    return count
+
+
+@app.orchestration
+def transfer(context: OrchestrationContext) -> Any:
+    source, target, amount = context.get_input()
+    with (yield context.lock_entities(source, target)):
+        if (yield context.call_entity(source, "balance")) < amount:
+            return False
+        yield context.call_entity(source, "withdraw", amount)
+        yield context.call_entity(target, "deposit", amount)
+    return True
+
+
+@app.orchestration
+def three_activities(context: OrchestrationContext) -> Any:
+    """A transfer's awaited round trips as activities, without its lock: the entities' baseline."""
+    for value in range(3):
+        yield context.call_activity(noop, input=value)
+    return True

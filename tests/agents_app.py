@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from durable_agents import AgentFunctionApp, DurableOrchestrationContext, KeepLast, OpenAIChatClient, Summarize
+from durable_agents import (
+    AgentFunctionApp,
+    ApprovalPolicy,
+    DurableOrchestrationContext,
+    KeepLast,
+    MCPServer,
+    OpenAIChatClient,
+    Summarize,
+)
 
 EFFECTS_DIR = Path(os.environ.get("DA_TEST_EFFECTS_DIR", "/tmp/durable-agents-effects"))
 
@@ -121,6 +130,50 @@ tool_user = app.add_agent(
         max_tool_rounds=3,
     )
 )
+
+
+# -- tool approvals and MCP tools -----------------------------------------------------------------
+
+
+@app.durable_tool(requires_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file (only once a person approves)."""
+    EFFECTS_DIR.mkdir(parents=True, exist_ok=True)
+    (EFFECTS_DIR / f"deleted-{path}").write_text(str(os.getpid()))
+    return f"deleted {path}"
+
+
+@app.durable_tool(requires_approval=ApprovalPolicy(timeout=timedelta(seconds=1), on_timeout="approve"))
+def ping_host(host: str) -> str:
+    """Ping a host (it goes ahead unless someone objects within a second)."""
+    return f"{host} answered"
+
+
+app.add_agent(client.as_agent(name="Janitor", instructions="You tidy up files.", tools=[delete_file, weather]))
+app.add_agent(
+    client.as_agent(
+        name="Hasty",
+        instructions="You look up the weather, if allowed in time.",
+        tools=[weather, ping_host],
+        approval=ApprovalPolicy(timeout=timedelta(seconds=1), timeout_reason="nobody answered within a second"),
+    )
+)
+MCP_SERVER_SCRIPT = str(Path(__file__).with_name("mcp_tools_server.py"))
+app.add_agent(
+    client.as_agent(
+        name="Calculator",
+        instructions="You add numbers with your tools.",
+        tools=[MCPServer.stdio(sys.executable, [MCP_SERVER_SCRIPT], env={"DA_TEST_EFFECTS_DIR": str(EFFECTS_DIR)})],
+    )
+)
+if os.environ.get("DA_TEST_MCP_HTTP_URL"):
+    app.add_agent(
+        client.as_agent(
+            name="WebCalculator",
+            instructions="You add numbers with your tools.",
+            tools=[MCPServer.http(os.environ["DA_TEST_MCP_HTTP_URL"], prefix="web_")],
+        )
+    )
 
 
 # -- the reference's orchestrations ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,8 +22,35 @@ import pytest
 TESTS_DIR = Path(__file__).resolve().parent
 #: The tree the package under test is imported from: subprocesses (workers, the CLI) must run the same code.
 PACKAGE_ROOT = str(Path(importlib.util.find_spec("durable_agents").origin or "").parent.parent)  # type: ignore[union-attr]
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _own_services(database_url: str, redis_url: str) -> tuple[str, str]:
+    """The database and Redis db of this test process: each pytest-xdist process resets and flushes its own.
+
+    The first process (or a run without xdist) uses the URLs as given; process N appends `_gwN` to the
+    database's name and counts the Redis db number down by N, so two processes never share state.
+    """
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    if index == 0:
+        return database_url, redis_url
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(database_url)
+    database = database.set(database=f"{database.database}_gw{index}")
+    redis_parts = urlsplit(redis_url)
+    redis_db = (int(redis_parts.path.strip("/") or 0) - index) % 16
+    return (
+        database.render_as_string(hide_password=False),
+        redis_parts._replace(path=f"/{redis_db}").geturl(),
+    )
+
+
+DATABASE_URL, REDIS_URL = _own_services(
+    os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ARTIFACTS = TESTS_DIR.parent / "artifacts"
 #: Variables that select services or a real model: a run without them is embedded and offline.
@@ -320,8 +348,30 @@ def start_agents_worker(
 
 
 @pytest.fixture(scope="session")
-def agents_worker(services: Services, effects_dir: Path, model_server: object) -> Iterator[WorkerProcess]:
-    process = start_agents_worker(services, effects_dir, model_server, new_taskhub("agents")).start()
+def mcp_http_url(effects_dir: Path) -> Iterator[str]:
+    """The URL of tests/mcp_tools_server.py over streamable HTTP, started (not yet waited for) once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, str(TESTS_DIR / "mcp_tools_server.py"), "http", str(port)],
+        env={"PATH": os.environ.get("PATH", ""), "DA_TEST_EFFECTS_DIR": str(effects_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield f"http://127.0.0.1:{port}/mcp"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def agents_worker(
+    services: Services, effects_dir: Path, model_server: object, mcp_http_url: str
+) -> Iterator[WorkerProcess]:
+    # The MCP server starts while the worker does; the agent that calls it connects on first use.
+    process = start_agents_worker(
+        services, effects_dir, model_server, new_taskhub("agents"), DA_TEST_MCP_HTTP_URL=mcp_http_url
+    ).start()
     yield process
     process.stop()
 

@@ -311,6 +311,23 @@ def test_suspend_resume_terminate_and_purge(api: httpx.Client) -> None:
     error_of(api.post(f"/api/instances/{waiter}/suspend"), 409, "invalid_instance_state")
 
 
+def test_versions_rewind_and_restart_over_http(api: httpx.Client) -> None:
+    versioned = start(api, "long_waiter", version="2.1")
+    assert wait_for_status(api, versioned, "RUNNING")["version"] == "2.1"
+    message = error_of(api.post(f"/api/instances/{versioned}/rewind"), 409, "invalid_instance_state")
+    assert message == f"instance {versioned} is RUNNING; only a FAILED instance can be rewound"
+    assert "only a finished" in error_of(api.post(f"/api/instances/{versioned}/restart"), 409, "invalid_instance_state")
+    error_of(api.post("/api/orchestrations/long_waiter", json={"version": " 2"}), 422, "invalid_input")
+
+    done = start(api, "sequence")
+    first = wait_for_status(api, done, "COMPLETED")
+    again = api.post(f"/api/instances/{done}/restart", json={"new_instance_id": True})
+    assert again.status_code == 202, again.text
+    restarted = again.json()["instance_id"]
+    assert restarted != done and wait_for_status(api, restarted, "COMPLETED")["output"] == first["output"]
+    assert api.get(f"/api/instances/{done}").json()["runtime_status"] == "COMPLETED"  # kept under its own id
+
+
 def test_error_codes(api: httpx.Client) -> None:
     ghost = unique("ghost")
     for method, path in [

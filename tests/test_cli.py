@@ -74,7 +74,9 @@ def test_every_command_and_option_has_help() -> None:
     expected = {
         "worker", "db", "db upgrade", "db check", "start", "status", "list", "history", "raise-event", "terminate",
         "suspend", "resume", "purge", "stream", "agents", "agents run", "agents session", "agents sessions",
-        "agents reset", "agents delete", "explain", "workers",
+        "agents reset", "agents delete", "explain", "workers", "approvals", "approvals list", "approvals show",
+        "approvals approve", "approvals reject", "entities", "entities list", "entities show", "entities signal",
+        "replay", "export", "rewind", "restart",
     }  # fmt: skip
     assert expected <= names
     runner = CliRunner()

@@ -606,3 +606,27 @@ def test_the_small_things_read_right(
     page.goto(f"{agents_dashboard.url}/sessions/Joker/{session.key}")
     assert lines(".turn-meta .muted") == 1  # "just now · 719 ms" on one line
     shot(page, "session-narrow")
+
+
+def test_the_schedules_page_shows_the_next_fire_time_and_latest_runs_and_pauses_resumes_and_triggers(
+    client: DurableClient, dashboard: DashboardServer, page: Page
+) -> None:
+    schedule_id = f"daily-{uuid.uuid4().hex[:6]}"
+    client.create_schedule(schedule_id, "plain_function", input="from the page", cron="0 9 * * MON-FRI")
+    sign_in(page, dashboard, "/schedules")
+    row = page.locator(f'#schedule-table tr[data-schedule="{schedule_id}"]')
+    assert "At 09:00 on Monday through Friday" in row.inner_text()
+    assert row.locator(".next-fire").inner_text().startswith("in ") and "none yet" in row.inner_text()
+
+    row.locator('button[data-action="pause"]').click()
+    page.locator(f'tr[data-schedule="{schedule_id}"][data-paused="true"]').wait_for()
+    assert client.get_schedule(schedule_id).paused  # type: ignore[union-attr]
+    row.locator('button[data-action="trigger"]').click()  # a paused schedule can still be run by hand
+    page.locator(f'tr[data-schedule="{schedule_id}"] .badge[data-status="COMPLETED"]').wait_for()
+    run = row.locator("a.mono").first.inner_text()
+    assert run.startswith(f"{schedule_id}@manual-")
+    assert client.get_orchestration_state(run).output == {"echo": "from the page"}  # type: ignore[union-attr]
+    row.locator('button[data-action="resume"]').click()
+    page.locator(f'tr[data-schedule="{schedule_id}"][data-paused="false"]').wait_for()
+    shot(page, "schedules")
+    client.delete_schedule(schedule_id)

@@ -19,6 +19,8 @@ MORE_CONFIGURATION = ("TASKHUB", "DURABLE_AGENTS_", "OPENAI_", "AZURE_OPENAI_")
 
 EMBEDDED_BANNER = "durable-agents: embedded development mode, a single process."
 OFFLINE_NOTICE = "agents answer with the bundled test model"
+#: Examples with no agent, which say nothing about a model.
+WITHOUT_AGENTS = ("quickstart.py", "recurring_schedule.py")
 
 # The examples print instance ids, stream cursors and a deadline a day ahead; the rest is exact.
 VARIABLE_PARTS = [
@@ -87,6 +89,21 @@ Asked the Researcher for a report: turn instance @turn:<id>
 durable_agents.agent_model_call, durable_agents.agent_commit_turn
 Researcher: Reply to: Write a report on durable execution (turn 1)
 """,
+    "tool_approval.py": """\
+Waiting for approval: delete_file({'path': 'old.log'}) for agent Janitor
+  approved, with the path changed to old.log.1
+Waiting for approval: delete_file({'path': 'notes.txt'}) for agent Janitor
+  rejected: notes.txt is still in use
+Tool result: deleted old.log.1
+Tool result: The call to 'delete_file' was not run: a person rejected it. Reason: notes.txt is still in use
+Janitor: Reply to: Tidy up the shared drive (turn 1)
+""",
+    "recurring_schedule.py": """\
+Schedule team-digest: every second, overlap skip
+Run at its fire time: COMPLETED digest sent to platform
+Run at its fire time: COMPLETED digest sent to platform
+Run by hand while paused: COMPLETED digest sent to platform
+""",
     "reliable_streaming.py": """\
 Asked the Storyteller for a story: correlation id <id>
 Read 8 chunks, then disconnected: 'The lighthouse keeper wrote every passing ship into '
@@ -127,7 +144,7 @@ def test_example_runs_embedded(script: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert normalised(result.stdout) == EXPECTED[script], result.stderr
     assert EMBEDDED_BANNER in result.stderr
-    assert (OFFLINE_NOTICE in result.stderr) == (script != "quickstart.py")
+    assert (OFFLINE_NOTICE in result.stderr) == (script not in WITHOUT_AGENTS)
     assert (tmp_path / "durable_agents.db").is_file()  # the store is the SQLite file in the working directory
 
 

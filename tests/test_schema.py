@@ -22,15 +22,16 @@ from conftest import Services, run_cli
 @pytest.fixture
 def blank_database(services: Services) -> Iterator[str]:
     """A freshly created, empty database on the same server."""
-    name = "durable_agents_schema_test"
+    # Named after this run's database, so runs on other databases (other checkouts) never share it.
+    name = f"{make_url(services.database_url).database}_blank"
     admin = get_engine(services.database_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield make_url(services.database_url).set(database=name).render_as_string(hide_password=False)
     get_engine(make_url(services.database_url).set(database=name).render_as_string(hide_password=False)).dispose()
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:

@@ -525,3 +525,6 @@ def many_notes(context: OrchestrationContext) -> Any:
     for i in range(count):
         notes.append((yield context.call_activity("write_note", input={"hub": hub, "key": f"n{i}"})))
     return notes
+
+
+import entity_workflows  # noqa: E402, F401  (registers its entities and orchestrations on `app`)

@@ -18,20 +18,30 @@ _MODULES: dict[str, tuple[str, ...]] = {
                 "AgentResponseCallbackProtocol", "AgentSession", "AzureOpenAIChatClient", "DurableAgentClient",
                 "DurableAIAgentClient", "DurableAIAgentWorker", "KeepLast", "OpenAIChatClient", "Summarize", "Usage",
                 "chat_client_from_env"),
+    ".agents.approvals": ("ApprovalPolicy",),
+    ".agents.mcp": ("MCPServer",),
     ".app": ("DurableApp",),
     ".client": ("AsyncDurableClient", "DurableClient"),
     ".config": ("Settings",),
-    ".diagnosis": ("Explanation",),
+    ".explanation": ("Explanation",),
     ".errors": ("ActivityNotRegisteredError", "AgentError", "AgentNotRegisteredError", "AgentRunError",
-                "ConfigurationError", "DurableAgentsError", "EventTimeoutError", "FailureDetails",
-                "IncompleteReplyError", "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError",
-                "ModelCallError", "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
-                "OrchestrationYieldError", "PayloadTooLargeError", "SchemaMismatchError", "SerializationError",
+                "ApprovalDecidedError", "ApprovalNotFoundError", "ConfigurationError", "DurableAgentsError",
+                "EntityLockError", "EntityNotRegisteredError", "EntityOperationNotFoundError", "EventTimeoutError",
+                "FailureDetails", "IncompleteReplyError",
+                "InstanceExistsError", "InstanceNotFoundError", "InvalidInstanceStateError", "ModelCallError",
+                "NonDeterminismError", "NotRegisteredError", "OrchestrationNotRegisteredError",
+                "OrchestrationYieldError", "PayloadTooLargeError", "ScheduleExistsError", "ScheduleNotFoundError",
+                "SchemaMismatchError", "SerializationError", "InvalidScheduleError",
                 "SessionNotFoundError", "StructuredOutputError", "TaskCancelledError", "TaskFailedError",
-                "ToolLoopError", "WaitTimeoutError"),
-    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task"),
+                "ToolLoopError", "VersionMismatchError", "WaitTimeoutError"),
+    ".ids": ("EntityId",),
+    ".orchestrator": ("OrchestrationContext", "RetryPolicy", "Task", "VersioningOptions"),
+    ".orchestrator.entities": ("EntityLock",),
     ".registry": ("ActivityContext", "current_activity"),
+    ".schedule_state": ("ScheduleState",),
     ".state": ("OrchestrationState", "OrchestrationStatus"),
+    ".store.approvals": ("ToolApproval",),
+    ".store.entities": ("EntityState",),
     ".store.sessions": ("SessionInfo",),
     ".store.workers": ("WorkerInfo",),
 }  # fmt: skip
@@ -57,29 +67,38 @@ if TYPE_CHECKING:
         Usage,
         chat_client_from_env,
     )
+    from .agents.approvals import ApprovalPolicy
+    from .agents.mcp import MCPServer
     from .app import DurableApp
     from .client import AsyncDurableClient, DurableClient
     from .config import Settings
-    from .diagnosis import Explanation
     from .errors import (
         ActivityNotRegisteredError,
         AgentError,
         AgentNotRegisteredError,
         AgentRunError,
+        ApprovalDecidedError,
+        ApprovalNotFoundError,
         ConfigurationError,
         DurableAgentsError,
+        EntityLockError,
+        EntityNotRegisteredError,
+        EntityOperationNotFoundError,
         EventTimeoutError,
         FailureDetails,
         IncompleteReplyError,
         InstanceExistsError,
         InstanceNotFoundError,
         InvalidInstanceStateError,
+        InvalidScheduleError,
         ModelCallError,
         NonDeterminismError,
         NotRegisteredError,
         OrchestrationNotRegisteredError,
         OrchestrationYieldError,
         PayloadTooLargeError,
+        ScheduleExistsError,
+        ScheduleNotFoundError,
         SchemaMismatchError,
         SerializationError,
         SessionNotFoundError,
@@ -87,11 +106,18 @@ if TYPE_CHECKING:
         TaskCancelledError,
         TaskFailedError,
         ToolLoopError,
+        VersionMismatchError,
         WaitTimeoutError,
     )
-    from .orchestrator import OrchestrationContext, RetryPolicy, Task
+    from .explanation import Explanation
+    from .ids import EntityId
+    from .orchestrator import OrchestrationContext, RetryPolicy, Task, VersioningOptions
+    from .orchestrator.entities import EntityLock
     from .registry import ActivityContext, current_activity
+    from .schedule_state import ScheduleState
     from .state import OrchestrationState, OrchestrationStatus
+    from .store.approvals import ToolApproval
+    from .store.entities import EntityState
     from .store.sessions import SessionInfo
     from .store.workers import WorkerInfo
 
@@ -113,6 +139,9 @@ __all__ = [
     "AgentResponseCallbackProtocol",
     "AgentRunError",
     "AgentSession",
+    "ApprovalDecidedError",
+    "ApprovalNotFoundError",
+    "ApprovalPolicy",
     "AsyncDurableClient",
     "AzureOpenAIChatClient",
     "ConfigurationError",
@@ -123,6 +152,12 @@ __all__ = [
     "DurableApp",
     "DurableClient",
     "DurableOrchestrationContext",
+    "EntityId",
+    "EntityLock",
+    "EntityLockError",
+    "EntityNotRegisteredError",
+    "EntityOperationNotFoundError",
+    "EntityState",
     "EventTimeoutError",
     "Explanation",
     "FailureDetails",
@@ -130,7 +165,9 @@ __all__ = [
     "InstanceExistsError",
     "InstanceNotFoundError",
     "InvalidInstanceStateError",
+    "InvalidScheduleError",
     "KeepLast",
+    "MCPServer",
     "ModelCallError",
     "NonDeterminismError",
     "NotRegisteredError",
@@ -142,6 +179,9 @@ __all__ = [
     "OrchestrationYieldError",
     "PayloadTooLargeError",
     "RetryPolicy",
+    "ScheduleExistsError",
+    "ScheduleNotFoundError",
+    "ScheduleState",
     "SchemaMismatchError",
     "SerializationError",
     "SessionInfo",
@@ -152,8 +192,11 @@ __all__ = [
     "Task",
     "TaskCancelledError",
     "TaskFailedError",
+    "ToolApproval",
     "ToolLoopError",
     "Usage",
+    "VersionMismatchError",
+    "VersioningOptions",
     "WaitTimeoutError",
     "WorkerInfo",
     "__version__",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import configure_mappers
 
 from .agents.activities import register_agent_activities
 from .agents.agent import Agent
+from .agents.approvals import ApprovalPolicy, as_policy
 from .agents.limits import LocalModelSlots, ModelSlots
 from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
@@ -22,10 +23,12 @@ from .connections import celery_ssl_options, redis_ssl_options
 from .embedded import separate_worker_refused
 from .errors import AgentNotRegisteredError, ConfigurationError
 from .orchestrator.context import OrchestrationContext
+from .orchestrator.versions import VersioningOptions, checked_version
 from .registry import Registry
 from .serving import run_worker
 from .startup import wait_for_services
 from .steps.cache import ExecutorCache
+from .steps.versions import VersionGate
 from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK
 from .tasks.drain import on_drain_message
@@ -35,6 +38,7 @@ from .tasks.leases import LeaseRenewer
 from .tasks.presence import PresenceThread, SlotCensus, worker_record
 from .tasks.sweeper import Reach, SweeperThread, sweep_once
 from .tasks.trigger import register_trigger_task
+from .tasks.versions import VersionRouter, version_queue
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -58,6 +62,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         broker_url: str | None = None,
         sweeper: bool = True,
         agents: Sequence[Agent] = (),
+        version: str | None = None,
+        versioning: VersioningOptions | None = None,
         **celery_options: Any,
     ) -> None:
         overrides: dict[str, Any] = {
@@ -71,6 +77,14 @@ class DurableApp(Celery):  # type: ignore[misc]
             if value is not None
         }
         self.settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
+        #: The orchestration version of this code: new instances get it, and `versioning` matches against it.
+        self.version = checked_version(version or None)
+        self.versioning = versioning or VersioningOptions()
+        if self.versioning.match != "none" and self.version is None:
+            raise ConfigurationError(
+                f"VersioningOptions(match={self.versioning.match!r}) needs the app's version: DurableApp(version=...)"
+            )
+        self.version_router = VersionRouter(self)
         self.registry = Registry()
         # `context.get_agent(name)` in orchestration code: the agents layer plugs into the pure engine here.
         self.registry.agent_factory = OrchestrationAgent
@@ -133,6 +147,20 @@ class DurableApp(Celery):  # type: ignore[misc]
         """Durable Functions spelling of `activity`; `input_name` is accepted for compatibility."""
         return self.activity(name=name)
 
+    @overload
+    def entity(self, target: F, *, name: str | None = None) -> F: ...
+    @overload
+    def entity(self, target: None = None, *, name: str | None = None) -> Callable[[F], F]: ...
+    def entity(self, target: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+        """Register an entity (by default under its name): a class whose public methods are its operations,
+        working on `self.state`, or a function `fn(state, operation, input)` returning the new state."""
+
+        def register(cls_or_fn: F) -> F:
+            cls_or_fn.__durable_name__ = self.registry.add_entity(cls_or_fn, name)  # type: ignore[attr-defined]
+            return cls_or_fn
+
+        return register(target) if target is not None else register
+
     # -- agents ------------------------------------------------------------------------------
 
     def add_agent(self, agent: Agent) -> Agent:
@@ -176,6 +204,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         )
         self.registry.add_orchestration(agent_session, SESSION_ENTITY)
         self.registry.add_orchestration(make_agent_turn(self), AGENT_TURN)
+        self.registry.unversioned |= {SESSION_ENTITY, AGENT_TURN}
         register_agent_activities(self)
 
     def agent(self, name: str) -> Agent:
@@ -189,9 +218,12 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agent(name)
         return OrchestrationAgent(context, name)
 
-    def durable_tool(self, fn: F | None = None, *, name: str | None = None) -> F | Callable[[F], F]:
+    def durable_tool(
+        self, fn: F | None = None, *, name: str | None = None, requires_approval: bool | ApprovalPolicy = False
+    ) -> F | Callable[[F], F]:
         """Make `fn` an agent tool that runs as an activity: the turn is checkpointed while it runs, no
-        worker slot waits for it, and a tool of an hour survives worker restarts."""
+        worker slot waits for it, and a tool of an hour survives worker restarts. With
+        `requires_approval`, each call waits (durably) for a person to approve or reject it."""
 
         def register(target: F) -> F:
             tool_name = name or target.__name__
@@ -203,6 +235,7 @@ class DurableApp(Celery):  # type: ignore[misc]
                 "activity",
                 fn=target,
                 target=activity_name,
+                approval=as_policy(requires_approval, f"tool {tool_name!r}"),
             )
 
             def run_tool(arguments: dict[str, Any]) -> Any:
@@ -215,7 +248,12 @@ class DurableApp(Celery):  # type: ignore[misc]
         return register(fn) if fn is not None else register
 
     def orchestration_tool(
-        self, *, arguments: type[BaseModel], name: str | None = None, description: str | None = None
+        self,
+        *,
+        arguments: type[BaseModel],
+        name: str | None = None,
+        description: str | None = None,
+        requires_approval: bool | ApprovalPolicy = False,
     ) -> Callable[[F], F]:
         """Make an orchestration an agent tool: the model's arguments (validated by `arguments`) are its
         input, and the turn waits for it as a sub-orchestration."""
@@ -229,6 +267,7 @@ class DurableApp(Celery):  # type: ignore[misc]
                 arguments,
                 "orchestration",
                 target=orchestration_name,
+                approval=as_policy(requires_approval, f"tool {orchestration_name!r}"),
             )
             return target
 
@@ -244,6 +283,13 @@ class DurableApp(Celery):  # type: ignore[misc]
                 else ModelSlots(self.settings.redis_url, redis_ssl_options(self.settings, self.settings.redis_url))
             )
         return self._model_slots
+
+    @property
+    def version_gate(self) -> VersionGate | None:
+        """What a step checks before it runs an instance's code (None: every instance runs)."""
+        if self.versioning.match == "none":
+            return None
+        return VersionGate(self.version, self.versioning, frozenset(self.registry.unversioned))
 
     @property
     def leases(self) -> LeaseRenewer:
@@ -336,6 +382,10 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         # and they must inherit the queues to run work eagerly.
         app: DurableApp = worker.app
         consumed = app.amqp.queues.consume_from or app.amqp.queues
+        if app.version is not None and app.settings.queue("orchestrator") in consumed:
+            # Steps another worker's versioning turned away reach a worker of this version here.
+            app.amqp.queues.select_add(version_queue(app.settings, app.version))
+            consumed = app.amqp.queues.consume_from
         app.local_queues = set(consumed)
 
     def start(self, worker: Any) -> None:
@@ -352,10 +402,12 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
             self.sweeper = SweeperThread(app)
             self.sweeper.start()
         log.info(
-            "durable-agents worker for task hub %r: %d orchestrations, %d activities",
+            "durable-agents worker for task hub %r: %d orchestrations, %d activities, version %s (match %s)",
             app.settings.taskhub,
             len(app.registry.orchestrations),
             len(app.registry.activities),
+            app.version or "none",
+            app.versioning.match,
         )
 
     def stop(self, worker: Any) -> None:

@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from . import __version__
-from .commands import agents, diagnosis, instances, service
+from .commands import agents, approvals, deploys, diagnosis, entities, instances, schedules, service
 from .commands.common import (
     JsonOption,
     TaskhubOption,
@@ -72,8 +72,12 @@ def root(
 service.register(app)
 instances.register(app)
 diagnosis.register(app)
+deploys.register(app)
 app.command("stream", rich_help_panel="Agents")(agents.stream)
 app.add_typer(agents.app, name="agents", rich_help_panel="Agents")
+app.add_typer(approvals.app, name="approvals", rich_help_panel="Agents")
+app.add_typer(entities.app, name="entities", rich_help_panel="Instances")
+app.add_typer(schedules.app, name="schedules", rich_help_panel="Instances")
 
 
 # -- commands of other features (api, demo) go here ---------------------------------------------

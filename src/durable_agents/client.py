@@ -8,18 +8,24 @@ from datetime import datetime
 from typing import Any
 
 from .app import DurableApp
+from .approvals_client import ToolApprovals
 from .async_waits import in_io_thread, wait_for_state
 from .config import Settings
-from .diagnosis import Explanation, explain_instance
+from .diagnosis import explain_instance
 from .embedded import ensure_worker
 from .errors import InstanceNotFoundError, WaitTimeoutError
+from .explanation import Explanation
 from .failures import service_failure
+from .ids import EntityId
 from .moments import clamped
 from .orchestrator.context import durable_name
+from .orchestrator.history import EntityOperation
+from .schedule_client import ScheduleMethods
 from .serialization import encode
 from .state import OrchestrationState, OrchestrationStatus
-from .store import instances, workers
+from .store import entities, instances, rewinds, workers
 from .store.db import single_statement, transaction
+from .store.entities import EntityState
 from .store.listener import instance_changes
 from .store.schema import check_schema, upgrade
 from .store.workers import WorkerInfo
@@ -31,10 +37,11 @@ from .tasks.start import start_instance
 WAIT_RETRY_SECONDS = 0.5
 
 
-class DurableClient:
+class DurableClient(ToolApprovals, ScheduleMethods):
     """Talks to Postgres (the truth) and publishes wake-ups to the broker; needs no worker in-process.
 
-    Built from the app, it also checks orchestration names against the app's registry.
+    Built from the app, it also checks orchestration names against the app's registry (and edited
+    arguments of tool approvals against its agents' tools).
     """
 
     def __init__(
@@ -62,6 +69,7 @@ class DurableClient:
             if app is not None:
                 app_for_client.registry = app.registry
                 app_for_client.agents = app.agents
+                app_for_client.version = app.version
             app = app_for_client
         self.app = app
         self.settings = app.settings
@@ -87,10 +95,12 @@ class DurableClient:
         start_at: datetime | None = None,
         reuse_id: bool = False,
         tags: Mapping[str, str] | None = None,
+        version: str | None = None,
     ) -> str:
         """Start an instance and return its id. An id already in use is refused unless `reuse_id`
         is set and the old instance has finished (it is then replaced). `tags` label the instance:
-        `query_instances(tags=...)` finds it by them."""
+        `query_instances(tags=...)` finds it by them. `version` (by default the app's) is the
+        instance's orchestration version: `context.version`, and what workers' versioning matches."""
         return start_instance(
             self.app,
             durable_name(orchestrator),
@@ -100,6 +110,7 @@ class DurableClient:
             reuse_id=reuse_id,
             check_name=self._knows_names,
             tags=tags,
+            version=version or self.app.version,
         )
 
     # -- reading -----------------------------------------------------------------------------
@@ -226,6 +237,31 @@ class DurableClient:
             instances.resume(session, self.taskhub, instance_id, reason)
         wake(self.app, instance_id)
 
+    def rewind_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        """Take a FAILED instance back to before its failure, once the fix is deployed: its failed activities
+        and sub-orchestrations run again (failed children are rewound too), what succeeded is kept and not
+        run again, and it goes on from there. The history records the rewind and `reason`."""
+        with transaction(self._url) as session:
+            rewinds.rewind(session, self.taskhub, instance_id, reason)
+        wake(self.app, instance_id)
+
+    def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = False) -> str:
+        """Start a finished instance over with its original input (and its tags and version); returns the id
+        it runs under: its own (the finished instance is replaced) or, with `new_instance_id`, a new one."""
+        with transaction(self._url) as session:
+            original = rewinds.restartable(session, self.taskhub, instance_id)
+        return start_instance(
+            self.app,
+            original["name"],
+            input=original["input"],
+            instance_id=None if new_instance_id else instance_id,
+            start_at=None,
+            reuse_id=not new_instance_id,
+            check_name=False,
+            tags=original["tags"],
+            version=original["version"],
+        )
+
     def purge_orchestration(self, instance_id: str, *, recursive: bool = True) -> int:
         """Delete a finished instance (and its sub-orchestrations); returns how many were deleted."""
         with transaction(self._url) as session:
@@ -242,6 +278,38 @@ class DurableClient:
         before = clamped(created_before, "created_before")
         with transaction(self._url) as session:
             return instances.purge_where(session, self.taskhub, created_before=before, statuses=wanted)
+
+    # -- entities ------------------------------------------------------------------------------
+
+    def signal_entity(self, entity_id: EntityId | str, operation: str, input: Any = None) -> None:
+        """Send entity `entity_id` ("name@key" or EntityId) an operation; it applies it once, in order
+        with every other, without anyone waiting. A client built from the app refuses unknown names."""
+        entity = EntityId.of(entity_id)
+        if self._knows_names:
+            self.app.registry.entity(entity.name).check_operation(operation)
+        elif not operation:
+            raise ValueError("operation must not be empty")
+        what = f"input of {entity}.{operation}"
+        message = EntityOperation(
+            operation=operation, input=encode(input, what=what, limit=self.settings.max_payload_bytes)
+        )
+        with transaction(self._url) as session:
+            entities.post(session, self.taskhub, entity, message)
+        wake(self.app, entity.instance_id)
+
+    def get_entity(self, entity_id: EntityId | str) -> EntityState | None:
+        """The entity's stored state, lock and last operations; None if it was never addressed."""
+        with transaction(self._url) as session:
+            return entities.get(session, self.taskhub, EntityId.of(entity_id))
+
+    def list_entities(
+        self, *, name: str | None = None, key_prefix: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[EntityState]:
+        """Entities of this task hub (by name, then key), optionally of one name or key prefix."""
+        with transaction(self._url) as session:
+            return entities.listing(
+                session, self.taskhub, name=name, key_prefix=key_prefix, limit=max(0, limit), offset=max(0, offset)
+            )
 
     # -- who serves, and why an instance waits ---------------------------------------------------
 
@@ -267,6 +335,8 @@ class DurableClient:
     suspend = suspend_orchestration
     resume = resume_orchestration
     purge = purge_orchestration
+    rewind = rewind_orchestration
+    restart = restart_orchestration
 
 
 class AsyncDurableClient:

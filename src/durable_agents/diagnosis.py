@@ -8,15 +8,18 @@ which live workers serve it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from .agents.proxy import SESSION_ENTITY
+from .agents.proxy import INTERNAL_ORCHESTRATIONS, SESSION_ENTITY
 from .errors import InstanceNotFoundError
+from .explanation import Explanation, Pending, Reason
+from .ids import EntityId
+from .orchestrator import history
 from .orchestrator.history import EventSent, SubOrchestrationCompleted, SubOrchestrationCreated, SubOrchestrationFailed
 from .orchestrator.history import TimerCreated as TimerCreatedEvent
+from .orchestrator.versions import describe, runs
 from .orchestrator.waits import EventWait, open_event_waits
 from .registry import Registry
 from .state import OrchestrationStatus
@@ -26,96 +29,6 @@ from .store.workers import WorkerInfo
 
 #: The event an orchestration waits on for an agent's reply is named `agent_response:<correlation id>`.
 _AGENT_RESPONSE = "agent_response:"
-
-
-class Reason(StrEnum):
-    """Why an instance is where it is; `NO_WORKER` is the one that needs someone to act."""
-
-    FINISHED = "finished"
-    SUSPENDED = "suspended"
-    SCHEDULED = "scheduled"
-    NO_WORKER = "no_worker"
-    QUEUED = "queued"
-    RUNNING = "running"
-    WAITING_FOR_SUB_ORCHESTRATION = "waiting_for_sub_orchestration"
-    WAITING_FOR_AGENT = "waiting_for_agent"
-    WAITING_FOR_EVENT = "waiting_for_event"
-    WAITING_FOR_TIMER = "waiting_for_timer"
-    #: Waits for something only its code can tell (the explaining client does not have the code).
-    WAITING = "waiting"
-
-
-PendingKind = Literal["step", "activity", "agent", "event", "timer", "sub_orchestration", "start"]
-
-
-@dataclass(frozen=True)
-class Pending:
-    """One thing an instance waits for."""
-
-    kind: PendingKind
-    #: The orchestration (step, sub-orchestration), activity, agent or event name; a timer's purpose.
-    name: str
-    since: datetime | None = None
-    task_id: int | None = None
-    #: When a timer fires, or an event wait times out.
-    fires_at: datetime | None = None
-    #: The sub-orchestration's instance, or the agent's session instance.
-    instance_id: str | None = None
-    #: An activity's work item status (pending, running, lease_expired) or a sub-orchestration's runtime status.
-    status: str | None = None
-    #: Node names of the live workers that run it (steps, activities, agents).
-    served_by: tuple[str, ...] = ()
-
-    @property
-    def needs_worker(self) -> bool:
-        return self.kind in ("step", "activity", "agent")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "since": _iso(self.since),
-            "task_id": self.task_id,
-            "fires_at": _iso(self.fires_at),
-            "instance_id": self.instance_id,
-            "status": self.status,
-            "served_by": list(self.served_by),
-        }
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why instance `instance_id` is not progressing (or that it is), in a code and in words."""
-
-    instance_id: str
-    name: str
-    status: OrchestrationStatus
-    reason: Reason
-    message: str
-    pending: tuple[Pending, ...] = ()
-    #: Further problems worth knowing, e.g. no live worker would run the step an awaited event wakes.
-    notes: tuple[str, ...] = ()
-    #: The explanation of the sub-orchestration it waits for, when that is the reason.
-    child: Explanation | None = None
-    workers: tuple[WorkerInfo, ...] = field(default=(), repr=False)
-
-    @property
-    def needs_attention(self) -> bool:
-        """True when nothing will happen until someone acts: no live worker serves what it needs."""
-        return self.reason == Reason.NO_WORKER or (self.child is not None and self.child.needs_attention)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "instance_id": self.instance_id,
-            "name": self.name,
-            "status": self.status.value,
-            "reason": self.reason.value,
-            "message": self.message,
-            "needs_attention": self.needs_attention,
-            "pending": [p.to_json() for p in self.pending],
-            "notes": list(self.notes),
-            "child": self.child.to_json() if self.child is not None else None,
-        }
 
 
 #: How deep an explanation follows sub-orchestrations it waits for.
@@ -186,7 +99,7 @@ def explain(
             Reason.SCHEDULED, f"the instance is scheduled to start at {_at(facts.scheduled_start_at)}", [start]
         )
 
-    serving = _Serving(facts.live_workers)
+    serving = _Serving(facts.live_workers, facts.version)
     pending: list[Pending] = []
     if facts.inbox_count:
         pending.append(
@@ -206,6 +119,7 @@ def explain(
             )
         )
     pending.extend(_open_sub_orchestrations(facts))
+    pending.extend(_open_entity_requests(facts))
     waits = _event_waits(facts, registry, max_payload_bytes)
     timeout_timers = {wait.timeout_task_id for wait in waits or () if wait.timeout_task_id is not None}
     pending.extend(_waits_as_pending(facts, waits or [], serving))
@@ -247,11 +161,18 @@ def explain(
 class _Serving:
     """Which live workers serve a name."""
 
-    def __init__(self, live: list[WorkerInfo]) -> None:
+    def __init__(self, live: list[WorkerInfo], version: str | None = None) -> None:
         self._live = live
+        self._version = version
 
     def orchestration(self, name: str) -> tuple[str, ...]:
-        return tuple(w.node_name for w in self._live if name in w.orchestrations)
+        """The live workers that register `name` and whose versioning runs the instance's version."""
+        return tuple(
+            w.node_name
+            for w in self._live
+            if name in w.orchestrations
+            and (name in INTERNAL_ORCHESTRATIONS or runs(w.version_match, w.code_version, self._version))
+        )
 
     def activity(self, name: str) -> tuple[str, ...]:
         return tuple(w.node_name for w in self._live if name in w.activities)
@@ -313,6 +234,15 @@ def _waiting(
             f"it waits for sub-orchestration {sub.name!r} (instance {sub.instance_id!r}) since {_at(sub.since)}{tail}",
             pending,
             child=child,
+            **extra,
+        )
+    if "entity" in by_kind:
+        entity = by_kind["entity"][0]
+        return answer(
+            Reason.WAITING_FOR_ENTITY,
+            f"it waits for {entity.name} since {_at(entity.since)} (entity instance {entity.instance_id!r}: "
+            "an entity another orchestration holds locked applies nothing else until it is released)",
+            pending,
             **extra,
         )
     if "agent" in by_kind:
@@ -377,6 +307,14 @@ def _no_worker(hub: str, item: Pending, facts: InstanceFacts) -> str:
     since = f" since {_at(item.since)}" if item.since else ""
     live = sorted({w.node_name for w in facts.live_workers})
     who = f"live workers: {', '.join(live)}" if live else "no worker of this task hub is live"
+    versioned = [w for w in facts.live_workers if item.name in w.orchestrations]
+    if item.kind == "step" and versioned:  # served by name, but no live worker's versioning runs its version
+        runs_at = ", ".join(sorted({f"{describe(w.code_version)} (match {w.version_match})" for w in versioned}))
+        return (
+            f"the instance is of version {describe(facts.version)} and waits{since} for a worker of that version: "
+            f"the live workers that serve orchestration {item.name!r} run versions {runs_at}; start a worker of "
+            f"version {describe(facts.version)} (DurableApp(version=...)) beside them"
+        )
     if item.kind == "step":
         what, fix = f"orchestration {item.name!r}", f"an app that registers {item.name!r}, on the orchestrator queue"
     elif item.kind == "activity":
@@ -447,6 +385,24 @@ def _open_sub_orchestrations(facts: InstanceFacts) -> list[Pending]:
     ]
 
 
+def _open_entity_requests(facts: InstanceFacts) -> list[Pending]:
+    """Entity calls and lock requests not answered yet."""
+    asked: dict[int, tuple[str, str, datetime]] = {}
+    for event, at in facts.history:
+        if isinstance(event, history.EntityCalled):
+            what = f"operation {event.operation!r} of entity {event.entity!r}"
+            asked[event.task_id] = (what, EntityId.of(event.entity).instance_id, at)
+        elif isinstance(event, history.EntityLockRequested):
+            what = f"the lock on {', '.join(map(repr, event.entities))}"
+            asked[event.task_id] = (what, EntityId.of(event.entities[0]).instance_id, at)
+        elif isinstance(event, (history.TaskCompleted, history.TaskFailed)):
+            asked.pop(event.task_id, None)
+    return [
+        Pending("entity", what, since=at, task_id=task_id, instance_id=instance_id)
+        for task_id, (what, instance_id, at) in sorted(asked.items())
+    ]
+
+
 def _last_recorded(facts: InstanceFacts, event_type: str) -> datetime | None:
     return next((at for event, at in reversed(facts.history) if event.type == event_type), None)
 
@@ -460,7 +416,3 @@ def _at(moment: datetime | None) -> str:
     if moment is None:
         return "an unknown time"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None

@@ -7,16 +7,23 @@
     │   └── PayloadTooLargeError      a payload over the configured size limit
     ├── NotRegisteredError            a name no app registered (also a LookupError)
     │   ├── OrchestrationNotRegisteredError
-    │   └── ActivityNotRegisteredError
+    │   ├── ActivityNotRegisteredError
+    │   ├── EntityNotRegisteredError
+    │   └── EntityOperationNotFoundError  the entity has no operation of that name
     ├── InstanceNotFoundError         no such instance in this task hub (also a LookupError)
     ├── InstanceExistsError           an explicit instance id that is already in use
     ├── InvalidInstanceStateError     the operation does not fit the instance's status
+    ├── ScheduleNotFoundError         no such schedule in this task hub (also a LookupError)
+    ├── ScheduleExistsError           a schedule id that is already in use
+    ├── InvalidScheduleError          a bad cron, time zone, interval or overlap policy (also a ValueError)
     ├── WaitTimeoutError              a client wait ran out (also a TimeoutError)
     ├── TaskFailedError               an activity or sub-orchestration failed (inside an orchestration)
     ├── TaskCancelledError            a task the orchestration cancelled was yielded (inside an orchestration)
     ├── EventTimeoutError             wait_for_external_event(timeout=) ran out (also a TimeoutError)
     ├── NonDeterminismError           orchestration code no longer matches its recorded history
+    ├── VersionMismatchError          a worker's version does not match the instance's (versioning fail)
     ├── OrchestrationYieldError       an orchestration yielded something that is not a task
+    ├── EntityLockError               lock_entities misused (nested, or a call outside the locked set)
     └── AgentError                    an agent turn went wrong
         ├── AgentNotRegisteredError   no agent of that name (also a NotRegisteredError)
         ├── ModelCallError            the model endpoint refused or failed, after retries
@@ -25,6 +32,8 @@
         ├── StructuredOutputError     the reply never matched the requested response_format
         ├── SessionNotFoundError      no such session in this task hub (also a LookupError)
         ├── StreamNotFoundError       no response stream of that id in this task hub (also a LookupError)
+        ├── ApprovalNotFoundError     no tool approval request of that id in this task hub (also a LookupError)
+        ├── ApprovalDecidedError      the tool approval request was approved or rejected already
         └── AgentRunError             a turn failed; `details` says why (raised to the client)
 
 Every message says what happened and what to do about it.
@@ -168,6 +177,22 @@ class ActivityNotRegisteredError(NotRegisteredError):
     kind = "activity"
 
 
+class EntityNotRegisteredError(NotRegisteredError):
+    kind = "entity"
+
+
+class EntityOperationNotFoundError(NotRegisteredError):
+    """An operation the entity does not define."""
+
+    def __init__(self, entity: str, operation: str, operations: list[str]) -> None:
+        LookupError.__init__(
+            self,
+            f"entity {entity!r} has no operation {operation!r} (its operations: {', '.join(operations) or 'none'}). "
+            "Check the spelling, or add a method of that name to the entity's class.",
+        )
+        self.name = operation
+
+
 class InstanceNotFoundError(DurableAgentsError, LookupError):
     def __init__(self, instance_id: str, taskhub: str) -> None:
         self.instance_id = instance_id
@@ -190,6 +215,28 @@ class InstanceExistsError(DurableAgentsError):
 
 class InvalidInstanceStateError(DurableAgentsError):
     """The operation does not apply to an instance in its current status."""
+
+
+class ScheduleNotFoundError(DurableAgentsError, LookupError):
+    def __init__(self, schedule_id: str, taskhub: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(
+            f"no schedule {schedule_id!r} in task hub {taskhub!r}. Check the id (`durable-agents schedules list` "
+            "shows them) and that the client uses the same task hub (TASKHUB)."
+        )
+
+
+class ScheduleExistsError(DurableAgentsError):
+    def __init__(self, schedule_id: str) -> None:
+        self.schedule_id = schedule_id
+        super().__init__(
+            f"schedule id {schedule_id!r} is already in use. Pick another id, change the schedule with "
+            "update_schedule, or delete it first."
+        )
+
+
+class InvalidScheduleError(DurableAgentsError, ValueError):
+    """A schedule that cannot fire as given: a bad cron expression, time zone, interval or policy."""
 
 
 class WaitTimeoutError(DurableAgentsError, TimeoutError):
@@ -216,8 +263,17 @@ class NonDeterminismError(DurableAgentsError):
     """Replaying the orchestration produced a different action than its recorded history."""
 
 
+class VersionMismatchError(DurableAgentsError):
+    """A worker under `VersioningOptions(on_mismatch="fail")` met an instance of a version it does not run."""
+
+
 class OrchestrationYieldError(DurableAgentsError, TypeError):
     """An orchestration yielded a value that is not a task."""
+
+
+class EntityLockError(DurableAgentsError):
+    """`context.lock_entities` misused: a lock taken inside another, or a call to an entity the critical
+    section did not lock (either could deadlock)."""
 
 
 class AgentError(DurableAgentsError):
@@ -267,6 +323,18 @@ class StreamNotFoundError(AgentError, LookupError):
             f"no response stream {key!r}: the correlation id is unknown in this task hub, its turn has not "
             "started streaming yet, or the stream expired (DURABLE_AGENTS_STREAM_TTL_SECONDS)"
         )
+
+
+class ApprovalNotFoundError(AgentError, LookupError):
+    def __init__(self, approval_id: str, taskhub: str) -> None:
+        super().__init__(
+            f"no tool approval request {approval_id!r} in task hub {taskhub!r}; list the pending ones with "
+            "`durable-agents approvals list` (or client.list_pending_approvals())"
+        )
+
+
+class ApprovalDecidedError(AgentError):
+    """The tool approval request was decided already (by a person or by its timeout), or its turn ended."""
 
 
 class AgentRunError(AgentError):

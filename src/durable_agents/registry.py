@@ -10,7 +10,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, get_type_hints
 
-from .errors import ActivityNotRegisteredError, OrchestrationNotRegisteredError
+from .entity_specs import EntitySpec
+from .errors import ActivityNotRegisteredError, EntityNotRegisteredError, OrchestrationNotRegisteredError
+from .ids import EntityId
 from .serialization import decode
 
 if TYPE_CHECKING:
@@ -64,8 +66,12 @@ class Registry:
     def __init__(self) -> None:
         self.orchestrations: dict[str, OrchestrationSpec] = {}
         self.activities: dict[str, ActivitySpec] = {}
+        self.entities: dict[str, EntitySpec] = {}
         #: What `context.get_agent(name)` builds; set by the app that hosts agents, passed to every executor.
         self.agent_factory: AgentFactory | None = None
+        #: The engine's own orchestrations (agent sessions and turns): every worker runs them, whatever
+        #: its versioning, as they are the library's code rather than the app's.
+        self.unversioned: set[str] = set()
 
     def add_orchestration(self, fn: Callable[..., Any], name: str | None = None) -> str:
         name = name or fn.__name__
@@ -104,6 +110,21 @@ class Registry:
             in_step=in_step,
         )
         return name
+
+    def add_entity(self, target: Callable[..., Any], name: str | None = None) -> str:
+        """Register a class (its public methods are the operations) or a function of (state, operation, input)."""
+        name = name or target.__name__
+        EntityId(name, "key")  # a clear error now for a name no entity id could carry
+        if name in self.entities and self.entities[name].target is not target:
+            raise ValueError(f"an entity named {name!r} is already registered")
+        self.entities[name] = EntitySpec.of(name, target)
+        return name
+
+    def entity(self, name: str) -> EntitySpec:
+        try:
+            return self.entities[name]
+        except KeyError:
+            raise EntityNotRegisteredError(name, list(self.entities)) from None
 
     def orchestration(self, name: str) -> OrchestrationSpec:
         try:

@@ -50,6 +50,8 @@ class OrchestrationState:
     failure_details: FailureDetails | None
     parent_instance_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: The orchestration version it was started with (None: unversioned).
+    version: str | None = None
 
     @property
     def serialized_input(self) -> str | None:
@@ -78,4 +80,5 @@ class OrchestrationState:
             "failure_details": self.failure_details.to_json() if self.failure_details else None,
             "parent_instance_id": self.parent_instance_id,
             "tags": dict(self.tags),
+            "version": self.version,
         }

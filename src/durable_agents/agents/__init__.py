@@ -12,6 +12,8 @@ from ..exports import lazy_exports
 _MODULES: dict[str, tuple[str, ...]] = {
     ".agent": ("Agent", "KeepLast", "Summarize"),
     ".callbacks": ("AgentCallbackContext", "AgentResponseCallback", "AgentResponseCallbackProtocol"),
+    ".approvals": ("ApprovalPolicy",),
+    ".mcp": ("MCPServer",),
     ".chat_client": ("AzureOpenAIChatClient", "ChatClient", "OpenAIChatClient"),
     ".client": ("AgentProxy", "DurableAgentClient", "DurableAIAgentClient"),
     ".environment": ("chat_client_from_env",),
@@ -24,9 +26,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
 if TYPE_CHECKING:
     from .agent import Agent, KeepLast, Summarize
     from .callbacks import AgentCallbackContext, AgentResponseCallback, AgentResponseCallbackProtocol
+    from .approvals import ApprovalPolicy
     from .chat_client import AzureOpenAIChatClient, ChatClient, OpenAIChatClient
     from .client import AgentProxy, DurableAgentClient, DurableAIAgentClient
     from .environment import chat_client_from_env
+    from .mcp import MCPServer
     from .proxy import OrchestrationAgent
     from .response import AgentResponse, AgentSession, Usage
     from .tools import ToolSpec
@@ -42,12 +46,14 @@ __all__ = [
     "AgentResponseCallback",
     "AgentResponseCallbackProtocol",
     "AgentSession",
+    "ApprovalPolicy",
     "AzureOpenAIChatClient",
     "ChatClient",
     "DurableAIAgentClient",
     "DurableAIAgentWorker",
     "DurableAgentClient",
     "KeepLast",
+    "MCPServer",
     "OpenAIChatClient",
     "OrchestrationAgent",
     "Summarize",

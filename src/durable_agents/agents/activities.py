@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import nullcontext
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from .. import ids
 from ..registry import current_activity
-from ..store import sessions
+from ..store import approvals, sessions
 from ..store.db import single_statement, transaction
 from .agent import Agent, Summarize
+from .approvals import APPROVAL_TIMED_OUT, REQUEST_APPROVALS
 from .callbacks import AgentCallbackContext, CallbackFanout
+from .mcp_runtime import connections
 from .tools import tool_output
-from .turn import COMMIT_TURN, MODEL_CALL, STREAM_ERROR, TOOL_CALL
+from .turn import COMMIT_TURN, MCP_CALL, MODEL_CALL, STREAM_ERROR, TOOL_CALL
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ..app import DurableApp
+
+log = logging.getLogger(__name__)
 
 
 def _import_type(path: str) -> Any:
@@ -58,7 +64,8 @@ def register_agent_activities(app: DurableApp) -> None:
             with single_statement(settings.database_url) as session:
                 history = sessions.load_messages(session, settings.taskhub, agent.name, request["session"], keep_last)
         prompt = [{"role": "system", "content": agent.instructions}, *history, *_for_model(request["messages"])]
-        tools = [spec.openai_schema() for spec in agent.tools.values()] or None
+        mcp_offered = offered_mcp_tools(agent)
+        tools = [spec.openai_schema() for spec in agent.tools.values()] + [schema for _, schema in mcp_offered.values()]
         client = agent.chat_client
         slots_key = f"{settings.queue_prefix}:{settings.taskhub}:model:{client.endpoint}:{client.model}"
         slot = app.model_slots.hold(slots_key, client.max_concurrency) if client.max_concurrency else nullcontext()
@@ -69,7 +76,7 @@ def register_agent_activities(app: DurableApp) -> None:
             with slot:
                 reply = client.complete(
                     prompt,
-                    tools=tools,
+                    tools=tools or None,
                     response_format=request.get("response_format"),
                     on_text=fanout.chunk,
                     on_restart=fanout.restart,
@@ -80,7 +87,10 @@ def register_agent_activities(app: DurableApp) -> None:
         if request.get("response_format") and not reply.message.get("tool_calls"):
             invalid = format_problem(reply.message.get("content"), request["response_format"])
         usage = {key: value + sum(u[key] for u in spent) for key, value in reply.usage.items()}
-        return {"message": reply.message, "usage": usage, "invalid": invalid}
+        # Which server each called MCP tool is on: the turn routes the calls by what this listing said.
+        called = [call["function"]["name"] for call in reply.message.get("tool_calls") or []]
+        mcp_tools = {name: mcp_offered[name][0] for name in called if name in mcp_offered}
+        return {"message": reply.message, "usage": usage, "invalid": invalid, "mcp_tools": mcp_tools}
 
     def summarised_history(agent: Agent, session_key: str, spent: list[dict[str, int]]) -> list[dict[str, Any]]:
         policy = agent.history
@@ -118,6 +128,20 @@ def register_agent_activities(app: DurableApp) -> None:
         except Exception as error:  # the model reads tool errors and may recover; a crash helps nobody
             return f"error: {type(error).__name__}: {error}"
 
+    def mcp_call(request: dict[str, Any]) -> str:
+        server = app.agent(request["agent"]).mcp_servers[request["server"]]
+        key = ids.tool_call_idempotency_key(settings.taskhub, request["correlation_id"], request["tool_call_id"])
+        tool = request["tool"][len(server.prefix) :]
+        return connections.call_tool(server, tool, request["arguments"], key)
+
+    def request_approvals(session: Session, request: dict[str, Any]) -> None:
+        approvals.request(session, settings.taskhub, request["instance_id"], request, request["asks"])
+
+    def approval_timed_out(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+        return approvals.decide_on_timeout(
+            session, settings.taskhub, request["approval_id"], approve=request["approve"], reason=request["reason"]
+        )
+
     def callbacks_for(request: dict[str, Any]) -> CallbackFanout:
         context = AgentCallbackContext(
             taskhub=settings.taskhub,
@@ -154,6 +178,26 @@ def register_agent_activities(app: DurableApp) -> None:
     app.registry.add_activity(tool_call, TOOL_CALL, queue_role="agents")
     app.registry.add_activity(commit_turn, COMMIT_TURN, queue_role="agents", in_step=True)
     app.registry.add_activity(stream_error, STREAM_ERROR, queue_role="agents")
+    app.registry.add_activity(mcp_call, MCP_CALL, queue_role="agents")
+    app.registry.add_activity(request_approvals, REQUEST_APPROVALS, queue_role="agents", in_step=True)
+    app.registry.add_activity(approval_timed_out, APPROVAL_TIMED_OUT, queue_role="agents", in_step=True)
+
+
+def offered_mcp_tools(agent: Agent) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The MCP tools the model is offered, by the name it sees: their server, and their schema. A name
+    that one of the agent's own tools (or an earlier server) has already is left out."""
+    offered: dict[str, tuple[str, dict[str, Any]]] = {}
+    for server in agent.mcp_servers.values():
+        for tool in connections.list_tools(server):
+            name = server.offered_name(tool["name"])
+            if name in agent.tools or name in offered:
+                log.warning(
+                    "agent %r: MCP tool %r of server %r hides behind another tool", agent.name, name, server.name
+                )
+                continue
+            schema = {"name": name, "description": tool["description"], "parameters": tool["input_schema"]}
+            offered[name] = (server.name, {"type": "function", "function": schema})
+    return offered
 
 
 def _for_model(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from .approvals import ApprovalPolicy
+from .mcp import MCPServer
 from .tools import ToolSpec, tool_spec
 
 if TYPE_CHECKING:
@@ -59,7 +61,10 @@ class Agent:
         max_tool_rounds: int = 8,
         history: KeepLast | Summarize | None = None,
         session_ttl: timedelta | None = None,
+        approval: ApprovalPolicy | None = None,
     ) -> None:
+        """`tools` are functions, tools made by `app.durable_tool` or `app.orchestration_tool`, and
+        `MCPServer`s (whose tools the workers list); `approval` says which calls wait for a person."""
         if not _NAME.match(name):
             raise ValueError(
                 f"agent name {name!r} is invalid: use 1-128 letters, digits, '_', '.' or '-', starting with "
@@ -71,14 +76,28 @@ class Agent:
         self.instructions = instructions
         self.chat_client = chat_client
         self.tools: dict[str, ToolSpec] = {}
+        self.mcp_servers: dict[str, MCPServer] = {}
         for tool in tools:
+            if isinstance(tool, MCPServer):
+                if tool.name in self.mcp_servers:
+                    raise ValueError(f"agent {name!r} has two MCP servers named {tool.name!r}: give one a name=")
+                self.mcp_servers[tool.name] = tool
+                continue
             spec = tool_spec(tool)
             if spec.name in self.tools:
                 raise ValueError(f"agent {name!r} has two tools named {spec.name!r}")
             self.tools[spec.name] = spec
         self.max_tool_rounds = max_tool_rounds
+        if approval is not None and approval.tools is not None and not self.mcp_servers:
+            unknown = sorted(set(approval.tools) - set(self.tools))
+            if unknown:
+                raise ValueError(
+                    f"agent {name!r}: ApprovalPolicy(tools=...) names {unknown}, which are not its tools "
+                    f"({', '.join(self.tools) or 'none'})"
+                )
+        self.approval = approval
         self.history = history
         self.session_ttl = session_ttl
 
     def __repr__(self) -> str:
-        return f"<Agent {self.name!r} model={self.chat_client.model!r} tools={list(self.tools)}>"
+        return f"<Agent {self.name!r} model={self.chat_client.model!r} tools={[*self.tools, *self.mcp_servers]}>"

@@ -7,9 +7,12 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError, create_model
+
+if TYPE_CHECKING:
+    from .approvals import ApprovalPolicy
 
 ToolKind = Literal["inline", "activity", "orchestration"]
 
@@ -23,6 +26,8 @@ class ToolSpec:
     #: The function to call (inline tools), or the registered activity/orchestration name.
     fn: Callable[..., Any] | None = None
     target: str = ""
+    #: Calls wait for a person's approval (None: unless the agent's policy says so).
+    approval: ApprovalPolicy | None = None
 
     def openai_schema(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ after the last finished call, and nothing that finished runs twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from .. import ids
 from ..errors import FailureDetails, StructuredOutputError, TaskFailedError, ToolLoopError
 from ..orchestrator.context import OrchestrationContext
 from ..orchestrator.tasks import MappedTask, Task
+from .approvals import decide_calls, rejection_text
 from .proxy import AGENT_TURN, response_event
 from .tools import tool_output
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 MODEL_CALL = "durable_agents.agent_model_call"
 TOOL_CALL = "durable_agents.agent_tool_call"
+MCP_CALL = "durable_agents.agent_mcp_call"
 COMMIT_TURN = "durable_agents.agent_commit_turn"
 STREAM_ERROR = "durable_agents.agent_stream_error"
 
@@ -49,23 +52,55 @@ def _settled(value: str) -> Task[str]:
     return task
 
 
-def _tool_task(context: OrchestrationContext, agent: Agent, call: dict[str, Any]) -> Task[str]:
-    """A task for one tool call whose value is what the model reads back; a failure becomes an error text."""
+def _tool_task(
+    context: OrchestrationContext,
+    agent: Agent,
+    correlation_id: str,
+    call: dict[str, Any],
+    mcp_server: str | None,
+    decision: dict[str, Any] | None,
+) -> Task[str]:
+    """A task for one tool call whose value is what the model reads back; a failure becomes an error text.
+
+    `decision` is a person's (or a timeout's) answer for a call that needed approval: a rejection is
+    read back as such, an approval may carry edited arguments."""
     name = call["function"]["name"]
     spec = agent.tools.get(name)
-    if spec is None:
-        return _settled(f"error: there is no tool named {name!r}; available tools: {', '.join(agent.tools) or 'none'}")
-    try:
-        arguments = spec.parse_arguments(call["function"].get("arguments") or "{}")
-    except ValueError as error:
-        return _settled(f"error: {error}")
+    if spec is None and mcp_server is None:
+        offered = [*agent.tools, *(f"the tools of MCP server {s!r}" for s in agent.mcp_servers)]
+        return _settled(f"error: there is no tool named {name!r}; available tools: {', '.join(offered) or 'none'}")
+    if decision is not None and not decision["approved"]:
+        return _settled(rejection_text(name, decision))
+    edited = decision.get("arguments") if decision is not None else None
+    raw = edited if edited is not None else (call["function"].get("arguments") or "{}")
     inner: Task[Any]
-    if spec.kind == "inline":
-        inner = context.call_activity(TOOL_CALL, input={"agent": agent.name, "tool": name, "arguments": arguments})
-    elif spec.kind == "activity":
-        inner = context.call_activity(spec.target, input=arguments)
+    if spec is None:
+        try:
+            arguments = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError as error:
+            return _settled(f"error: invalid arguments for tool {name!r}: {error}")
+        inner = context.call_activity(
+            MCP_CALL,
+            input={
+                "agent": agent.name,
+                "server": mcp_server,
+                "tool": name,
+                "arguments": arguments,
+                "correlation_id": correlation_id,
+                "tool_call_id": call["id"],
+            },
+        )
     else:
-        inner = context.call_sub_orchestrator(spec.target, input=arguments)
+        try:
+            arguments = spec.parse_arguments(raw)
+        except ValueError as error:
+            return _settled(f"error: {error}")
+        if spec.kind == "inline":
+            inner = context.call_activity(TOOL_CALL, input={"agent": agent.name, "tool": name, "arguments": arguments})
+        elif spec.kind == "activity":
+            inner = context.call_activity(spec.target, input=arguments)
+        else:
+            inner = context.call_sub_orchestrator(spec.target, input=arguments)
 
     def failed(error: BaseException) -> str:
         details = error.details if isinstance(error, TaskFailedError) else error
@@ -114,7 +149,19 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
                         f"agent {agent.name!r} asked for tools in more than {agent.max_tool_rounds} rounds of "
                         "one turn; raise max_tool_rounds or make its instructions say when to stop"
                     )
-                outputs = yield [_tool_task(context, agent, call) for call in calls]
+                mcp_tools: dict[str, str] = reply.get("mcp_tools") or {}
+                decisions = yield from decide_calls(context, agent, _identity(request), calls, mcp_tools)
+                outputs = yield [
+                    _tool_task(
+                        context,
+                        agent,
+                        request["correlation_id"],
+                        call,
+                        mcp_tools.get(call["function"]["name"]),
+                        decisions.get(call["id"]),
+                    )
+                    for call in calls
+                ]
                 for call, output in zip(calls, outputs, strict=True):
                     turn.append({"role": "tool", "tool_call_id": call["id"], "content": output})
                 continue

@@ -14,11 +14,14 @@ from starlette.exceptions import HTTPException
 
 from ..config import Settings
 from .agents import agent_routes
+from .approvals import approval_routes
 from .context import ApiContext
 from .diagnosis import diagnosis_routes
+from .entities import entity_routes
 from .health import health_routes
 from .instances import instance_routes
 from .problems import error_response, validation_response
+from .schedules import schedule_routes
 from .streams import stream_routes
 
 if TYPE_CHECKING:
@@ -51,7 +54,10 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     secured.include_router(instance_routes(context))
     secured.include_router(diagnosis_routes(context))
     secured.include_router(agent_routes(context))
+    secured.include_router(approval_routes(context))
+    secured.include_router(entity_routes(context))
     secured.include_router(stream_routes(context))
+    secured.include_router(schedule_routes(context))
     routes.include_router(secured)
     return routes
 

@@ -1,4 +1,5 @@
-"""Instance routes: start by name, status, list, history, events, terminate, suspend, resume, purge."""
+"""Instance routes: start by name, status, list, history, events, terminate, suspend, resume, rewind, restart,
+purge."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .schemas import (
     OrchestrationName,
     Purged,
     ReasonRequest,
+    RestartRequest,
     StartAccepted,
     StartRequest,
     TerminateRequest,
@@ -67,6 +69,7 @@ def instance_routes(context: ApiContext) -> APIRouter:
             start_at=body.start_at,
             reuse_id=body.reuse_id,
             tags=body.tags,
+            version=body.version,
         )
         status_url = context.url(request, STATUS_ROUTE, instance_id=instance_id)
         response.headers["Location"] = status_url
@@ -189,6 +192,39 @@ def instance_routes(context: ApiContext) -> APIRouter:
     def resume(instance_id: InstanceId, request: Request, body: ReasonRequest | None = None) -> Accepted:
         context.client.resume_orchestration(instance_id, reason=body.reason if body else None)
         return _accepted(context, request, instance_id)
+
+    @api.post(
+        "/instances/{instance_id}/rewind",
+        status_code=202,
+        response_model=Accepted,
+        summary="Rewind a FAILED instance: its failed tasks run again, what succeeded is kept",
+        responses=errors(404, 409, 422),
+    )
+    def rewind(instance_id: InstanceId, request: Request, body: ReasonRequest | None = None) -> Accepted:
+        """Deploy the fix first. Any status but FAILED answers 409."""
+        context.client.rewind_orchestration(instance_id, reason=body.reason if body else None)
+        return _accepted(context, request, instance_id)
+
+    @api.post(
+        "/instances/{instance_id}/restart",
+        status_code=202,
+        response_model=StartAccepted,
+        summary="Start a finished instance over with its original input",
+        responses=errors(404, 409, 422),
+    )
+    def restart(
+        instance_id: InstanceId, request: Request, response: Response, body: RestartRequest | None = None
+    ) -> StartAccepted:
+        """Under its own id (replacing it) unless `new_instance_id`; an unfinished instance answers 409."""
+        state = context.client.get_orchestration_state(instance_id)
+        if state is None:
+            raise InstanceNotFoundError(instance_id, context.client.taskhub)
+        new_id = context.client.restart_orchestration(
+            instance_id, new_instance_id=body.new_instance_id if body else False
+        )
+        status_url = context.url(request, STATUS_ROUTE, instance_id=new_id)
+        response.headers["Location"] = status_url
+        return StartAccepted(instance_id=new_id, name=state.name, status_url=status_url)
 
     @api.delete(
         "/instances/{instance_id}",

@@ -128,6 +128,17 @@ class StartRequest(Strict):
     )
     reuse_id: bool = Field(default=False, description="Replace a finished instance of the same id.")
     tags: Tags = Field(default=None, description='Labels to find the instance by, like {"team": "billing"}.')
+    version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^\S(.*\S)?$",
+        description="The orchestration version (default: the API app's version); workers' versioning matches it.",
+    )
+
+
+class RestartRequest(Strict):
+    new_instance_id: bool = Field(default=False, description="Start under a new id, keeping the finished instance.")
 
 
 class StartAccepted(BaseModel):
@@ -173,6 +184,7 @@ class Instance(BaseModel):
     failure_details: Failure | None
     parent_instance_id: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    version: str | None = None
 
 
 class InstancePage(BaseModel):
@@ -208,6 +220,53 @@ class Purged(BaseModel):
 
 class Names(BaseModel):
     names: list[str] | None = Field(description="The registered names; null when the API was started without an app.")
+
+
+# -- entities ---------------------------------------------------------------------------------
+
+
+class SignalRequest(Strict):
+    operation: str = Field(min_length=1, max_length=256, pattern=PRINTABLE, description="The operation to apply.")
+    input: JsonValue = Field(default=None, description="The operation's input (any JSON).")
+
+
+class SignalAccepted(BaseModel):
+    entity_id: str
+    operation: str
+    accepted: Literal[True] = True
+    status_url: str = Field(description="GET it for the entity's state and its last operations.")
+
+
+class EntityOperation(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str = Field(description='"call", "signal", "lock" or "unlock".')
+    operation: str
+    caller: str | None = Field(description="The orchestration that sent it; null for a client's signal.")
+    input: Any
+    result: Any
+    failure: dict[str, Any] | None
+    applied_at: datetime
+
+
+class Entity(BaseModel):
+    entity_id: str = Field(description='"name@key".')
+    name: str
+    key: str
+    state: Any = Field(description="Its state; null until an operation stored one.")
+    locked_by: str | None = Field(description="The orchestration holding it in a critical section, if any.")
+    waiting: int = Field(description="Operations of other callers waiting for its lock.")
+    operation_count: int
+    created_at: datetime
+    updated_at: datetime
+    recent_operations: list[EntityOperation] = Field(description="Its last operations, newest first (listing: none).")
+
+
+class EntityPage(BaseModel):
+    items: list[Entity]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last page.")
 
 
 # -- agents -----------------------------------------------------------------------------------
@@ -311,7 +370,7 @@ class Readiness(BaseModel):
 
 
 class PendingItem(BaseModel):
-    kind: Literal["step", "activity", "agent", "event", "timer", "sub_orchestration", "start"]
+    kind: Literal["step", "activity", "agent", "entity", "event", "timer", "sub_orchestration", "start"]
     name: str = Field(description="The orchestration, activity, agent or event name; a timer's purpose.")
     since: datetime | None = Field(description="Since when the instance waits for it.")
     task_id: int | None
@@ -334,6 +393,7 @@ class ExplanationBody(BaseModel):
         "running",
         "waiting_for_sub_orchestration",
         "waiting_for_agent",
+        "waiting_for_entity",
         "waiting_for_event",
         "waiting_for_timer",
         "waiting",

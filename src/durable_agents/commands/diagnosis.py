@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..diagnosis import Explanation, Pending
+from ..explanation import Explanation, Pending
 from ..store.workers import WorkerInfo
 from .common import (
     AppOption,
@@ -123,6 +123,7 @@ def _workers_table(listed: list[WorkerInfo]) -> Group:
                 state,
                 f" · {worker.concurrency} slot{'s' if worker.concurrency != 1 else ''} · host {worker.host}"
                 f" · pid {worker.pid} · heartbeat {when(worker.last_heartbeat_at)}",
+                f" · version {worker.code_version or 'none'} (match {worker.version_match})",
             )
         )
         details = Table.grid(padding=(0, 2))

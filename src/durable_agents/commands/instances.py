@@ -92,6 +92,10 @@ def start(
         float, typer.Option("--timeout", help="With --wait: stop waiting after this many seconds (it keeps running).")
     ] = 60.0,
     tags: TagOption = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="The orchestration version (default: the --app's version, if it has one)."),
+    ] = None,
     taskhub: TaskhubOption = None,
     app: AppOption = None,
     as_json: JsonOption = False,
@@ -105,7 +109,9 @@ def start(
     value = parse_json(input, "--input")
     labels = _tags(tags)
     client = make_client(taskhub, app, publishes=True)
-    started = client.schedule_new_orchestration(name, input=value, instance_id=instance_id, tags=labels)
+    started = client.schedule_new_orchestration(
+        name, input=value, instance_id=instance_id, tags=labels, version=version
+    )
     if not wait:
         if as_json:
             emit_json({"instance_id": started, "name": name, "taskhub": client.taskhub})
@@ -150,6 +156,8 @@ def _show_state(state: OrchestrationState, as_json: bool) -> None:
         table.add_row("completed", when(state.completed_at))
     if state.parent_instance_id:
         table.add_row("parent", state.parent_instance_id)
+    if state.version:
+        table.add_row("version", state.version)
     table.add_row("input", summary(state.input, 0))
     if state.output is not None or state.runtime_status == OrchestrationStatus.COMPLETED:
         table.add_row("output", summary(state.output, 0))

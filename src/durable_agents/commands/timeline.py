@@ -39,6 +39,8 @@ _STYLES = {
     "ExecutionSuspended": "yellow",
     "ExecutionResumed": "yellow",
     "ExecutionTerminated": "red",
+    "PatchMarker": "blue",
+    "ExecutionRewound": "bold yellow",
 }
 _COMPLETION_STYLES = {"COMPLETED": "bold green", "FAILED": "bold red", "CONTINUED_AS_NEW": "bold blue"}
 
@@ -63,6 +65,7 @@ def timeline(events: list[dict[str, Any]], *, width: int = 80, steps: bool = Fal
         return []
     start = _moment(events[0])
     opened: dict[tuple[str, Any], tuple[str, datetime]] = {}
+    names: dict[Any, str] = {}  # task number -> name, for the tasks a rewind runs again
     rows = []
     for event in events:
         kind = event["type"]
@@ -83,6 +86,16 @@ def timeline(events: list[dict[str, Any]], *, width: int = 80, steps: bool = Fal
             else:
                 detail = summary(_input_view(name, event.get("input")), width)
             opened[("task", task_id)] = (name, at)
+            names[task_id] = name
+        elif kind == "ExecutionRewound":
+            reran = event.get("task_ids") or []
+            for rerun in reran:
+                opened[("task", rerun)] = (names.get(rerun, ""), at)
+            tasks = ", ".join(f"#{rerun}" for rerun in reran) or "none"
+            detail = summary(f"{event.get('reason') or 'no reason given'}; runs again: {tasks}", width)
+        elif kind == "PatchMarker":
+            name = event["change_id"]
+            detail = "deprecated patch" if event.get("deprecated") else "patched: the new branch runs"
         elif kind in _CLOSES:
             name, duration = _close(opened, ("task", task_id), at)
             detail = _outcome(event, width, name)

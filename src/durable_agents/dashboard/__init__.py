@@ -16,7 +16,7 @@ from fastapi import APIRouter
 
 from ..app import DurableApp
 from ..config import Settings
-from . import actions, instances, login, sessions, streams, workers
+from . import actions, approvals, entities, instances, login, schedules, sessions, streams, workers
 from .auth import Auth
 from .context import Dashboard
 from .views import Renderer
@@ -35,6 +35,6 @@ def router(durable_app: DurableApp | None = None, settings: Settings | None = No
     auth = Auth(settings)
     dash = Dashboard(durable_app, settings, Renderer(settings.taskhub, auth.enabled), auth)
     combined = APIRouter(include_in_schema=False)
-    for module in (login, instances, sessions, streams, workers, actions):
+    for module in (login, instances, sessions, approvals, entities, schedules, streams, workers, actions):
         combined.include_router(module.routes(dash))
     return combined

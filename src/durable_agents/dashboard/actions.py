@@ -1,4 +1,5 @@
-"""The buttons of an instance page: raise an event (and its Approve shortcut), terminate, suspend, resume."""
+"""The buttons of an instance page: raise an event (and its Approve shortcut), terminate, suspend, resume;
+on a finished one, rewind (a failed one) and restart."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
-from ..diagnosis import Explanation
 from ..errors import DurableAgentsError, InstanceNotFoundError, InvalidInstanceStateError
+from ..explanation import Explanation
 from ..state import OrchestrationState
 from .context import Dashboard, Form, page_route
 
@@ -72,6 +73,12 @@ def routes(dash: Dashboard) -> APIRouter:
                 if not client.terminate(instance_id, output=reason):
                     return dash.message(request, "The instance had already finished.", 409)
                 toast = "Termination requested"
+            elif action == "rewind":
+                client.rewind(instance_id, reason=form.get("reason") or "rewound from the dashboard")
+                toast = "Rewind requested: the failed tasks run again"
+            elif action == "restart":
+                client.restart(instance_id)
+                toast = "Restarted with its original input"
             elif action == "suspend":
                 client.suspend(instance_id, reason=form.get("reason") or "suspended from the dashboard")
                 toast = "Suspension requested"
@@ -92,6 +99,6 @@ def routes(dash: Dashboard) -> APIRouter:
 
         return endpoint
 
-    for action in ("events", "approve", "terminate", "suspend", "resume"):
+    for action in ("events", "approve", "terminate", "suspend", "resume", "rewind", "restart"):
         router.add_api_route(f"/instances/{{instance_id:path}}/{action}", endpoint_for(action), methods=["POST"])
     return router

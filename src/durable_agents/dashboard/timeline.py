@@ -22,7 +22,7 @@ from ..orchestrator import history as h
 
 SpanKind = Literal["activity", "suborchestration", "timer", "agent"]
 SpanStatus = Literal["completed", "failed", "running", "unfinished"]
-MarkerKind = Literal["event", "sent", "suspended", "resumed", "terminated"]
+MarkerKind = Literal["event", "sent", "suspended", "resumed", "terminated", "patch", "rewound"]
 
 #: Beyond this many spans the page shows the first ones and says how many it left out.
 MAX_SPANS = 400
@@ -132,6 +132,7 @@ def build_timeline(events: list[dict[str, Any]], *, now: datetime) -> Timeline:
     spans: list[Span] = []
     markers: list[Marker] = []
     by_task: dict[int, Span] = {}
+    seen: dict[int, Span] = {}  # every task's span, for the tasks a rewind runs again
     agent_calls: dict[str, Span] = {}  # response event name -> span
     clock: datetime | None = None
     start: datetime | None = None
@@ -190,6 +191,17 @@ def build_timeline(events: list[dict[str, Any]], *, now: datetime) -> Timeline:
             finished = at
         elif isinstance(event, h.ExecutionCompleted):
             finished = at
+        elif isinstance(event, h.PatchMarker):
+            markers.append(Marker("patch", f"patch {event.change_id!r}", at, "deprecated" if event.deprecated else ""))
+        elif isinstance(event, h.ExecutionRewound):
+            markers.append(Marker("rewound", "rewound", at, event.reason or ""))
+            finished = None
+            for task_id in event.task_ids:
+                earlier = seen.get(task_id)
+                if earlier is not None:
+                    rerun = Span(earlier.kind, earlier.label, at, task_id=task_id, instance_id=earlier.instance_id)
+                    by_task[task_id] = _add(spans, rerun)
+        seen.update(by_task)
     if start is None and spans:
         start = spans[0].start
     timeline = Timeline(start=start, end=finished or (now if start else None), open=finished is None)
@@ -256,6 +268,11 @@ def _summary(raw: dict[str, Any]) -> str:
         return str(raw.get("reason") or "")
     if kind == "ExecutionTerminated":
         return f"terminated: {preview(raw.get('output')) or 'no reason given'}"
+    if kind == "PatchMarker":
+        return f"patch {raw.get('change_id')!r}" + (" (deprecated)" if raw.get("deprecated") else ": the new branch")
+    if kind == "ExecutionRewound":
+        tasks = ", ".join(f"#{task_id}" for task_id in raw.get("task_ids") or []) or "none"
+        return f"rewound ({raw.get('reason') or 'no reason given'}); runs again: {tasks}"
     if kind == "ExecutionCompleted":
         if failure:
             return f"{raw.get('status')}: {failure.get('error_type')}: {failure.get('message')}"

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -65,6 +66,8 @@ class Instance(Base):
     failure: Mapped[Payload | None] = mapped_column(Json, nullable=True)
     #: Labels to find the instance by (None: no tags); filtered by containment, indexed on PostgreSQL.
     tags: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    #: The orchestration version it was started with (None: unversioned); workers match it (versioning).
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     parent_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     parent_execution_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     parent_task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -256,6 +259,9 @@ class WorkerRow(Base):
     runs_sweeper: Mapped[bool] = mapped_column(Boolean)
     #: Its worker slots (Celery's concurrency): how many tasks it runs at once.
     concurrency: Mapped[int] = mapped_column(Integer, server_default="1")
+    #: The app's orchestration version (`DurableApp(version=)`) and its versioning match strategy.
+    code_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version_match: Mapped[str | None] = mapped_column(String(20), nullable=True)
     started_at: Mapped[datetime] = mapped_column()
     heartbeat_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column()
@@ -297,6 +303,124 @@ class SignOutRow(Base):
     __table_args__ = (Index("ix_da_signouts_expiry", "taskhub", "expires_at"),)
 
 
+class ToolApprovalRow(Base):
+    """A tool call waiting for a person (or decided by one, or by its timeout): the turn waits on an event."""
+
+    __tablename__ = "da_tool_approvals"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    approval_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The turn that waits (`@turn:<correlation id>`): purging it purges its requests.
+    instance_id: Mapped[str] = mapped_column(String(256))
+    agent: Mapped[str] = mapped_column(String(128))
+    session_key: Mapped[str] = mapped_column(String(128))
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    tool_call_id: Mapped[str] = mapped_column(String(128))
+    tool: Mapped[str] = mapped_column(String(256))
+    arguments: Mapped[Payload] = mapped_column(Json)
+    #: The orchestration whose `agent.run` started the turn (None for a client's run).
+    orchestration_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: pending, approved or rejected.
+    status: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime] = mapped_column()
+    #: When the agent's timeout decides instead of a person (None: it waits as long as it takes).
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    timed_out: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    #: The arguments the tool runs with when a person edited them on approval.
+    approved_arguments: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    reason: Mapped[str | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        _instance_fk("da_tool_approvals"),
+        Index("ix_da_tool_approvals_status", "taskhub", "status", "requested_at"),
+    )
+
+
+class EntityRow(Base):
+    """A durable entity's state, beside the instance whose inbox holds its operations (see `store/entities`)."""
+
+    __tablename__ = "da_entities"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    key: Mapped[str] = mapped_column(String(256))
+    #: None until an operation stores one (a new entity, or one whose state was set to null).
+    state: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    #: The critical section that holds the entity, and the orchestration that holds it.
+    locked_by: Mapped[str | None] = mapped_column(String(600), nullable=True)
+    lock_holder: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    #: Messages from other callers held while the entity is locked, in arrival order.
+    queued: Mapped[Payload] = mapped_column(Json)
+    operation_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        _instance_fk("da_entities"),
+        Index("ix_da_entities_name", "taskhub", "name", "key"),
+        Index("ix_da_entities_holder", "taskhub", "lock_holder"),
+    )
+
+
+class EntityOperationRow(Base):
+    """One of the last operations an entity applied (a few per entity are kept), for the dashboard and CLI."""
+
+    __tablename__ = "da_entity_operations"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    taskhub: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(String(256))
+    #: "call", "signal", "lock" or "unlock".
+    kind: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(256))
+    caller: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    input: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    result: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    failure: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    applied_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (
+        _instance_fk("da_entity_operations"),
+        Index("ix_da_entity_operations_entity", "taskhub", "instance_id", "id"),
+    )
+
+
+class ScheduleRow(Base):
+    """A recurring schedule: what it starts, when (cron or interval), and where its firing has got to."""
+
+    __tablename__ = "da_schedules"
+
+    taskhub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    orchestration: Mapped[str] = mapped_column(String(256))
+    input: Mapped[Payload | None] = mapped_column(Json, nullable=True)
+    #: Exactly one of `cron` (5 fields, read in `timezone`) and `every_seconds` is set.
+    cron: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    every_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    start_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    end_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    overlap: Mapped[str] = mapped_column(String(16))
+    catchup_window_seconds: Mapped[float] = mapped_column(Float)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    #: The next fire time to act on (None: the schedule has ended); due once the clock passes it.
+    next_fire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: A fire time waiting for the running run to end (overlap "buffer_one").
+    buffered_fire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_fire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: The latest run started: the overlap policies ask whether it still runs.
+    last_instance_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    fired_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_da_schedules_due", "taskhub", "next_fire_at"),)
+
+
 # The tables themselves, for Core statements where a step's cost matters: a statement on a mapped
 # class goes through the ORM's bulk and synchronisation machinery even when no object is involved.
 instances_table = cast(Table, Instance.__table__)
@@ -306,23 +430,33 @@ work_items_table = cast(Table, WorkItem.__table__)
 timers_table = cast(Table, Timer.__table__)
 agent_sessions_table = cast(Table, AgentSessionRow.__table__)
 agent_messages_table = cast(Table, AgentMessageRow.__table__)
+entities_table = cast(Table, EntityRow.__table__)
+entity_operations_table = cast(Table, EntityOperationRow.__table__)
+schedules_table = cast(Table, ScheduleRow.__table__)
 
 __all__ = [
     "AgentMessageRow",
     "AgentSessionRow",
     "Base",
+    "EntityOperationRow",
+    "EntityRow",
     "HistoryRow",
     "InboxRow",
     "Instance",
+    "ScheduleRow",
     "SignOutRow",
+    "ToolApprovalRow",
     "Timer",
     "WorkItem",
     "WorkerRow",
     "agent_messages_table",
     "agent_sessions_table",
+    "entities_table",
+    "entity_operations_table",
     "history_table",
     "inbox_table",
     "instances_table",
+    "schedules_table",
     "timers_table",
     "work_items_table",
 ]

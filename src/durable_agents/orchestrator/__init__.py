@@ -4,5 +4,14 @@ from .context import OrchestrationContext, StartIfMissing
 from .executor import ReplayExecutor, StepResult
 from .retry import RetryPolicy
 from .tasks import Task
+from .versions import VersioningOptions
 
-__all__ = ["OrchestrationContext", "ReplayExecutor", "RetryPolicy", "StartIfMissing", "StepResult", "Task"]
+__all__ = [
+    "OrchestrationContext",
+    "ReplayExecutor",
+    "RetryPolicy",
+    "StartIfMissing",
+    "StepResult",
+    "Task",
+    "VersioningOptions",
+]

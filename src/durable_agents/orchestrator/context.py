@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ids
 from ..errors import ConfigurationError
+from ..ids import EntityId
 from ..serialization import decode, encode
 from ..tags import checked_tags
+from . import entities
+from .entities import EntityCallTask, EntityLockTask
 from .history import EventSent
 from .replay_state import ReplayState
 from .retry import RetryPolicy
@@ -27,6 +30,7 @@ from .tasks import (
     WhenAllTask,
     WhenAnyTask,
 )
+from .versions import checked_version
 
 if TYPE_CHECKING:
     from ..agents.proxy import OrchestrationAgent
@@ -72,6 +76,21 @@ class OrchestrationContext:
     def name(self) -> str:
         """The orchestration's registered name."""
         return self._state.name
+
+    @property
+    def version(self) -> str | None:
+        """The instance's orchestration version, given when it was started (None: unversioned)."""
+        return self._state.version
+
+    def is_patched(self, change_id: str) -> bool:
+        """Whether to take the new branch of change `change_id`: True for new executions (a marker is
+        recorded in the history), True for replays whose history has the marker, False for replays of
+        history from before the change. Keep both branches until no instance from before it is left."""
+        return self._state.is_patched(change_id)
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """For the clean-up deploy: the old branch of `change_id` is gone, only the new one is left."""
+        self._state.deprecate_patch(change_id)
 
     @property
     def current_utc_datetime(self) -> datetime:
@@ -126,8 +145,10 @@ class OrchestrationContext:
         instance_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
         tags: Mapping[str, str] | None = None,
+        version: str | None = None,
     ) -> SubOrchestrationTask[Any]:
-        """A task for a child instance of `orchestrator`; `tags` go on the child instance."""
+        """A task for a child instance of `orchestrator`; `tags` go on the child instance. The child is
+        of this instance's version unless given its own `version`."""
         state = self._state
         name = durable_name(orchestrator)
         encoded = encode(input, what=f"input of sub-orchestration {name!r}", limit=state.max_payload_bytes)
@@ -135,6 +156,7 @@ class OrchestrationContext:
         child_id = instance_id or ids.child_instance_id(state.instance_id, state.execution_id, task_id)
         task: SubOrchestrationTask[Any] = SubOrchestrationTask(task_id, name, child_id, encoded, retry_policy)
         task.tags = checked_tags(tags, f"tags of sub-orchestration {name!r}")
+        task.version = checked_version(version)
         state.schedule_sub_orchestration(task)
         return task
 
@@ -173,6 +195,19 @@ class OrchestrationContext:
                 start_input=start_input,
             )
         )
+
+    def call_entity(self, entity: EntityId | str, operation: str, input: Any = None) -> EntityCallTask[Any]:
+        """A task for one operation of `entity` ("name@key" or EntityId), completing with its result."""
+        return entities.call_entity(self._state, entity, operation, input)
+
+    def signal_entity(self, entity: EntityId | str, operation: str, input: Any = None) -> None:
+        """Send `entity` an operation without waiting for it (delivered once, after this step)."""
+        entities.signal_entity(self._state, entity, operation, input)
+
+    def lock_entities(self, *entity_ids: EntityId | str) -> EntityLockTask:
+        """A task that completes once every entity is locked for this orchestration, with the critical
+        section: `with (yield context.lock_entities(a, b)):` ... Other callers' operations wait meanwhile."""
+        return entities.lock_entities(self._state, entity_ids)
 
     def get_agent(self, name: str) -> OrchestrationAgent:
         """The agent `name` as a proxy whose `run(...)` is a durable task."""

@@ -24,14 +24,21 @@ from ..errors import (
 )
 from ..serialization import encode
 from .context import AgentFactory, OrchestrationContext
+from .entities import EntityCallTask, EntityLockTask, grant, release_on_exit
 from .history import (
+    EntityCalled,
+    EntityLockRequested,
+    EntitySignaled,
+    EntityUnlockSent,
     EventRaised,
     EventSent,
     ExecutionCompleted,
+    ExecutionRewound,
     ExecutionStarted,
     FailureInfo,
     HistoryEvent,
     Json,
+    PatchMarker,
     ScheduledEvent,
     StepStarted,
     SubOrchestrationCompleted,
@@ -41,7 +48,6 @@ from .history import (
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
-    TimerCreated,
     TimerFired,
 )
 from .replay_state import ReplayState
@@ -49,6 +55,21 @@ from .tasks import ActivityTask, SubOrchestrationTask, Task, WhenAllTask, not_a_
 
 Orchestrator = Callable[[OrchestrationContext], Any]
 Outcome = Literal["running", "completed", "failed", "continued_as_new"]
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where replaying history and the code parted: the task number, what history recorded, what the code
+    did instead, and the line the code was at (when known)."""
+
+    task_id: int
+    expected: str
+    actual: str
+    location: str | None = None
+
+    def describe(self) -> str:
+        where = f" (the code was at {self.location})" if self.location else ""
+        return f"task #{self.task_id}: history recorded {self.expected}, the code now does {self.actual}{where}"
 
 
 @dataclass
@@ -67,7 +88,7 @@ class StepResult:
     waiting_on_all: bool = False
 
 
-def _describe(event: ScheduledEvent | None) -> str:
+def describe_action(event: ScheduledEvent | None) -> str:
     if event is None:
         return "nothing (the code has finished or is waiting on something else)"
     if isinstance(event, TaskScheduled):
@@ -76,6 +97,13 @@ def _describe(event: ScheduledEvent | None) -> str:
         return f"call_sub_orchestrator({event.name!r})"
     if isinstance(event, EventSent):
         return f"send_event({event.instance_id!r}, {event.name!r})"
+    if isinstance(event, EntityCalled | EntitySignaled):
+        verb = "call_entity" if isinstance(event, EntityCalled) else "signal_entity"
+        return f"{verb}({event.entity!r}, {event.operation!r})"
+    if isinstance(event, EntityLockRequested):
+        return f"lock_entities({', '.join(map(repr, event.entities))})"
+    if isinstance(event, EntityUnlockSent):
+        return f"the release of the lock on {', '.join(map(repr, event.entities))}"
     if isinstance(event, TaskCancelled):
         target = f" {event.name!r}" if event.name else f" #{event.target_task_id}"
         return f"cancel() of the {event.kind.replace('_', '-')}{target}"
@@ -88,6 +116,22 @@ def _link(task: ActivityTask[Any] | SubOrchestrationTask[Any], instance_id: str)
     if isinstance(task, ActivityTask):
         return FailedTask("activity", task.name, task.task_id, instance_id, attempts)
     return FailedTask("sub-orchestration", task.name, task.task_id, task.instance_id, attempts)
+
+
+def _rewound_failures(history: list[HistoryEvent]) -> set[int]:
+    """The positions of the failures a later rewind took back: the code never hears of them on replay, and
+    waits for the task's next outcome instead."""
+    skipped: set[int] = set()
+    for position, event in enumerate(history):
+        if not isinstance(event, ExecutionRewound):
+            continue
+        wanted = set(event.task_ids)
+        for earlier in range(position - 1, -1, -1):
+            failure = history[earlier]
+            if isinstance(failure, (TaskFailed, SubOrchestrationFailed)) and failure.task_id in wanted:
+                skipped.add(earlier)
+                wanted.discard(failure.task_id)
+    return skipped
 
 
 class ReplayExecutor:
@@ -108,6 +152,9 @@ class ReplayExecutor:
         self._awaiting: Task[Any] | None = None
         self._result = StepResult()
         self._replay_failure: FailureDetails | None = None
+        self._ending = StepResult()
+        #: The first place replay and history parted, if they did.
+        self.divergence: Divergence | None = None
         self.history_length = 0
 
     @property
@@ -129,17 +176,38 @@ class ReplayExecutor:
         A mismatch between the history and what the code now does is kept, and the next `execute`
         fails the execution with that NonDeterminismError.
         """
+        history = list(events)
+        self.state.recorded_patches = frozenset(e.change_id for e in history if isinstance(e, PatchMarker))
+        rewound = _rewound_failures(history)
         self.state.is_replaying = True
         try:
-            for event in events:
-                self._apply(event)
+            for position, event in enumerate(history):
+                if position not in rewound:
+                    self._apply(event)
                 self.history_length += 1
         except NonDeterminismError as error:
             self._replay_failure = FailureDetails.from_exception(error)
         finally:
             self.state.is_replaying = False
         # What replay scheduled is already persisted; only genuinely new actions count from here.
+        self._ending = self._result
         self._result = StepResult(outcome=self._result.outcome)
+        self.state.new_markers.clear()
+
+    def continue_replayed(self) -> StepResult:
+        """What the code did past the end of the replayed history, as a step's result: the actions history
+        does not hold, and how the execution ended if it did. A rewind goes on from its history this way."""
+        result = self._ending
+        result.new_events = [*self.state.take_new_actions(), *result.new_events]
+        result.custom_status = self.state.custom_status
+        result.custom_status_changed = self.state.custom_status_changed
+        self.history_length += len(result.new_events)
+        return result
+
+    def refuse(self, failure: FailureDetails) -> None:
+        """Fail the execution at its next `execute` with `failure`, without running the code (a worker that
+        must not run this instance's version)."""
+        self._replay_failure = failure
 
     def execute(self, events: Iterable[HistoryEvent]) -> StepResult:
         """Apply this step's new events and return what to persist."""
@@ -178,9 +246,12 @@ class ReplayExecutor:
             state.name = event.name
             state.execution_id = event.execution_id
             state.input = event.input
+            state.version = event.version
             self._start()
-        elif isinstance(event, (TaskScheduled, TimerCreated, SubOrchestrationCreated, EventSent, TaskCancelled)):
+        elif isinstance(event, ScheduledEvent):
             self._confirm(event)
+        elif isinstance(event, (PatchMarker, ExecutionRewound)):
+            return  # read before replay (markers), or for people (rewinds): the code does not observe them
         elif self.is_finished:
             # An event that arrives in the same step after continue_as_new belongs to the next execution.
             continuing = state.continue_as_new
@@ -205,22 +276,46 @@ class ReplayExecutor:
             and type(expected) is type(recorded)
             and getattr(expected, "name", None) == getattr(recorded, "name", None)
             and getattr(expected, "target_task_id", None) == getattr(recorded, "target_task_id", None)
+            and getattr(expected, "operation", None) == getattr(recorded, "operation", None)
+            and getattr(expected, "entity", None) == getattr(recorded, "entity", None)
         )
         if not same:
+            self.divergence = Divergence(
+                recorded.task_id, describe_action(recorded), describe_action(expected), self.location()
+            )
             raise NonDeterminismError(
                 f"orchestration {self.state.name!r} (instance {self.state.instance_id!r}) is not "
-                f"deterministic: its history recorded {_describe(recorded)} as task #{recorded.task_id}, "
-                f"but the code now does {_describe(expected)}. Code that changes what an orchestration "
-                "schedules must not be deployed while old instances are in flight: finish or terminate "
-                "them first, or register the new code under a new name."
+                f"deterministic: its history recorded {describe_action(recorded)} as task #{recorded.task_id}, "
+                f"but the code now does {describe_action(expected)}. Guard a change to what an orchestration "
+                "schedules with context.is_patched(...) or ship it as a new version (DurableApp(version=...)), "
+                "and check it with `durable-agents replay` before deploying; then rewind the failed instance."
             )
+
+    def location(self) -> str | None:
+        """The file and line where the code is suspended (following `yield from` to the innermost frame)."""
+        generator: Any = self._generator
+        frame = None
+        while generator is not None and getattr(generator, "gi_frame", None) is not None:
+            frame = generator.gi_frame
+            generator = getattr(generator, "gi_yieldfrom", None)
+        if frame is None:
+            return None
+        return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
 
     def _on_task_completed(self, task_id: int, result: Json) -> None:
         task = self.state.open_tasks.pop(task_id, None)
         if task is None:
             return
+        if isinstance(task, EntityLockTask):
+            task._complete(grant(self.state, task))
+            self._resume()
+            return
         kind = "activity" if isinstance(task, ActivityTask) else "orchestration"
         name = task.name if isinstance(task, (ActivityTask, SubOrchestrationTask)) else ""
+        if isinstance(task, EntityCallTask):
+            task._complete(result)  # an entity's result is plain JSON: it declares no type
+            self._resume()
+            return
         try:
             value = self.state.decode_result(kind, name, result)
         except Exception as error:  # a result that no longer fits its type
@@ -249,7 +344,13 @@ class ReplayExecutor:
                     return
             details = details.through(_link(task, state.instance_id))
             message = str(details)
+            state.failed_tasks[task.task_id] = task
+        elif isinstance(task, EntityCallTask):
+            details = details.through(FailedTask("entity operation", task.name, task_id, state.instance_id))
+            message = str(details)
         else:
+            if isinstance(task, EntityLockTask):
+                state.lock_requested = False
             message = f"task #{task_id} failed: {details}"
         task._fail(TaskFailedError(message, details))
         self._resume()
@@ -324,6 +425,7 @@ class ReplayExecutor:
     def _finish(self, value: Any) -> None:
         state = self.state
         self._close_generator()
+        release_on_exit(state)
         if state.continue_as_new is not None:
             new_input, save_events = state.continue_as_new
             carry = state.unconsumed_events() if save_events else []
@@ -343,6 +445,7 @@ class ReplayExecutor:
 
     def _finish_failed(self, details: FailureDetails) -> None:
         self._close_generator()
+        release_on_exit(self.state)
         self._result.outcome = "failed"
         self._result.failure = details
         self._result.new_events.append(ExecutionCompleted(status="FAILED", failure=FailureInfo.of(details)))

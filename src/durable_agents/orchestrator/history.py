@@ -64,6 +64,8 @@ class ExecutionStarted(_Event):
     input: Json = None
     execution_id: str
     parent_instance_id: str | None = None
+    #: The instance's orchestration version (`context.version`); None: unversioned.
+    version: str | None = None
 
 
 class TaskScheduled(_Event):
@@ -124,6 +126,8 @@ class SubOrchestrationCreated(_Event):
     input: Json = None
     #: The child instance's tags.
     tags: dict[str, str] | None = None
+    #: The child's version when the code gave one; None: the parent's.
+    version: str | None = None
 
 
 class SubOrchestrationCompleted(_Event):
@@ -164,6 +168,100 @@ class TaskCancelled(_Event):
     name: str = ""
     target_task_id: int | None = None
     instance_id: str | None = None
+
+
+class EntityCalled(_Event):
+    """The code called an operation of an entity (`context.call_entity`) and waits for its result, which
+    arrives as this task's TaskCompleted or TaskFailed. `lock_id`: sent from inside that critical section."""
+
+    type: Literal["EntityCalled"] = "EntityCalled"
+    task_id: int
+    entity: str
+    operation: str
+    input: Json = None
+    lock_id: str | None = None
+
+
+class EntitySignaled(_Event):
+    """The code signalled an entity (`context.signal_entity`): fire and forget, delivered once."""
+
+    type: Literal["EntitySignaled"] = "EntitySignaled"
+    task_id: int
+    entity: str
+    operation: str
+    input: Json = None
+    lock_id: str | None = None
+
+
+class EntityLockRequested(_Event):
+    """The code asked to lock `entities` (sorted: the order every lock is taken in); granted as this
+    task's TaskCompleted once the last of them is locked."""
+
+    type: Literal["EntityLockRequested"] = "EntityLockRequested"
+    task_id: int
+    entities: tuple[str, ...]
+    lock_id: str
+
+
+class EntityUnlockSent(_Event):
+    """The code left its critical section (or ended inside it): every entity it locked is released."""
+
+    type: Literal["EntityUnlockSent"] = "EntityUnlockSent"
+    task_id: int
+    entities: tuple[str, ...]
+    lock_id: str
+
+
+# -- messages in an entity's inbox (never in an orchestration's history) ----------------------------
+
+
+class EntityOperation(_Event):
+    """An operation for an entity to apply; with `task_id`, a call whose caller waits for the result."""
+
+    type: Literal["EntityOperation"] = "EntityOperation"
+    operation: str
+    input: Json = None
+    caller_instance_id: str | None = None
+    caller_execution_id: str | None = None
+    task_id: int | None = None
+    lock_id: str | None = None
+
+
+class EntityLockRequest(_Event):
+    """A critical section asking `entities[position]` for its lock; passed along the sorted list."""
+
+    type: Literal["EntityLockRequest"] = "EntityLockRequest"
+    lock_id: str
+    holder_instance_id: str
+    holder_execution_id: str
+    task_id: int
+    entities: tuple[str, ...]
+    position: int = 0
+
+
+class EntityUnlock(_Event):
+    type: Literal["EntityUnlock"] = "EntityUnlock"
+    lock_id: str
+
+
+class PatchMarker(_Event):
+    """`context.is_patched(change_id)` took the new branch (or `deprecate_patch` ran) in this execution.
+
+    Not an action replay checks: a replay of history with the marker takes the patched branch, one
+    without it the old branch, and code that no longer asks (after the clean-up deploy) skips it."""
+
+    type: Literal["PatchMarker"] = "PatchMarker"
+    change_id: str
+    deprecated: bool = False
+
+
+class ExecutionRewound(_Event):
+    """The failed instance was rewound: its failed tasks run again, what succeeded is kept."""
+
+    type: Literal["ExecutionRewound"] = "ExecutionRewound"
+    reason: str | None = None
+    #: The tasks that run again, by number.
+    task_ids: tuple[int, ...] = ()
 
 
 class EventRaised(_Event):
@@ -209,7 +307,16 @@ HistoryEvent = Annotated[
     | SubOrchestrationFailed
     | EventSent
     | TaskCancelled
+    | EntityCalled
+    | EntitySignaled
+    | EntityLockRequested
+    | EntityUnlockSent
+    | EntityOperation
+    | EntityLockRequest
+    | EntityUnlock
     | EventRaised
+    | PatchMarker
+    | ExecutionRewound
     | ExecutionSuspended
     | ExecutionResumed
     | ExecutionTerminated
@@ -220,7 +327,21 @@ HistoryEvent = Annotated[
 _adapter: TypeAdapter[HistoryEvent] = TypeAdapter(HistoryEvent)
 
 #: Events that record an action the orchestration code took; replay checks them against the code.
-ScheduledEvent = TaskScheduled | TimerCreated | SubOrchestrationCreated | EventSent | TaskCancelled
+ScheduledEvent = (
+    TaskScheduled
+    | TimerCreated
+    | SubOrchestrationCreated
+    | EventSent
+    | TaskCancelled
+    | EntityCalled
+    | EntitySignaled
+    | EntityLockRequested
+    | EntityUnlockSent
+)
+#: What an orchestration step sends to entities.
+EntitySend = EntityCalled | EntitySignaled | EntityLockRequested | EntityUnlockSent
+#: What an entity's inbox holds.
+EntityMessage = EntityOperation | EntityLockRequest | EntityUnlock
 #: Events that end a task: once the task is cancelled, they are stale.
 OutcomeEvent = TaskCompleted | TaskFailed | TimerFired | SubOrchestrationCompleted | SubOrchestrationFailed
 

@@ -16,6 +16,7 @@ from .history import (
     HistoryEvent,
     Json,
     OutcomeEvent,
+    PatchMarker,
     ScheduledEvent,
     SubOrchestrationCreated,
     TaskCancelled,
@@ -38,6 +39,7 @@ class ReplayState:
     name: str = ""
     execution_id: str = ""
     input: Json = None
+    version: str | None = None
     now: datetime = datetime.min
     is_replaying: bool = False
     sequence: int = 0
@@ -57,6 +59,17 @@ class ReplayState:
     continue_as_new: tuple[Json, bool] | None = None
     #: Task numbers whose outcome the code no longer wants: tasks it cancelled (or their timers).
     cancelled: set[int] = field(default_factory=set)
+    #: The critical section the code holds (an `entities.EntityLock`), and whether one is being requested.
+    held_lock: Any = None
+    lock_requested: bool = False
+    #: The change ids whose markers the replayed history holds (read before the replay starts).
+    recorded_patches: frozenset[str] = frozenset()
+    #: What `is_patched` answered for each change id in this execution: the first answer holds throughout.
+    patches: dict[str, bool] = field(default_factory=dict)
+    #: Markers this step records, written before its actions.
+    new_markers: list[PatchMarker] = field(default_factory=list)
+    #: Activities and sub-orchestrations whose failure reached the code (no retry left): what a rewind reruns.
+    failed_tasks: dict[int, RetriedTask] = field(default_factory=dict)
 
     # -- numbering --------------------------------------------------------------------------
 
@@ -73,11 +86,34 @@ class ReplayState:
     def record(self, action: ScheduledEvent) -> None:
         self.new_actions[action.task_id] = action
 
-    def take_new_actions(self) -> list[ScheduledEvent]:
-        """The actions not yet confirmed by history, in task order; they are handed over once."""
-        actions = [self.new_actions[task_id] for task_id in sorted(self.new_actions)]
+    def take_new_actions(self) -> list[ScheduledEvent | PatchMarker]:
+        """The markers, then the actions not yet confirmed by history, in task order; handed over once."""
+        actions: list[ScheduledEvent | PatchMarker] = [*self.new_markers]
+        actions += [self.new_actions[task_id] for task_id in sorted(self.new_actions)]
         self.new_actions.clear()
+        self.new_markers.clear()
         return actions
+
+    # -- patches ----------------------------------------------------------------------------
+
+    def is_patched(self, change_id: str) -> bool:
+        """True for code running live (the marker is recorded) and for a replay whose history has the
+        marker; False for a replay of history from before the change. The first answer holds for the
+        rest of the execution, so a replay answers as the original run did."""
+        answer = self.patches.get(change_id)
+        if answer is None:
+            answer = change_id in self.recorded_patches if self.is_replaying else True
+            self.patches[change_id] = answer
+            if answer and not self.is_replaying:
+                self.new_markers.append(PatchMarker(change_id=change_id))
+        return answer
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """The patch's old branch is gone: nothing to decide, but the marker is kept in new history."""
+        if change_id not in self.patches:
+            self.patches[change_id] = True
+            if not self.is_replaying:
+                self.new_markers.append(PatchMarker(change_id=change_id, deprecated=True))
 
     def create_timer(self, fire_at: datetime, purpose: TimerPurpose) -> TimerTask:
         task = TimerTask(self.next_id(), fire_at)
@@ -94,7 +130,12 @@ class ReplayState:
         self._start_attempt(task)
         self.record(
             SubOrchestrationCreated(
-                task_id=task.task_id, name=task.name, instance_id=task.instance_id, input=task.input, tags=task.tags
+                task_id=task.task_id,
+                name=task.name,
+                instance_id=task.instance_id,
+                input=task.input,
+                tags=task.tags,
+                version=task.version,
             )
         )
 

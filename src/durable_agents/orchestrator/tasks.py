@@ -116,6 +116,8 @@ class SubOrchestrationTask(CompletableTask[T]):
         self.input = input
         self.retry = RetryState(retry_policy) if retry_policy else None
         self.tags: dict[str, str] | None = None
+        #: The child's own version, if the code gave one (else it has its parent's).
+        self.version: str | None = None
 
     def __repr__(self) -> str:
         return f"<SubOrchestrationTask #{self.task_id} {self.name!r} ({self.instance_id})>"

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .. import ids
 from ..errors import NotRegisteredError
 from ..orchestrator.executor import ReplayExecutor, StepResult
 from ..orchestrator.history import (
     EventSent,
+    ExecutionRewound,
     ExecutionStarted,
     ExecutionTerminated,
     HistoryEvent,
@@ -31,7 +34,7 @@ from ..orchestrator.history import (
 )
 from ..registry import Registry
 from ..state import TERMINAL
-from ..store import decisions, inbox, work
+from ..store import decisions, entities, inbox, work
 from ..store.decisions import Lease, NewChild, NewWork, Wakes
 from ..store.locked import LockedInstance
 from ..store.step_reads import InboxRows, lock_instance, read_inbox, take_and_read_inbox, take_leased_item
@@ -39,9 +42,13 @@ from ..store.work import Completion
 from ..store.writes import StepWrites
 from .arrivals import Arrival, InboxSplit, sort_arrivals
 from .cache import ExecutorCache
+from .entity_sends import send_to_entities
+from .entity_step import step_entity
 from .in_step import run_in_step_activities
 from .outcome import Dispatch, EagerClaim, StepOutcome
 from .replay import fresh_executor
+from .rewind import rewind
+from .versions import VersionGate, park
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,16 @@ class Stepper:
     cache: ExecutorCache
     max_payload_bytes: int
     eager: EagerClaim | None = None
+    #: The worker's versioning; None runs every instance.
+    gate: VersionGate | None = None
 
     def run(
         self, session: Session, taskhub: str, instance_id: str, completion: Completion | None = None
     ) -> StepOutcome:
         """One step of the instance. `completion`, the outcome of an activity this worker ran, is taken
         after the instance's row lock (the order every step takes its locks in)."""
+        if ids.is_entity_instance(instance_id):  # entities have no work items, so never a completion
+            return step_entity(session, self.registry, self.max_payload_bytes, taskhub, instance_id)
         row = lock_instance(session, taskhub, instance_id)
         if row is None:  # purged meanwhile: nobody waits for the outcome
             if completion is not None:
@@ -141,21 +152,25 @@ class Stepper:
             decisions.delete_inbox(writes, split.consumed)
             _keep_held(session, instance, split)
             return StepOutcome()
+        verdict = self.gate.verdict(instance) if self.gate is not None else "run"
+        if verdict == "reject":  # untouched, for a worker of its version (see ARCHITECTURE.md, "Versions")
+            park(session, instance, events)
+            return StepOutcome(Dispatch(parked=[(instance.instance_id, instance.version)]))
         dispatch = Dispatch()
         if split.kept and not split.suspended:
             dispatch.steps.append(instance.instance_id)  # events held back while suspended, now deliverable
 
-        executor = self._executor(session, instance)
+        if verdict == "fail":
+            assert self.gate is not None
+            executor = self.gate.refusing_executor(instance, self.max_payload_bytes)
+        else:
+            executor = self._executor(session, instance)
         batch = [event for event in split.batch if not executor.is_stale(event)]
         if not batch:  # only late outcomes of tasks the code cancelled: nothing for it, nothing to record
             decisions.delete_inbox(writes, split.consumed)
             _keep_held(session, instance, split)
             return StepOutcome(dispatch, [(instance.instance_id, instance.execution_id, executor)])
-        step_events: list[HistoryEvent] = [StepStarted(timestamp=now), *batch]
-        # Serialised before the code runs: the code may mutate the values it is handed (its input,
-        # results, event data), and history must record what was delivered, not what became of it.
-        recorded = [event_to_json(event) for event in step_events]
-        result = executor.execute(step_events)
+        executor, recorded, result, rerun = self._run_code(session, instance, executor, batch, now, dispatch)
         result = run_in_step_activities(
             session, instance, executor, result, recorded, self.registry, self.max_payload_bytes
         )
@@ -166,6 +181,11 @@ class Stepper:
         instance.updated_at = now
         sent = [event for event in result.new_events if isinstance(event, EventSent)]
         dispatch.steps += decisions.deliver_sent_events(session, instance, sent)
+        dispatch.steps += send_to_entities(session, instance, result.new_events, self.registry)
+        if result.outcome != "running" and executor.state.lock_requested:
+            # It ended while its lock was on the way: what is locked for it already is released (the rest
+            # of the way, each entity sees its holder has ended).
+            dispatch.steps += entities.release_locks_of(session, instance.taskhub, instance.instance_id)
         if result.outcome == "continued_as_new":
             next_execution = decisions.continue_as_new(writes, instance, result.continue_input, result.carryover_events)
             dispatch.steps.append(instance.instance_id)
@@ -173,9 +193,36 @@ class Stepper:
             return StepOutcome(dispatch, continued_as_new=True, next_execution=next_execution)
 
         decisions.append_history(writes, instance, recorded)
-        new_work, children = self._carry_out(session, writes, instance, result, now, dispatch, split.suspended)
+        new_work, children = self._carry_out(session, writes, instance, result, now, dispatch, split.suspended, rerun)
         cached = [(instance.instance_id, instance.execution_id, executor)] if result.outcome == "running" else []
         return StepOutcome(dispatch, cached, work=new_work, children=children)
+
+    def _run_code(
+        self,
+        session: Session,
+        instance: LockedInstance,
+        executor: ReplayExecutor,
+        batch: list[HistoryEvent],
+        now: datetime,
+        dispatch: Dispatch,
+    ) -> tuple[ReplayExecutor, list[dict[str, Any]], StepResult, list[TaskScheduled]]:
+        """Run the code over the step's events: the executor that ran, the events to record, what it decided,
+        and the activities a rewind runs again (already in history, so not among the new actions)."""
+        request = next((event for event in batch if isinstance(event, ExecutionRewound)), None)
+        if request is None:
+            step_events: list[HistoryEvent] = [StepStarted(timestamp=now), *batch]
+            # Serialised before the code runs: the code may mutate the values it is handed (its input,
+            # results, event data), and history must record what was delivered, not what became of it.
+            recorded = [event_to_json(event) for event in step_events]
+            return executor, recorded, executor.execute(step_events), []
+        rewound = rewind(session, instance, self.registry, self.max_payload_bytes, request, now)
+        dispatch.steps += rewound.children
+        rest = [event for event in batch if event is not request]
+        recorded = [event_to_json(event) for event in [*rewound.opening, *rest]]
+        executor = rewound.executor
+        # Fixed code may end within the replayed history: that ending is this step's result.
+        result = executor.continue_replayed() if executor.is_finished else executor.execute(rest)
+        return executor, recorded, result, rewound.rerun
 
     def _executor(self, session: Session, instance: LockedInstance) -> ReplayExecutor:
         """The cached executor that has seen exactly the stored history, or a fresh one that replays it."""
@@ -193,9 +240,10 @@ class Stepper:
         now: datetime,
         dispatch: Dispatch,
         suspended: bool,
+        rerun: list[TaskScheduled],
     ) -> tuple[NewWork, list[NewChild]]:
-        """Write the step's actions and the instance's new status."""
-        new_work, children, wakes = self._schedule(session, writes, instance, result, now)
+        """Write the step's actions (and the activities a rewind runs again) and the instance's new status."""
+        new_work, children, wakes = self._schedule(session, writes, instance, result, now, rerun)
         dispatch.steps += wakes
         previous_status = instance.status
         if result.outcome == "running":
@@ -209,13 +257,19 @@ class Stepper:
         return new_work, children
 
     def _schedule(
-        self, session: Session, writes: StepWrites, instance: LockedInstance, result: StepResult, now: datetime
+        self,
+        session: Session,
+        writes: StepWrites,
+        instance: LockedInstance,
+        result: StepResult,
+        now: datetime,
+        rerun: list[TaskScheduled],
     ) -> tuple[NewWork, list[NewChild], Wakes]:
         """Turn the step's new actions into work items, timers and child instances.
 
         An instance that ends in this step gets no work items or timers: nothing would consume them.
         """
-        activities: list[TaskScheduled] = []
+        activities: list[TaskScheduled] = list(rerun)
         timers: list[TimerCreated] = []
         children: list[NewChild] = []
         wakes: Wakes = []
@@ -295,4 +349,5 @@ def _merge_child(parent: StepOutcome, child: StepOutcome) -> None:
     dispatch.activities = child.dispatch.activities
     dispatch.chord_instance = child.dispatch.chord_instance
     dispatch.claimed = child.dispatch.claimed
+    dispatch.parked += child.dispatch.parked
     parent.executors += child.executors

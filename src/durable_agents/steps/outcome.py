@@ -21,6 +21,8 @@ class Dispatch:
     steps: list[str] = field(default_factory=list)
     #: The step's only activity, already claimed for this worker to run in place (see `EagerClaim`).
     claimed: WorkItem | None = None
+    #: (instance id, version): steps this worker's versioning left for a worker of that version.
+    parked: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

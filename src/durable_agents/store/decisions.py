@@ -48,7 +48,7 @@ from ..orchestrator.history import (
     event_to_json,
 )
 from ..state import TERMINAL
-from . import dialect, inbox
+from . import dialect, entities, inbox
 from .combined_writes import CombinedWrites
 from .immediate_writes import ImmediateWrites
 from .instances import ensure_started, insert_new_instance
@@ -217,6 +217,7 @@ def create_child(session: Session, parent: LockedInstance, event: SubOrchestrati
         "parent_execution_id": parent.execution_id,
         "parent_task_id": event.task_id,
         "tags": event.tags,
+        "version": event.version or parent.version,
     }
     created = session.execute(_create_child_statement(dialect.of(session).name), values).first()
     if created is None:
@@ -226,7 +227,11 @@ def create_child(session: Session, parent: LockedInstance, event: SubOrchestrati
         fail_task_now(session, parent, event.task_id, InstanceExistsError(event.instance_id, existing or "unknown"))
         return None
     started = ExecutionStarted(
-        name=event.name, input=event.input, execution_id=execution_id, parent_instance_id=parent.instance_id
+        name=event.name,
+        input=event.input,
+        execution_id=execution_id,
+        parent_instance_id=parent.instance_id,
+        version=values["version"],
     )
     return NewChild(dict(created._mapping), started)
 
@@ -248,6 +253,7 @@ def deliver_sent_events(session: Session, sender: LockedInstance, events: Sequen
                 instance_id=event.instance_id,
                 name=event.start_name,
                 input=event.start_input,
+                version=sender.version,
             )
         target = session.get(Instance, (sender.taskhub, event.instance_id))
         if target is None or target.status in TERMINAL:
@@ -327,7 +333,9 @@ def continue_as_new(
     instance.input = new_input
     instance.output = None
     instance.status = "CONTINUED_AS_NEW"
-    start = ExecutionStarted(name=instance.name, input=new_input, execution_id=instance.execution_id)
+    start = ExecutionStarted(
+        name=instance.name, input=new_input, execution_id=instance.execution_id, version=instance.version
+    )
     return [(instance.execution_id, start), *((None, event) for event in carried)]
 
 
@@ -359,7 +367,9 @@ def terminate(
         writes, instance, SubOrchestrationFailed(task_id=instance.parent_task_id or 0, failure=FailureInfo.of(failure))
     )
     instance.announce()
-    return [*children, *parent]
+    # Entities it holds locked would wait for a release that can no longer come.
+    released = entities.release_locks_of(session, instance.taskhub, instance.instance_id)
+    return [*children, *parent, *released]
 
 
 def _notify_parent(writes: StepWrites, instance: LockedInstance, event: HistoryEvent) -> Wakes:

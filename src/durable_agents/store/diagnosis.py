@@ -50,6 +50,8 @@ class InstanceFacts:
     #: The current execution's history with the moment each event was recorded.
     history: list[tuple[HistoryEvent, datetime]]
     live_workers: list[WorkerInfo]
+    #: The instance's orchestration version (None: unversioned).
+    version: str | None = None
 
 
 def gather(session: Session, taskhub: str, instance_id: str) -> InstanceFacts:
@@ -97,4 +99,5 @@ def gather(session: Session, taskhub: str, instance_id: str) -> InstanceFacts:
         timers=[TimerFact(t.task_id, t.fire_at, t.purpose) for t in timers],
         history=[(event_from_json(event), recorded) for event, recorded in history],
         live_workers=workers.listing(session, taskhub),
+        version=instance.version,
     )

@@ -41,6 +41,7 @@ def to_state(row: Instance | Row[*tuple[Any, ...]]) -> OrchestrationState:
         failure_details=FailureDetails.from_json(row.failure) if row.failure else None,
         parent_instance_id=row.parent_instance_id,
         tags=dict(row.tags or {}),
+        version=row.version,
     )
 
 
@@ -54,6 +55,7 @@ def create(
     start_at: datetime | None,
     reuse_id: bool,
     tags: dict[str, str] | None = None,
+    version: str | None = None,
 ) -> bool:
     """Create the instance; True if it waits for `start_at`, False if it can start now."""
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
@@ -68,6 +70,7 @@ def create(
         input=input,
         start_at=start_at,
         tags=tags,
+        version=version,
     )
 
 
@@ -81,6 +84,7 @@ def _start(
     input: Any,
     start_at: datetime | None,
     tags: dict[str, str] | None = None,
+    version: str | None = None,
 ) -> bool:
     """Create the instance, replacing `replaced` (the finished instance under its id, locked) if given;
     True if it is scheduled for later."""
@@ -101,6 +105,7 @@ def _start(
             history_length=0,
             scheduled_start_at=scheduled,
             tags=tags,
+            version=version,
         )
     )
     session.flush()
@@ -120,7 +125,7 @@ def _start(
             session,
             taskhub,
             instance_id,
-            ExecutionStarted(name=name, input=input, execution_id=execution_id),
+            ExecutionStarted(name=name, input=input, execution_id=execution_id, version=version),
             execution_id=execution_id,
             dedupe_key=ids.start_key(execution_id),
         )
@@ -128,7 +133,9 @@ def _start(
     return scheduled is not None
 
 
-def ensure_started(session: Session, *, taskhub: str, instance_id: str, name: str, input: Any) -> bool:
+def ensure_started(
+    session: Session, *, taskhub: str, instance_id: str, name: str, input: Any, version: str | None = None
+) -> bool:
     """Start `instance_id` unless it is already pending or running; True if this call started it.
 
     A finished instance under that id is replaced. Used for long-lived instances addressed by a
@@ -137,7 +144,16 @@ def ensure_started(session: Session, *, taskhub: str, instance_id: str, name: st
     existing = session.get(Instance, (taskhub, instance_id), with_for_update=True)
     if existing is not None and existing.status not in TERMINAL:
         return False
-    _start(session, existing, taskhub=taskhub, instance_id=instance_id, name=name, input=input, start_at=None)
+    _start(
+        session,
+        existing,
+        taskhub=taskhub,
+        instance_id=instance_id,
+        name=name,
+        input=input,
+        start_at=None,
+        version=version,
+    )
     return True
 
 
@@ -168,6 +184,7 @@ def post_event_starting(
         "parent_execution_id": None,
         "parent_task_id": None,
         "tags": None,
+        "version": None,
         "start_key": ids.start_key(execution_id),
         "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
         "event": event_to_json(EventRaised(name=event_name, data=data)),
@@ -235,7 +252,7 @@ def insert_new_instance(backend: str) -> Any:
     named after the columns (the parent's may be None): for statements built once per database."""
     columns = instances_table.c
     names = ("taskhub", "instance_id", "name", "execution_id", "input", "parent_instance_id",
-             "parent_execution_id", "parent_task_id", "tags")  # fmt: skip
+             "parent_execution_id", "parent_task_id", "tags", "version")  # fmt: skip
     values: dict[str, Any] = {name: bindparam(name, type_=columns[name].type) for name in names}
     return (
         dialect.named(backend)

@@ -25,6 +25,7 @@ class LockedInstance:
     custom_status: Any
     failure: Any
     parent_instance_id: str | None
+    version: str | None
     parent_execution_id: str | None
     parent_task_id: int | None
     history_length: int

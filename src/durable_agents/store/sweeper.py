@@ -113,7 +113,12 @@ def _fire_timers(session: Session, taskhub: str) -> list[str]:
                     session,
                     taskhub,
                     timer.instance_id,
-                    ExecutionStarted(name=instance.name, input=instance.input, execution_id=instance.execution_id),
+                    ExecutionStarted(
+                        name=instance.name,
+                        input=instance.input,
+                        execution_id=instance.execution_id,
+                        version=instance.version,
+                    ),
                     execution_id=instance.execution_id,
                     dedupe_key=ids.start_key(instance.execution_id),
                 )

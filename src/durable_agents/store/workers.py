@@ -34,6 +34,9 @@ class WorkerRecord:
     runs_sweeper: bool
     #: Its worker slots: how many tasks it runs at once.
     concurrency: int
+    #: The app's orchestration version (None: unversioned) and its versioning match strategy.
+    code_version: str | None
+    version_match: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class WorkerInfo(WorkerRecord):
             "agents": list(self.agents),
             "runs_sweeper": self.runs_sweeper,
             "concurrency": self.concurrency,
+            "code_version": self.code_version,
+            "version_match": self.version_match,
             "started_at": self.started_at.isoformat(),
             "last_heartbeat_at": self.last_heartbeat_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
@@ -82,6 +87,8 @@ def register(session: Session, taskhub: str, record: WorkerRecord, timeout: floa
         "agents": list(record.agents),
         "runs_sweeper": record.runs_sweeper,
         "concurrency": record.concurrency,
+        "code_version": record.code_version,
+        "version_match": record.version_match,
         "heartbeat_at": now,
         "expires_at": now + timedelta(seconds=timeout),
     }
@@ -141,6 +148,16 @@ def slots_by_queue(session: Session, taskhub: str) -> dict[str, int]:
     return slots
 
 
+def live_versions(session: Session, taskhub: str) -> list[tuple[str | None, str, tuple[str, ...]]]:
+    """Each live worker's code version, versioning match strategy and queues."""
+    rows = session.execute(
+        select(WorkerRow.code_version, WorkerRow.version_match, WorkerRow.queues).where(
+            WorkerRow.taskhub == taskhub, WorkerRow.expires_at > dialect.of(session).clock()
+        )
+    ).all()
+    return [(version, match or "none", tuple(queues)) for version, match, queues in rows]
+
+
 def _info(row: WorkerRow, now: datetime) -> WorkerInfo:
     return WorkerInfo(
         worker_id=row.worker_id,
@@ -155,6 +172,8 @@ def _info(row: WorkerRow, now: datetime) -> WorkerInfo:
         agents=tuple(row.agents),
         runs_sweeper=row.runs_sweeper,
         concurrency=row.concurrency,
+        code_version=row.code_version,
+        version_match=row.version_match or "none",
         started_at=row.started_at,
         last_heartbeat_at=row.heartbeat_at,
         expires_at=row.expires_at,

@@ -47,6 +47,18 @@ def publish(app: DurableApp, dispatch: Dispatch) -> None:
                 )
         for instance_id in dict.fromkeys(dispatch.steps):
             wake(app, instance_id)
+        for instance_id, version in dispatch.parked:
+            queue = app.version_router.queue_for(version)
+            log.info(
+                "left the step of %s (version %s) for a worker of its version (this one runs %s, match %s)%s",
+                instance_id,
+                version or "none",
+                app.version or "none",
+                app.versioning.match,
+                f": sent to {queue}" if queue else "; none is live, the sweeper brings it back",
+            )
+            if queue is not None:
+                wake(app, instance_id, queue=queue)
     except Exception as error:  # one line: with the broker down, every step says it again
         log.warning("publishing to the broker failed (%s); the sweeper will dispatch this work again", error)
 
@@ -75,7 +87,7 @@ def _chord_header(app: DurableApp, activities: list[tuple[int, str]]) -> list[Si
     return header
 
 
-def wake(app: DurableApp, instance_id: str) -> None:
+def wake(app: DurableApp, instance_id: str, *, queue: str | None = None) -> None:
     """Ask an orchestrator worker to run a step of `instance_id`.
 
     Best effort, like every message: what the step will consume is already committed, and the
@@ -85,7 +97,7 @@ def wake(app: DurableApp, instance_id: str) -> None:
         app.send_task(
             STEP_TASK,
             args=(app.settings.taskhub, instance_id),
-            queue=app.settings.queue("orchestrator"),
+            queue=queue or app.settings.queue("orchestrator"),
             ignore_result=True,  # nobody reads a step's result; asking would wait on the result backend
         )
     except Exception as error:  # one line: with the broker down, every wake-up says it again

@@ -42,6 +42,8 @@ def worker_record(app: DurableApp, queues: Collection[str], node_name: str, conc
         agents=tuple(agents),
         runs_sweeper=app.run_sweeper,
         concurrency=concurrency,
+        code_version=app.version,
+        version_match=app.versioning.match,
     )
 
 

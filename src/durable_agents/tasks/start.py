@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import ids
 from ..errors import InstanceExistsError
 from ..moments import bounded_or_none
+from ..orchestrator.versions import checked_version
 from ..serialization import encode
 from ..store import instances
 from ..store.db import transaction
@@ -31,6 +32,7 @@ def start_instance(
     reuse_id: bool,
     check_name: bool,
     tags: Mapping[str, str] | None = None,
+    version: str | None = None,
 ) -> str:
     """Start orchestration `name` and return the instance's id (see `DurableClient.schedule_new_orchestration`).
     With `check_name`, a name the app's registry lacks is refused here rather than failing the instance."""
@@ -54,6 +56,7 @@ def start_instance(
                 start_at=start_at,
                 reuse_id=reuse_id,
                 tags=checked,
+                version=checked_version(version),
             )
     except IntegrityError as error:  # a concurrent start with the same id won the race
         raise InstanceExistsError(instance_id, "just created by another client") from error

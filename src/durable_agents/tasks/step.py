@@ -41,7 +41,7 @@ def _run_step(
     isolate_in_step: bool,
 ) -> Dispatch:
     settings = app.settings
-    stepper = Stepper(app.registry, app.executor_cache, settings.max_payload_bytes, eager)
+    stepper = Stepper(app.registry, app.executor_cache, settings.max_payload_bytes, eager, app.version_gate)
     with transaction(settings.database_url) as session:
         session.info[ISOLATE_IN_STEP] = isolate_in_step
         outcome = stepper.run(session, taskhub, instance_id, completion)

@@ -12,6 +12,7 @@ from ..store import sessions
 from ..store.db import transaction
 from ..store.sweeper import sweep
 from .dispatch import publish
+from .schedules import fire_schedules
 
 if TYPE_CHECKING:
     from ..app import DurableApp
@@ -38,7 +39,7 @@ class Reach:
 
 
 def sweep_once(app: DurableApp) -> int:
-    """Fire due timers and re-dispatch lost work; returns how many messages it sent."""
+    """Fire due timers and schedules and re-dispatch lost work; returns how many messages it sent."""
     settings = app.settings
     judge = app.sweep_reach.may_judge(settings.lease_holder_timeout)
     try:
@@ -50,7 +51,9 @@ def sweep_once(app: DurableApp) -> int:
         app.sweep_reach.lost()
         raise
     publish(app, Dispatch(activities=swept.activities, steps=swept.steps))
-    return len(swept.activities) + len(swept.steps)
+    # In a transaction of its own, on every worker: schedules are claimed row by row, not under the sweep's lock.
+    fired = fire_schedules(app)
+    return len(swept.activities) + len(swept.steps) + fired
 
 
 class SweeperThread(threading.Thread):

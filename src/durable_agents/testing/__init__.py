@@ -7,9 +7,12 @@
 
 Run one for other processes with `python -m durable_agents.testing --port 8089` and steer it with
 `ModelServerControl("http://127.0.0.1:8089/v1")`.
+
+`replay(app, history)` checks in a test that recorded histories still replay against the app's code.
 """
 
 from .control import ModelServerControl, ModelServerControlError
+from .replaying import replay
 from .rules import Fault, Match, Reply, Rule, ToolCallReply
 from .server import TestModelServer, serve
 
@@ -22,5 +25,6 @@ __all__ = [
     "Rule",
     "TestModelServer",
     "ToolCallReply",
+    "replay",
     "serve",
 ]

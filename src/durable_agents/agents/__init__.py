@@ -25,8 +25,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
 
 if TYPE_CHECKING:
     from .agent import Agent, KeepLast, Summarize
-    from .callbacks import AgentCallbackContext, AgentResponseCallback, AgentResponseCallbackProtocol
     from .approvals import ApprovalPolicy
+    from .callbacks import AgentCallbackContext, AgentResponseCallback, AgentResponseCallbackProtocol
     from .chat_client import AzureOpenAIChatClient, ChatClient, OpenAIChatClient
     from .client import AgentProxy, DurableAgentClient, DurableAIAgentClient
     from .environment import chat_client_from_env

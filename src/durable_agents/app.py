@@ -36,6 +36,7 @@ from .logs import install_in_celery
 from .orchestrator.context import OrchestrationContext
 from .orchestrator.versions import VersioningOptions, checked_version
 from .registry import Registry, Routing
+from .serving import run_worker
 from .startup import wait_for_services
 from .steps.cache import ExecutorCache
 from .steps.versions import VersionGate
@@ -109,6 +110,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agents: dict[str, Agent] = {}
         #: Who hears agent replies as they stream; the Redis Stream writer joins with the first agent.
         self.response_callbacks: list[Any] = []
+        #: Callbacks that hear only one agent's replies, by agent name.
+        self.agent_callbacks: dict[str, list[Any]] = {}
         self._model_slots: ModelSlots | LocalModelSlots | None = None
         self._leases: LeaseRenewer | None = None
         self._watchdog: Watchdog | None = None
@@ -245,10 +248,25 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agents[agent.name] = agent
         return agent
 
-    def add_response_callback(self, callback: Any) -> None:
-        """Hear every agent reply: `on_chunk`, `on_restart`, `on_response`, `on_error`, or the async
-        `handle_agent_response(context, stream)`. A failing callback is logged and never breaks a turn."""
-        self.response_callbacks.append(callback)
+    def add_response_callback(self, callback: Any, *, agent: str | None = None) -> None:
+        """Hear every agent reply (or, with `agent`, that agent's): `on_chunk`, `on_restart`, `on_response`,
+        `on_error`, or the async `handle_agent_response(context, stream)`. A failing callback is logged and
+        never breaks a turn."""
+        if agent is None:
+            self.response_callbacks.append(callback)
+        else:
+            self.agent_callbacks.setdefault(agent, []).append(callback)
+
+    def start(self, argv: list[str] | None = None) -> None:
+        """Serve this app's worker in the foreground until Ctrl-C or SIGTERM, as the reference's
+        `worker.start()` does: embedded on the SQLite file of the working directory, or a Celery worker
+        on PostgreSQL and Redis (as `durable-agents worker`). With `argv`, Celery's own command line."""
+        if argv is not None:
+            super().start(argv)
+            return
+        status = run_worker(self)
+        if status:
+            raise SystemExit(status)
 
     def _install_agent_runtime(self) -> None:
         self.response_callbacks.insert(

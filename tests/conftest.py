@@ -325,12 +325,27 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 # -- agents: the bundled model server and a worker hosting tests/agents_app.py -------------------
 
 
+#: The session's model server once a test has asked for it (see `_model_server_left_clean`).
+_MODEL_SERVERS: list[object] = []
+
+
 @pytest.fixture(scope="session")
 def model_server() -> Iterator[object]:
     from durable_agents.testing import TestModelServer
 
     with TestModelServer() as server:
+        _MODEL_SERVERS.append(server)
         yield server
+        _MODEL_SERVERS.remove(server)
+
+
+@pytest.fixture(autouse=True)
+def _model_server_left_clean() -> Iterator[None]:
+    """The rules and faults a test gives the shared model server end with that test, so the next test, in
+    whatever order the files run (pytest-xdist deals them out), meets the server as it started."""
+    yield
+    for server in _MODEL_SERVERS:
+        server.control.reset()  # type: ignore[attr-defined]
 
 
 def start_agents_worker(

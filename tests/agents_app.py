@@ -5,6 +5,7 @@ The model is the bundled OpenAI-compatible test server at $MODEL_SERVER_URL.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from datetime import timedelta
@@ -33,6 +34,15 @@ client = OpenAIChatClient(
     max_concurrency=int(os.environ.get("DA_TEST_MODEL_CONCURRENCY", "0")) or None,
 )
 
+#: Another model behind the same server, as a local server's would be: the structured-output fallback
+#: learns per endpoint and model, so this one's lessons do not leak into the other tests'.
+local_client = OpenAIChatClient(
+    model="local-model",
+    api_key="not-needed",
+    base_url=os.environ.get("MODEL_SERVER_URL", "http://127.0.0.1:8089/v1"),
+    max_retries=3,
+)
+
 WRITER_AGENT_NAME = "WriterAgent"
 
 agent = client.as_agent(
@@ -52,6 +62,7 @@ forgetful = client.as_agent(
 summarizer = client.as_agent(
     name="Summarizer", instructions="You talk at length.", history=Summarize(keep_last=2, max_messages=4)
 )
+local_classifier = local_client.as_agent(name="LocalClassifier", instructions="You classify e-mail as spam or not.")
 ephemeral = client.as_agent(
     name="Ephemeral", instructions="Your sessions expire.", session_ttl=timedelta(milliseconds=300)
 )
@@ -68,6 +79,7 @@ app = AgentFunctionApp(
         forgetful,
         summarizer,
         ephemeral,
+        local_classifier,
     ]
 )
 
@@ -296,6 +308,14 @@ def structured_only(context: DurableOrchestrationContext) -> Any:
     return {"is_spam": classification.is_spam, "value": classification.value.model_dump()}
 
 
+@app.orchestration
+def structured_local(context: DurableOrchestrationContext) -> Any:
+    classification = yield context.get_agent("LocalClassifier").run(
+        messages=f"Classify this email: {context.get_input()}", response_format=Classification
+    )
+    return classification.value.model_dump()
+
+
 # -- response callbacks ---------------------------------------------------------------------------
 
 
@@ -325,7 +345,20 @@ class IteratorCallback:
         (EFFECTS_DIR / f"iterated-{context.correlation_id}").write_text("".join(pieces))
 
 
+class AsyncHooksCallback:
+    """Per-event hooks as coroutines: they run on the worker's callback loop, the chunks in order."""
+
+    async def on_chunk(self, context: Any, chunk: str) -> None:
+        await asyncio.sleep(0)  # a real await: a later chunk must still not overtake this one
+        with (EFFECTS_DIR / f"async-chunks-{context.correlation_id}").open("a") as f:
+            f.write(chunk)
+
+    async def on_response(self, context: Any, response: dict[str, Any]) -> None:
+        (EFFECTS_DIR / f"async-response-{context.correlation_id}").write_text(response["text"])
+
+
 EFFECTS_DIR.mkdir(parents=True, exist_ok=True)
+app.add_response_callback(AsyncHooksCallback(), agent="Joker")
 app.add_response_callback(BrokenCallback())
 app.add_response_callback(RecordingCallback())
 app.add_response_callback(IteratorCallback())

@@ -154,6 +154,9 @@ def test_callbacks_hear_chunks_and_responses_and_a_broken_one_is_harmless(
     assert (effects_dir / f"response-{correlation_id}").read_text() == f"Joker|{session.key}|{response.text}"
     wait_until(lambda: (effects_dir / f"iterated-{correlation_id}").exists(), message="the async-iterator callback")
     assert (effects_dir / f"iterated-{correlation_id}").read_text() == response.text
+    # Async hooks, registered for the Joker only, heard every chunk in order and the response.
+    assert (effects_dir / f"async-chunks-{correlation_id}").read_text() == response.text
+    assert (effects_dir / f"async-response-{correlation_id}").read_text() == response.text
 
 
 def test_cli_follows_a_stream(services: Services, agents: DurableAgentClient) -> None:

@@ -1,4 +1,4 @@
-"""DurableApp: a Celery app that knows its orchestrations and activities, and the worker start-up step."""
+"""DurableApp: a Celery app that knows its orchestrations, activities, entities and agents."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
-from celery import Celery, bootsteps
+from celery import Celery
 from pydantic import BaseModel
-from sqlalchemy.orm import configure_mappers
 
 from .agents import observe
 from .agents.activities import add_agent_queue, register_agent_activities
@@ -20,37 +19,33 @@ from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
 from .agents.turn import make_agent_session, make_agent_turn
 from .celery_config import (
-    check_celery_config,
     check_priority,
     check_queue_name,
     check_rate_limit,
     engine_defaults,
-    resolve_queues,
     under_user_settings,
 )
 from .config import Settings
 from .connections import celery_ssl_options, redis_ssl_options
-from .embedded import separate_worker_refused
 from .errors import AgentNotRegisteredError, ConfigurationError
 from .logs import install_in_celery
 from .orchestrator.context import OrchestrationContext
 from .orchestrator.versions import VersioningOptions, checked_version
 from .registry import Registry, Routing
-from .startup import wait_for_services
+from .serving import run_worker
 from .steps.cache import ExecutorCache
 from .steps.versions import VersionGate
 from .streaming.redis_stream import RedisStreamCallback
 from .tasks.dispatch import ACTIVITY_TASK, DRAIN_TASK, STEP_TASK, SWEEP_TASK, rate_limited_task
 from .tasks.drain import on_drain_message
 from .tasks.eager import drive, on_activity_message
-from .tasks.handback import Handback
 from .tasks.leases import LeaseRenewer
-from .tasks.observability import WorkerTelemetry
-from .tasks.presence import PresenceThread, SlotCensus, worker_record
-from .tasks.sweeper import Reach, SweeperThread, sweep_once
+from .tasks.presence import SlotCensus
+from .tasks.sweeper import Reach, sweep_once
 from .tasks.timeouts import Watchdog
 from .tasks.trigger import register_trigger_task
-from .tasks.versions import VersionRouter, version_queue
+from .tasks.versions import VersionRouter
+from .worker_step import DurableWorkerStep
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -109,6 +104,8 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agents: dict[str, Agent] = {}
         #: Who hears agent replies as they stream; the Redis Stream writer joins with the first agent.
         self.response_callbacks: list[Any] = []
+        #: Callbacks that hear only one agent's replies, by agent name.
+        self.agent_callbacks: dict[str, list[Any]] = {}
         self._model_slots: ModelSlots | LocalModelSlots | None = None
         self._leases: LeaseRenewer | None = None
         self._watchdog: Watchdog | None = None
@@ -248,10 +245,25 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.agents[agent.name] = agent
         return agent
 
-    def add_response_callback(self, callback: Any) -> None:
-        """Hear every agent reply: `on_chunk`, `on_restart`, `on_response`, `on_error`, or the async
-        `handle_agent_response(context, stream)`. A failing callback is logged and never breaks a turn."""
-        self.response_callbacks.append(callback)
+    def add_response_callback(self, callback: Any, *, agent: str | None = None) -> None:
+        """Hear every agent reply (or, with `agent`, that agent's): `on_chunk`, `on_restart`, `on_response`,
+        `on_error`, or the async `handle_agent_response(context, stream)`. A failing callback is logged and
+        never breaks a turn."""
+        if agent is None:
+            self.response_callbacks.append(callback)
+        else:
+            self.agent_callbacks.setdefault(agent, []).append(callback)
+
+    def start(self, argv: list[str] | None = None) -> None:
+        """Serve this app's worker in the foreground until Ctrl-C or SIGTERM, as the reference's
+        `worker.start()` does: embedded on the SQLite file of the working directory, or a Celery worker
+        on PostgreSQL and Redis (as `durable-agents worker`). With `argv`, Celery's own command line."""
+        if argv is not None:
+            super().start(argv)
+            return
+        status = run_worker(self)
+        if status:
+            raise SystemExit(status)
 
     def _install_agent_runtime(self) -> None:
         self.response_callbacks.insert(
@@ -418,79 +430,3 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.task(name=DRAIN_TASK, shared=False, ignore_result=False)(drain)
         self.task(name=SWEEP_TASK, shared=False, ignore_result=True)(sweep)
         register_trigger_task(self)
-
-
-class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
-    """Refuses to start against a wrong schema; registers the worker (with heartbeats) and runs the
-    sweeper thread inside it; on shutdown, hands back the leases of what it will not finish."""
-
-    #: After the pool: its threads start only once the pool has forked its children, and it stops
-    #: before the pool does, so the grace period runs while the pool waits for its tasks.
-    requires = ("celery.worker.components:Pool",)
-
-    def __init__(self, worker: Any, **options: Any) -> None:
-        super().__init__(worker, **options)
-        self.sweeper: SweeperThread | None = None
-        self.presence: PresenceThread | None = None
-        self.handback = Handback(worker.app)
-        self.telemetry = WorkerTelemetry(worker.app.settings)
-        # Configured here, in the parent, so that no forked child has to configure them: a child forked
-        # while another thread held SQLAlchemy's configure lock would wait for it forever.
-        configure_mappers()
-        # Here, not in start(): the prefork pool may fork its children before this step starts,
-        # and they must inherit the queues to run work eagerly.
-        app: DurableApp = worker.app
-        try:
-            check_celery_config(app)
-            chosen = app.amqp.queues.consume_from
-            if chosen:  # `-Q`: short names of this hub's queues get its prefix (`celery worker -Q gpu` too)
-                resolved = resolve_queues(app, list(chosen))
-                if resolved != list(chosen):
-                    app.amqp.queues.select(resolved)
-        except ConfigurationError as error:  # `celery worker` would print a traceback: one line instead
-            raise SystemExit(f"error: {error}") from None
-        consumed = app.amqp.queues.consume_from or app.amqp.queues
-        if app.version is not None and app.settings.queue("orchestrator") in consumed:
-            # Steps another worker's versioning turned away reach a worker of this version here.
-            app.amqp.queues.select_add(version_queue(app.settings, app.version))
-            consumed = app.amqp.queues.consume_from
-        app.local_queues = set(consumed)
-
-    def start(self, worker: Any) -> None:
-        app: DurableApp = worker.app
-        if app.settings.embedded and not getattr(worker, "durable_agents_embedded", False):
-            raise separate_worker_refused()  # `celery -A module worker` with embedded settings
-        # Again here (the CLI waited already): `celery -A` starts here, and a database blip between the two
-        # must not kill a worker that is starting.
-        wait_for_services(app.settings)
-        assert app.local_queues is not None
-        self.presence = PresenceThread(app, worker_record(app, app.local_queues, worker.hostname, worker.concurrency))
-        self.presence.start()
-        self.telemetry.start()
-        if app.run_sweeper:
-            self.sweeper = SweeperThread(app)
-            self.sweeper.start()
-        log.info(
-            "durable-agents worker for task hub %r: %d orchestrations, %d activities, version %s (match %s)",
-            app.settings.taskhub,
-            len(app.registry.orchestrations),
-            len(app.registry.activities),
-            app.version or "none",
-            app.versioning.match,
-        )
-
-    def stop(self, worker: Any) -> None:
-        self.handback.after_grace()
-        self.telemetry.stop()
-        if self.sweeper is not None:
-            self.sweeper.stop()
-            self.sweeper = None
-        if self.presence is not None:
-            self.presence.stop()
-            self.presence = None
-
-    def terminate(self, worker: Any) -> None:
-        # A cold shutdown (a second SIGTERM, SIGQUIT) ends the running tasks: their leases go back now,
-        # and the registry is left tidy.
-        self.handback.now()
-        self.stop(worker)

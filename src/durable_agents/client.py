@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -10,6 +9,7 @@ from typing import Any
 
 from .app import DurableApp
 from .approvals_client import ToolApprovals
+from .async_waits import in_io_thread, wait_for_state
 from .config import Settings
 from .diagnosis import explain_instance
 from .embedded import ensure_worker
@@ -342,11 +342,25 @@ class DurableClient(ToolApprovals, ScheduleMethods):
 
 
 class AsyncDurableClient:
-    """The asyncio flavour of `DurableClient`: the same methods, awaitable."""
+    """The asyncio flavour of `DurableClient`: the same methods, awaitable. Waits hold no thread (they wait
+    on the process's notification listener), so one client can wait for any number of instances at once."""
 
     def __init__(self, app: DurableApp | None = None, **options: Any) -> None:
         self.sync = DurableClient(app, **options)
         self.taskhub = self.sync.taskhub
+
+    async def wait_for_orchestration_start(self, instance_id: str, *, timeout: float = 60.0) -> OrchestrationState:
+        return await wait_for_state(
+            self.sync, instance_id, lambda s: s.runtime_status != OrchestrationStatus.PENDING, timeout, "start"
+        )
+
+    async def wait_for_orchestration_completion(
+        self, instance_id: str, *, timeout: float = 60.0, missing_ok: bool = False
+    ) -> OrchestrationState:
+        """Wait until the instance has completed, failed or been terminated; returns its final state."""
+        return await wait_for_state(
+            self.sync, instance_id, lambda s: s.runtime_status.is_terminal, timeout, "finish", missing_ok
+        )
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.sync, name)
@@ -354,7 +368,7 @@ class AsyncDurableClient:
             return method
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(method, *args, **kwargs)
+            return await in_io_thread(method, *args, **kwargs)
 
         call.__name__ = name
         call.__doc__ = method.__doc__

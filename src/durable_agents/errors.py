@@ -28,6 +28,7 @@
     └── AgentError                    an agent turn went wrong
         ├── AgentNotRegisteredError   no agent of that name (also a NotRegisteredError)
         ├── ModelCallError            the model endpoint refused or failed, after retries
+        │   └── IncompleteReplyError  replies kept ending cut off or empty, after retries
         ├── ToolLoopError             a turn asked for tools more rounds than allowed
         ├── StructuredOutputError     the reply never matched the requested response_format
         ├── SessionNotFoundError      no such session in this task hub (also a LookupError)
@@ -326,6 +327,10 @@ class AgentNotRegisteredError(NotRegisteredError, AgentError):
 
 class ModelCallError(AgentError):
     """The model endpoint refused the call or kept failing after retries."""
+
+
+class IncompleteReplyError(ModelCallError):
+    """The model kept ending its reply incomplete: no finish_reason, finish_reason "length", or empty."""
 
 
 class ToolLoopError(AgentError):

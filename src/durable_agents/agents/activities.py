@@ -155,7 +155,7 @@ def register_agent_activities(app: DurableApp) -> None:
             orchestration_instance_id=request.get("orchestration_instance_id"),
             attempt=current_activity().attempt,
         )
-        return CallbackFanout(app.response_callbacks, context)
+        return CallbackFanout([*app.response_callbacks, *app.agent_callbacks.get(request["agent"], ())], context)
 
     def stream_error(request: dict[str, Any]) -> None:
         observe.turn_ended(request["agent"], "failed")

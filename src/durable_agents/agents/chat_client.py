@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -11,8 +12,20 @@ from typing import Any
 import httpx
 import openai
 
-from ..errors import ConfigurationError, ModelCallError
+from ..errors import ConfigurationError, IncompleteReplyError, ModelCallError
 from .agent import Agent
+from .structured import (
+    MODES,
+    FormatRefusedError,
+    StructuredOutputMode,
+    learn,
+    learned,
+    refuses_json_schema,
+    response_format_field,
+    with_schema_instructions,
+)
+
+log = logging.getLogger(__name__)
 
 
 class StreamBrokenError(ModelCallError):
@@ -31,8 +44,19 @@ class ChatClient:
     model: str
     endpoint: str
     max_concurrency: int | None
+    #: How structured output is asked for: "auto" tries json_schema and falls back to json_object (with the
+    #: schema in the instructions) on a server that refuses it; "json_schema" or "json_object" force one.
+    structured_output: StructuredOutputMode = "auto"
+    #: How often a reply that broke off, ended incomplete or came back empty is asked for again.
+    reply_retries: int = 3
 
-    def __init__(self) -> None:
+    def __init__(self, *, structured_output: StructuredOutputMode = "auto", reply_retries: int = 3) -> None:
+        if structured_output not in MODES:
+            raise ValueError(f"structured_output={structured_output!r} is not one of {', '.join(MODES)}")
+        if reply_retries < 0:
+            raise ValueError("reply_retries must be 0 or more")
+        self.structured_output = structured_output
+        self.reply_retries = reply_retries
         self._sdk: openai.OpenAI | None = None
         self._sdk_pid = 0
         self._lock = threading.Lock()
@@ -60,55 +84,131 @@ class ChatClient:
         response_format: dict[str, Any] | None = None,
         on_text: Callable[[str], None] | None = None,
         on_restart: Callable[[], None] | None = None,
-        stream_retries: int = 3,
     ) -> ModelReply:
         """One chat completion. Transient errors (429, 5xx, timeouts, dropped connections) are retried
         by the SDK with backoff and jitter, honouring Retry-After; what still fails raises ModelCallError.
 
-        With `on_text`, the reply is streamed and each piece of text is handed to it as it arrives.
-        A stream that breaks midway is requested again (up to `stream_retries` times), after
-        `on_restart` has been told that the text so far is void.
+        With `on_text`, the reply is streamed and each piece of text is handed to it as it arrives. A
+        reply that breaks off, ends without a finish_reason or with "length", or comes back empty is asked
+        for again (up to `reply_retries` times), after `on_restart` has been told the text so far is void.
         """
+        mode = None if response_format is None else self.structured_output
+        if mode == "auto":
+            taken = learned(self.endpoint, self.model)
+            if taken is None:
+                return self._probe(messages, tools, response_format, on_text, on_restart)
+            mode = "json_schema" if taken else "json_object"
+        try:
+            return self._attempts(messages, tools, response_format, mode, on_text, on_restart, self.sdk())
+        except FormatRefusedError:
+            if self.structured_output != "auto":
+                raise
+            # A server that took json_schema before and refuses it now (it was replaced): fall back.
+            learn(self.endpoint, self.model, takes_json_schema=False)
+            return self._attempts(messages, tools, response_format, "json_object", on_text, on_restart, self.sdk())
+
+    def _probe(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        response_format: dict[str, Any] | None,
+        on_text: Callable[[str], None] | None,
+        on_restart: Callable[[], None] | None,
+    ) -> ModelReply:
+        """The first structured call to an endpoint: json_schema without the SDK's retries, so a server that
+        refuses it costs one request, not a minute of backoff; then json_object from now on."""
+        try:
+            reply = self._attempts(
+                messages,
+                tools,
+                response_format,
+                "json_schema",
+                on_text,
+                on_restart,
+                self.sdk().with_options(max_retries=0),
+            )
+        except FormatRefusedError:
+            learn(self.endpoint, self.model, takes_json_schema=False)
+            log.warning(
+                "the model endpoint %s refuses response_format json_schema; structured output asks it for "
+                "json_object with the schema in the instructions from now on", self.endpoint,
+            )  # fmt: skip
+            return self._attempts(messages, tools, response_format, "json_object", on_text, on_restart, self.sdk())
+        except (IncompleteReplyError, StreamBrokenError):
+            raise  # retried already
+        except ModelCallError:  # a transient failure says nothing about the format: ask again, with retries
+            return self._attempts(messages, tools, response_format, "json_schema", on_text, on_restart, self.sdk())
+        learn(self.endpoint, self.model, takes_json_schema=True)
+        return reply
+
+    def _attempts(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        response_format: dict[str, Any] | None,
+        mode: str | None,
+        on_text: Callable[[str], None] | None,
+        on_restart: Callable[[], None] | None,
+        sdk: openai.OpenAI,
+    ) -> ModelReply:
         request: dict[str, Any] = {"model": self.model, "messages": messages}
         if tools:
             request["tools"] = tools
-        if response_format is not None:
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": response_format["name"], "schema": response_format["schema"]},
-            }
-        if on_text is not None:
-            for attempt in range(stream_retries + 1):
-                try:
-                    return self._stream(request, on_text)
-                except StreamBrokenError:
-                    if attempt == stream_retries:
-                        raise
-                    if on_restart is not None:
-                        on_restart()
+        if response_format is not None and mode is not None:
+            request["response_format"] = response_format_field(response_format, mode)
+            if mode == "json_object":
+                request["messages"] = with_schema_instructions(messages, response_format)
+        for attempt in range(self.reply_retries + 1):
+            try:
+                return self._stream(request, on_text, sdk) if on_text is not None else self._once(request, sdk)
+            except (StreamBrokenError, _IncompleteError) as error:
+                if attempt == self.reply_retries:
+                    if isinstance(error, _IncompleteError):
+                        raise IncompleteReplyError(
+                            f"the model endpoint {self.endpoint} (model {self.model!r}) gave an incomplete reply "
+                            f"{attempt + 1} times in a row (the last {error}); the server may be overloaded or "
+                            "its max_tokens too small: check it, or raise reply_retries="
+                        ) from None
+                    raise
+                if on_restart is not None and on_text is not None:
+                    on_restart()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _status_error(self, request: dict[str, Any], error: openai.APIStatusError) -> ModelCallError:
+        described = (
+            f"the model endpoint {self.endpoint} (model {self.model!r}) answered HTTP {error.status_code}: "
+            f"{error.message}"
+        )
+        asked_schema = request.get("response_format", {}).get("type") == "json_schema"
+        if asked_schema and refuses_json_schema(error):
+            return FormatRefusedError(
+                f"{described}; the server may not take response_format json_schema: use "
+                "structured_output='auto' or 'json_object' on the chat client"
+            )
+        return ModelCallError(described)
+
+    def _once(self, request: dict[str, Any], sdk: openai.OpenAI) -> ModelReply:
         try:
-            completion = self.sdk().chat.completions.create(**request)
+            completion = sdk.chat.completions.create(**request)
         except openai.APIStatusError as error:
-            raise ModelCallError(
-                f"the model endpoint {self.endpoint} (model {self.model!r}) answered HTTP {error.status_code}: "
-                f"{error.message}"
-            ) from None
+            raise self._status_error(request, error) from None
         except openai.APIConnectionError as error:
             raise ModelCallError(
                 f"cannot reach the model endpoint {self.endpoint} (model {self.model!r}): {error}; "
                 "check the URL and the network"
             ) from None
-        choice = completion.choices[0].message
-        message: dict[str, Any] = {"role": "assistant", "content": choice.content}
-        if choice.tool_calls:
+        choice = completion.choices[0]
+        message: dict[str, Any] = {"role": "assistant", "content": choice.message.content}
+        if choice.message.tool_calls:
             message["tool_calls"] = [
                 {
                     "id": call.id,
                     "type": "function",
                     "function": {"name": call.function.name, "arguments": call.function.arguments},
                 }
-                for call in choice.tool_calls
+                for call in choice.message.tool_calls
             ]
+        _check_complete(message, choice.finish_reason)
         usage = completion.usage
         return ModelReply(
             message,
@@ -119,12 +219,13 @@ class ChatClient:
             },
         )
 
-    def _stream(self, request: dict[str, Any], on_text: Callable[[str], None]) -> ModelReply:
+    def _stream(self, request: dict[str, Any], on_text: Callable[[str], None], sdk: openai.OpenAI) -> ModelReply:
         content: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        finish_reason: str | None = None
         try:
-            stream = self.sdk().chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+            stream = sdk.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
             for chunk in stream:
                 if chunk.usage is not None:
                     usage = {
@@ -133,6 +234,7 @@ class ChatClient:
                         "total_tokens": chunk.usage.total_tokens,
                     }
                 for choice in chunk.choices:
+                    finish_reason = choice.finish_reason or finish_reason
                     delta = choice.delta
                     if delta.content:
                         content.append(delta.content)
@@ -144,10 +246,7 @@ class ChatClient:
                             slot["name"] += call.function.name or ""
                             slot["arguments"] += call.function.arguments or ""
         except openai.APIStatusError as error:
-            raise ModelCallError(
-                f"the model endpoint {self.endpoint} (model {self.model!r}) answered HTTP {error.status_code}: "
-                f"{error.message}"
-            ) from None
+            raise self._status_error(request, error) from None
         except (openai.APIError, httpx.HTTPError) as error:  # the connection dropped mid-stream
             raise StreamBrokenError(
                 f"the stream from {self.endpoint} (model {self.model!r}) broke off: {error}"
@@ -158,7 +257,22 @@ class ChatClient:
                 {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
                 for _, c in sorted(calls.items())
             ]
+        _check_complete(message, finish_reason)
         return ModelReply(message, usage)
+
+
+class _IncompleteError(Exception):
+    """A reply that ended without being finished; asking again is safe."""
+
+
+def _check_complete(message: dict[str, Any], finish_reason: str | None) -> None:
+    """Raise _IncompleteError for a reply that is not a whole answer: cut off, or with nothing in it."""
+    if finish_reason is None:
+        raise _IncompleteError("ended without a finish_reason")
+    if finish_reason == "length":
+        raise _IncompleteError("was cut off at the length limit (finish_reason 'length')")
+    if not message.get("content") and not message.get("tool_calls"):
+        raise _IncompleteError("was empty")
 
 
 class OpenAIChatClient(ChatClient):
@@ -177,8 +291,10 @@ class OpenAIChatClient(ChatClient):
         max_retries: int = 6,
         max_concurrency: int | None = None,
         organization: str | None = None,
+        structured_output: StructuredOutputMode = "auto",
+        reply_retries: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(structured_output=structured_output, reply_retries=reply_retries)
         self.model = model or os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
         self._api_key = api_key
         self._base_url = base_url or os.environ.get("OPENAI_BASE_URL")
@@ -223,8 +339,10 @@ class AzureOpenAIChatClient(ChatClient):
         timeout: float = 120.0,
         max_retries: int = 6,
         max_concurrency: int | None = None,
+        structured_output: StructuredOutputMode = "auto",
+        reply_retries: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(structured_output=structured_output, reply_retries=reply_retries)
         resolved = endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not resolved:
             raise ConfigurationError("AzureOpenAIChatClient needs endpoint= or AZURE_OPENAI_ENDPOINT")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .. import ids
+from ..async_waits import in_io_thread, wait_for_state
 from ..connections import redis_client, redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
-from ..state import OrchestrationStatus
+from ..state import OrchestrationState, OrchestrationStatus
 from ..store import instances, sessions, turns
 from ..store.db import single_statement, transaction
+from ..store.listener import async_instance_changes
 from ..store.sessions import SessionInfo
 from ..streaming.local_stream import LOCAL_URL, local_streams
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
@@ -130,20 +131,25 @@ class AgentProxy:
         stream: bool = False,
     ) -> Any:
         """One turn. Returns an AgentResponse; the correlation id with `wait_for_response=False`; or,
-        with `stream=True`, an async iterator of the reply's chunks as they are generated."""
-        if stream:
-            correlation_id = await asyncio.to_thread(
-                self.run_sync, message, session=session, response_format=response_format, wait_for_response=False
+        with `stream=True`, an async iterator of the reply's chunks as they are generated.
+
+        No thread waits for the turn: the request is written on a small shared pool, and the wait is a
+        coroutine woken by the process's notification listener, so one client can have hundreds of turns
+        in flight."""
+        correlation_id = ids.new_correlation_id()
+        if stream or not wait_for_response:
+            await in_io_thread(self._submit, message, session, response_format, correlation_id)
+            return self._owner.stream(correlation_id, idle_timeout=timeout) if stream else correlation_id
+        client = self._owner.client
+        turn = ids.agent_turn_instance_id(correlation_id)
+        # Listening before the request is written, so no change can slip past: the wait need not read the
+        # turn before the listener says it changed.
+        async with async_instance_changes(client.settings.database_url, client.taskhub, turn) as changes:
+            await in_io_thread(self._submit, message, session, response_format, correlation_id)
+            state = await wait_for_state(
+                client, turn, lambda s: s.runtime_status.is_terminal, timeout, "finish", True, changes=changes
             )
-            return self._owner.stream(correlation_id, idle_timeout=timeout)
-        return await asyncio.to_thread(
-            self.run_sync,
-            message,
-            session=session,
-            response_format=response_format,
-            wait_for_response=wait_for_response,
-            timeout=timeout,
-        )
+        return self._response(correlation_id, state, response_format)
 
     def run_sync(
         self,
@@ -154,8 +160,16 @@ class AgentProxy:
         wait_for_response: bool = True,
         timeout: float = 300.0,
     ) -> Any:
+        correlation_id = self._submit(message, session, response_format, ids.new_correlation_id())
+        if not wait_for_response:
+            return correlation_id
+        return self.wait(correlation_id, response_format=response_format, timeout=timeout)
+
+    def _submit(
+        self, message: Any, session: AgentSession | str | None, response_format: Any, correlation_id: str
+    ) -> str:
+        """Write the turn request to its session entity (starting the entity if need be) and wake it."""
         client = self._owner.client
-        correlation_id = ids.new_correlation_id()
         session_key = str(session) if session is not None else DEFAULT_SESSION
         request = turn_request(
             agent=self.name,
@@ -174,6 +188,8 @@ class AgentProxy:
             "event_name": "turn",
             "data": request,
         }
+        # The span covers handing the turn over (the client holds no span open while it waits); the
+        # turn's own spans, in the workers, join the session's trace.
         with observe.invoke_agent(self.name, session_key) as current:
             current.set_attribute("durable.correlation_id", correlation_id)
             # A new session's trace starts here; a running session's turns stay in the trace it began.
@@ -184,15 +200,30 @@ class AgentProxy:
                 with transaction(client.settings.database_url) as db:
                     instances.ensure_started_with_event(db, **submit)
             wake(client.app, entity)
-            if not wait_for_response:
-                return correlation_id
-            return self.wait(correlation_id, response_format=response_format, timeout=timeout)
+        return correlation_id
 
     def wait(self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0) -> AgentResponse:
         """The response of a turn started earlier (for example with `wait_for_response=False`)."""
         state = self._owner.client.wait_for_orchestration_completion(
             ids.agent_turn_instance_id(correlation_id), timeout=timeout, missing_ok=True
         )
+        return self._response(correlation_id, state, response_format)
+
+    async def wait_async(
+        self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0
+    ) -> AgentResponse:
+        """`wait` as a coroutine that holds no thread while the turn runs."""
+        state = await wait_for_state(
+            self._owner.client,
+            ids.agent_turn_instance_id(correlation_id),
+            lambda s: s.runtime_status.is_terminal,
+            timeout,
+            "finish",
+            missing_ok=True,
+        )
+        return self._response(correlation_id, state, response_format)
+
+    def _response(self, correlation_id: str, state: OrchestrationState, response_format: Any) -> AgentResponse:
         if state.runtime_status != OrchestrationStatus.COMPLETED:
             details = state.failure_details or FailureDetails("TerminatedError", "the turn was terminated")
             raise AgentRunError(f"agent {self.name!r} could not answer (turn {correlation_id}): {details}", details)

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from celery.signals import worker_shutdown
 
-from ..celery_config import check_celery_config, resolve_queues
 from ..config import ROLES, Settings
-from ..embedded import serve
-from ..errors import ConfigurationError
-from ..logs import json_logs_wanted
-from ..startup import wait_for_services
+from ..serving import run_worker
 from ..store.schema import check_schema, current_revision, head_revision, upgrade
-from ..telemetry.setup import configure_tracing
 from .common import APP_ENV, JsonOption, TaskhubOption, console, emit_json, load_durable_app
 
 PANEL = "Running"
@@ -28,10 +22,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db", rich_help_panel=PANEL)
     app.command("testserver", rich_help_panel=PANEL)(testserver)
     app.command("healthcheck", rich_help_panel=PANEL)(healthcheck)
-
-
-#: Celery's worker pools.
-POOLS = ("prefork", "threads", "solo", "gevent", "eventlet", "processes")
 
 
 def worker(
@@ -53,7 +43,15 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", "-c", min=1, help="Tasks run at once (default: Celery's).")
     ] = None,
-    pool: Annotated[str, typer.Option("--pool", "-P", help="Celery pool: prefork, threads or solo.")] = "prefork",
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            "--pool",
+            "-P",
+            help="Celery pool: prefork, threads or solo (default: threads with 64 slots for a worker that serves "
+            "the agents queue of an app with agents, else prefork).",
+        ),
+    ] = None,
     loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     hostname: Annotated[
         str | None, typer.Option("--hostname", "-n", help="The Celery node name, e.g. worker1@%h.")
@@ -92,39 +90,18 @@ def worker(
     if metrics_port is not None:
         os.environ["DURABLE_AGENTS_METRICS_PORT"] = str(metrics_port)
     target = load_durable_app(app_spec)
-    configure_tracing()  # here, so that a wrong OTEL_TRACES_EXPORTER is one line, not a worker's traceback
-    if target.settings.embedded:  # no DATABASE_URL nor REDIS_URL: serve the SQLite file of this folder
-        serve(target, app_spec, concurrency=concurrency)
-        return
-    if pool not in POOLS:
-        raise ConfigurationError(f"--pool {pool!r} is not a Celery pool; use one of {', '.join(POOLS)}")
-    names = [q.strip() for q in (queues or ",".join(ROLES)).split(",") if q.strip()]
-    if not names:
-        raise ConfigurationError(f"--queues names no queue; use roles ({', '.join(ROLES)}) or queue names")
-    check_celery_config(target)  # here too, for a one-line error before Celery starts
-    resolved = ",".join(resolve_queues(target, names))
-    # While PostgreSQL or Redis does not answer: one line per attempt naming it, with backoff, then start.
-    wait_for_services(target.settings)
-    argv = ["worker", "-Q", resolved, "--pool", pool, "--loglevel", loglevel]
-    if json_logs_wanted():  # a misspelt DURABLE_AGENTS_LOG_FORMAT is refused here
-        argv.insert(0, "--quiet")  # no banner: every line is a JSON object
-    if events:
-        argv.append("-E")
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
-    if hostname:
-        argv += ["--hostname", hostname]
-    # Celery's worker_main drops the worker's exit status; a worker that cannot start must not exit 0,
-    # or a supervisor takes it for a clean stop. The worker reports it with its shutdown signal.
-    exit_codes: list[int] = []
-
-    def remember(sender: Any, **_: Any) -> None:
-        exit_codes.append(getattr(sender, "exitcode", None) or 0)
-
-    worker_shutdown.connect(remember, weak=False)
-    target.worker_main(argv)
-    if exit_codes and exit_codes[-1]:
-        raise typer.Exit(exit_codes[-1])
+    status = run_worker(
+        target,
+        spec=app_spec,
+        queues=queues,
+        concurrency=concurrency,
+        pool=pool,
+        loglevel=loglevel,
+        hostname=hostname,
+        events=events,
+    )
+    if status:
+        raise typer.Exit(status)
 
 
 def healthcheck(taskhub: TaskhubOption = None, as_json: JsonOption = False) -> None:
@@ -186,6 +163,13 @@ def testserver(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8089,
     latency_ms: Annotated[int, typer.Option("--latency-ms", min=0, help="Delay before every answer.")] = 0,
+    json_schema: Annotated[
+        bool,
+        typer.Option(
+            "--json-schema/--no-json-schema",
+            help="Accept response_format json_schema; --no-json-schema refuses it, as llama.cpp does.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the bundled OpenAI-compatible test model (offline demos and tests; it echoes, with rules).
 
@@ -195,4 +179,4 @@ def testserver(
     """
     from ..testing import serve
 
-    serve(host, port, latency_ms)
+    serve(host, port, latency_ms, json_schema)

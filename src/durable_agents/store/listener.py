@@ -9,13 +9,14 @@ that is lost while it is down costs a read, not a result.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import Any, Protocol
 
 import psycopg
 
@@ -31,41 +32,71 @@ DEGRADED_POLL = 0.2
 RECONNECT_DELAY = 1.0
 
 
+class Waker(Protocol):
+    """What the listener sets when a waiter's payload is notified: a threading.Event, or a LoopWaker."""
+
+    def set(self) -> None: ...
+
+
+class LoopWaker:
+    """Sets an asyncio.Event of a running loop from the listener's thread: one wait of a coroutine."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.event = asyncio.Event()
+
+    def set(self) -> None:
+        with suppress(RuntimeError):  # the loop has closed: its waiter is gone
+            self._loop.call_soon_threadsafe(self.event.set)
+
+
 class Listener:
-    """Wakes the threads that wait for notifications with a given payload."""
+    """Wakes the threads and coroutines that wait for notifications with a given payload."""
 
     def __init__(self, database_url: str) -> None:
         self._url = database_url
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters: dict[str, set[Waker]] = {}
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def waiting_for(self, payload: str) -> Iterator[Callable[[float], None]]:
-        """A function that returns when a notification with `payload` may have arrived (or after at most
-        its argument, in seconds). A change committed after this call is noticed: if it came before
-        the listener listened, the listener wakes every waiter once it does, and until then waiters poll."""
-        woken = threading.Event()
+    @property
+    def poll_interval(self) -> float:
+        """How long a waiter may sleep between reads: long while notifications arrive, short while not."""
+        return LISTENING_POLL if self._listening.is_set() else DEGRADED_POLL
+
+    def add(self, payload: str, waker: Waker) -> None:
+        """Set `waker` whenever a notification with `payload` may have arrived. A change committed after
+        this call is noticed: if it came before the listener listened, the listener wakes every waiter
+        once it does, and until then waiters poll."""
         with self._lock:
-            self._waiters.setdefault(payload, set()).add(woken)
+            self._waiters.setdefault(payload, set()).add(waker)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._listen, name="durable-agents-listener", daemon=True)
                 self._thread.start()
 
+    def remove(self, payload: str, waker: Waker) -> None:
+        with self._lock:
+            wakers = self._waiters.get(payload, set())
+            wakers.discard(waker)
+            if not wakers:
+                self._waiters.pop(payload, None)
+
+    @contextmanager
+    def waiting_for(self, payload: str) -> Iterator[Callable[[float], None]]:
+        """A function that returns when a notification with `payload` may have arrived (or after at most
+        its argument, in seconds)."""
+        woken = threading.Event()
+        self.add(payload, woken)
+
         def wait(remaining: float) -> None:
-            poll = LISTENING_POLL if self._listening.is_set() else DEGRADED_POLL
-            woken.wait(min(remaining, poll))
+            woken.wait(min(remaining, self.poll_interval))
             woken.clear()
 
         try:
             yield wait
         finally:
-            with self._lock:
-                events = self._waiters.get(payload, set())
-                events.discard(woken)
-                if not events:
-                    self._waiters.pop(payload, None)
+            self.remove(payload, woken)
 
     def _listen(self) -> None:
         while True:
@@ -93,11 +124,11 @@ class Listener:
     def _wake(self, payload: str | None) -> None:
         with self._lock:
             if payload is None:
-                events = [event for waiting in self._waiters.values() for event in waiting]
+                wakers = [waker for waiting in self._waiters.values() for waker in waiting]
             else:
-                events = list(self._waiters.get(payload, ()))
-        for event in events:
-            event.set()
+                wakers = list(self._waiters.get(payload, ()))
+        for waker in wakers:
+            waker.set()
 
 
 def application_name() -> str:
@@ -137,3 +168,33 @@ def instance_changes(database_url: str, taskhub: str, instance_id: str) -> Itera
         return
     with listener(database_url).waiting_for(notify_payload(taskhub, instance_id)) as wait:
         yield wait
+
+
+@asynccontextmanager
+async def async_instance_changes(
+    database_url: str, taskhub: str, instance_id: str
+) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+    """`instance_changes` for coroutines: the wait holds no thread (the process's one listener thread
+    wakes every waiting coroutine of every loop)."""
+    if not dialect.for_url(database_url).notifies:
+        delays = iter((0.01, 0.02, 0.05, 0.1))
+
+        async def poll(remaining: float) -> None:
+            await asyncio.sleep(min(remaining, next(delays, 0.2)))
+
+        yield poll
+        return
+    shared = listener(database_url)
+    payload = notify_payload(taskhub, instance_id)
+    waker = LoopWaker()
+    shared.add(payload, waker)
+
+    async def wait(remaining: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(waker.event.wait(), min(remaining, shared.poll_interval))
+        waker.event.clear()
+
+    try:
+        yield wait
+    finally:
+        shared.remove(payload, waker)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .responses import (
@@ -22,11 +22,14 @@ from .responses import (
     build_answer,
     completion_body,
     error_body,
+    incomplete,
     stream_chunks,
 )
 from .rules import ChatRequest, Fault, InvalidChatRequestError, Rule
 
 MODEL_ID = "test-model"
+#: Faults that answer, but incompletely.
+INCOMPLETE_KINDS = ("no_finish", "length", "empty")
 
 
 class ServerState:
@@ -35,8 +38,13 @@ class ServerState:
     Only touched from the server's event loop (every endpoint is async), so it needs no lock.
     """
 
-    def __init__(self, rules: Sequence[Rule | Mapping[str, Any]] | None = None, latency_ms: int = 0) -> None:
+    def __init__(
+        self, rules: Sequence[Rule | Mapping[str, Any]] | None = None, latency_ms: int = 0, json_schema: bool = True
+    ) -> None:
         self.initial_latency_ms = latency_ms
+        self.initial_json_schema = json_schema
+        #: False: refuse `response_format` of type json_schema, as llama.cpp and older vLLM servers do.
+        self.json_schema = json_schema
         self.rules: list[Rule] = []
         self.answered: list[int] = []
         self.faults: deque[Fault] = deque()
@@ -60,6 +68,7 @@ class ServerState:
         self.log.clear()
         self.seq = 0
         self.latency_ms = self.initial_latency_ms
+        self.json_schema = self.initial_json_schema
 
     def take_fault(self, model: str) -> Fault | None:
         """The first queued fault for `model`; it leaves the queue unless it repeats."""
@@ -84,6 +93,12 @@ class ServerState:
 
 class LatencyBody(BaseModel):
     ms: int = Field(ge=0)
+
+
+class OptionsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    json_schema: bool | None = None
 
 
 _DROP = "durable_agents.testing.drop_connection"
@@ -187,6 +202,12 @@ def create_app(state: ServerState) -> FastAPI:
         state.latency_ms = body.ms
         return {"latency_ms": state.latency_ms}
 
+    @app.post("/_control/options")
+    async def set_options(body: OptionsBody) -> dict[str, Any]:
+        if body.json_schema is not None:
+            state.json_schema = body.json_schema
+        return {"json_schema": state.json_schema}
+
     @app.get("/_control/requests")
     async def requests() -> list[dict[str, Any]]:
         return state.log
@@ -224,6 +245,10 @@ async def _answer(state: ServerState, http_request: Request) -> Response:
         param = error.param if isinstance(error, InvalidChatRequestError) else None
         return JSONResponse(error_body(400, f"Invalid chat request: {error}", param), 400, headers)
 
+    if not state.json_schema and request.response_format and request.response_format.get("type") == "json_schema":
+        # As llama.cpp answers it: a server error, which SDKs retry unless told otherwise.
+        message = "response_format type 'json_schema' is not supported by this server; use 'json_object'"
+        return JSONResponse(error_body(500, message, "response_format"), 500, headers)
     fault = state.take_fault(request.model)
     entry["fault"] = fault.summary() if fault is not None else None
     delay_ms = state.latency_ms + (fault.ms if fault is not None and fault.kind == "delay" else 0)
@@ -239,6 +264,8 @@ async def _answer(state: ServerState, http_request: Request) -> Response:
         answer = build_answer(request, reply, seq)
     except SchemaExampleError as error:
         return JSONResponse(error_body(400, f"Cannot answer this response_format: {error}"), 400, headers)
+    if fault is not None and fault.kind in INCOMPLETE_KINDS:
+        answer = incomplete(answer, fault.kind)
     await _sleep_ms(delay_ms + (reply.delay_ms if reply is not None else 0))
 
     created = int(time.time())

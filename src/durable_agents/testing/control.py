@@ -57,13 +57,18 @@ class ModelServerControl:
         """Wait `ms` milliseconds before every response from now on."""
         self._call("POST", "/_control/latency", {"ms": ms})
 
+    def set_options(self, *, json_schema: bool | None = None) -> None:
+        """Change how the server behaves until the next reset: `json_schema=False` refuses `response_format`
+        of type json_schema with HTTP 500, as llama.cpp and older vLLM do (json_object still works)."""
+        self._call("POST", "/_control/options", {"json_schema": json_schema})
+
     def requests(self) -> list[dict[str, Any]]:
         """Every chat request received since the last reset: seq, received_at, body, fault, rule."""
         result = self._call("GET", "/_control/requests")
         return list(result)
 
     def reset(self) -> None:
-        """Clear rules, faults and the request log, and restore the latency the server started with."""
+        """Clear rules, faults and the request log, and restore the latency and options the server started with."""
         self._call("POST", "/_control/reset")
 
     def close(self) -> None:

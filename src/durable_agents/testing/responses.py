@@ -40,9 +40,13 @@ class Answer:
 
     content: str | None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    #: How an incomplete answer was cut off: "length", or "no_finish" (no finish_reason at all).
+    cut: str | None = None
 
     @property
-    def finish_reason(self) -> str:
+    def finish_reason(self) -> str | None:
+        if self.cut is not None:
+            return "length" if self.cut == "length" else None
         return "tool_calls" if self.tool_calls else "stop"
 
     @property
@@ -81,11 +85,28 @@ def default_content(request: ChatRequest) -> str:
     """The reply when no rule matches: schema-shaped JSON when a format was requested, else an echo of the turn."""
     if request.response_format is not None:
         if request.response_format.get("type") == "json_object":
-            return "{}"
+            # As a model that follows its instructions: the schema they give, if any, shapes the object.
+            given = schema_in_instructions(request.system)
+            return json.dumps(example_from_schema(given)) if given is not None else "{}"
         json_schema = request.response_format.get("json_schema") or {}
         schema = json_schema.get("schema") if isinstance(json_schema, Mapping) else None
         return json.dumps(example_from_schema(schema or {}))
     return f"Reply to: {request.last_user} (turn {request.turn})"
+
+
+_JSON_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
+
+
+def schema_in_instructions(system: str) -> dict[str, Any] | None:
+    """The last JSON schema given in a ```json block of the system messages, if any."""
+    for block in reversed(_JSON_BLOCK.findall(system)):
+        try:
+            schema = json.loads(block)
+        except ValueError:
+            continue
+        if isinstance(schema, dict) and ("properties" in schema or "type" in schema):
+            return schema
+    return None
 
 
 def build_answer(request: ChatRequest, reply: Reply | None, seq: int) -> Answer:
@@ -112,6 +133,16 @@ def build_answer(request: ChatRequest, reply: Reply | None, seq: int) -> Answer:
         for index, call in enumerate(reply.tool_calls or [])
     ]
     return Answer(content, tool_calls)
+
+
+def incomplete(answer: Answer, kind: str) -> Answer:
+    """The answer as an overloaded server gives it (the fault kinds no_finish, length and empty)."""
+    if kind == "empty":
+        return Answer("")
+    if kind == "length":
+        words = split_words(answer.content or "")
+        return Answer("".join(words[: len(words) // 2]), cut="length")
+    return Answer(answer.content, answer.tool_calls, cut="no_finish")
 
 
 def usage(request: ChatRequest, answer: Answer) -> dict[str, int]:
@@ -161,7 +192,8 @@ def stream_chunks(request: ChatRequest, answer: Answer, seq: int, created: int) 
             chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
             for piece in split_words(function["arguments"])
         ]
-    chunks.append(chunk({}, answer.finish_reason))
+    if answer.finish_reason is not None:
+        chunks.append(chunk({}, answer.finish_reason))
     if request.include_usage:
         last = chunk({})
         last["choices"] = []

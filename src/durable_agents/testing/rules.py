@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-FaultKind = Literal["rate_limit", "server_error", "disconnect", "delay"]
+FaultKind = Literal["rate_limit", "server_error", "disconnect", "delay", "no_finish", "length", "empty"]
 
 # "developer" is the newer spelling of "system" in the Chat Completions API.
 _SYSTEM_ROLES = ("system", "developer")
@@ -165,6 +165,9 @@ class Fault(_Strict):
     disconnect: drop the connection once `after_chunks` chunks followed the role chunk (content words first,
     then tool-call pieces); a request that does not stream gets no response at all.
     delay: wait `ms` more before answering normally.
+    Incomplete replies, as overloaded servers give them: no_finish: the answer ends (`[DONE]` when streamed)
+    without a finish_reason; length: the first half of the answer, with finish_reason "length"; empty: an
+    empty answer with finish_reason "stop".
     """
 
     kind: FaultKind
@@ -182,5 +185,7 @@ class Fault(_Strict):
     def summary(self) -> dict[str, Any]:
         """The fields that matter for this kind, as the request log shows the fault."""
         relevant = {"rate_limit": "retry_after", "server_error": "status", "disconnect": "after_chunks", "delay": "ms"}
-        keep = {"kind", "model", "repeat", "message", relevant[self.kind]}
+        keep = {"kind", "model", "repeat", "message"}
+        if self.kind in relevant:
+            keep.add(relevant[self.kind])
         return self.model_dump(mode="json", include=keep)

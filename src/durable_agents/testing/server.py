@@ -43,10 +43,12 @@ class TestModelServer:
         port: int = 0,
         rules: Sequence[Rule | Mapping[str, Any]] | None = None,
         latency_ms: int = 0,
+        json_schema: bool = True,
     ) -> None:
+        """`json_schema=False` makes a server that refuses `response_format` of type json_schema."""
         self.host = host
         self._requested_port = port
-        self._state = ServerState(rules, latency_ms)
+        self._state = ServerState(rules, latency_ms, json_schema)
         self._server: _SignallingServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -120,11 +122,11 @@ class TestModelServer:
         self.stop()
 
 
-def serve(host: str, port: int, latency_ms: int = 0) -> None:
+def serve(host: str, port: int, latency_ms: int = 0, json_schema: bool = True) -> None:
     """Run the test model server in the foreground until interrupted; prints its base URL first."""
     sock = bind_socket(host, port)
     print(base_url(host, sock.getsockname()[1]), flush=True)
-    app = build_app(ServerState(latency_ms=latency_ms))
+    app = build_app(ServerState(latency_ms=latency_ms, json_schema=json_schema))
     config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -143,7 +145,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise OSError(
             error.errno, f"cannot listen on {host}:{port} ({error.strerror}); pick another port, or 0 for any free one"
         ) from error
-    sock.listen(128)
+    sock.listen(1024)  # hundreds of clients at once (benchmarks) must not overflow the accept queue
     return sock
 
 

@@ -166,6 +166,17 @@ app.add_agent(
         tools=[MCPServer.stdio(sys.executable, [MCP_SERVER_SCRIPT], env={"DA_TEST_EFFECTS_DIR": str(EFFECTS_DIR)})],
     )
 )
+
+
+def where_am_i(place: str) -> str:
+    """Say which process runs this tool."""
+    return f"{place} from pid {os.getpid()}"
+
+
+# Its model and tool calls go to the `gpu` queue, which the shared agents worker does not consume.
+app.add_agent(
+    client.as_agent(name="GpuWriter", instructions="You write on the GPU hosts.", tools=[where_am_i], queue="gpu")
+)
 if os.environ.get("DA_TEST_MCP_HTTP_URL"):
     app.add_agent(
         client.as_agent(

@@ -11,13 +11,13 @@ from celery import Celery
 from pydantic import BaseModel
 
 from .agents import observe
-from .agents.activities import register_agent_activities
+from .agents.activities import add_agent_queue, register_agent_activities
 from .agents.agent import Agent
 from .agents.approvals import ApprovalPolicy, as_policy
 from .agents.limits import LocalModelSlots, ModelSlots
 from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
-from .agents.turn import agent_session, make_agent_turn
+from .agents.turn import make_agent_session, make_agent_turn
 from .celery_config import (
     check_priority,
     check_queue_name,
@@ -234,11 +234,14 @@ class DurableApp(Celery):  # type: ignore[misc]
     # -- agents ------------------------------------------------------------------------------
 
     def add_agent(self, agent: Agent) -> Agent:
-        """Host `agent` on this app's workers; its model and tool calls go to the agents queue."""
+        """Host `agent` on this app's workers; its model and tool calls go to its queue (`Agent(queue=...)`,
+        by default the agents queue)."""
         if agent.name in self.agents and self.agents[agent.name] is not agent:
             raise ValueError(f"an agent named {agent.name!r} is already registered")
         if not self.agents:
             self._install_agent_runtime()
+        if agent.queue_role != "agents":
+            add_agent_queue(self, agent.queue_role)
         self.agents[agent.name] = agent
         return agent
 
@@ -272,7 +275,7 @@ class DurableApp(Celery):  # type: ignore[misc]
                 connection_options=redis_ssl_options(self.settings, self.settings.redis_url),
             ),
         )
-        self.registry.add_orchestration(agent_session, SESSION_ENTITY)
+        self.registry.add_orchestration(make_agent_session(self), SESSION_ENTITY)
         self.registry.add_orchestration(make_agent_turn(self), AGENT_TURN)
         self.registry.unversioned |= {SESSION_ENTITY, AGENT_TURN}
         register_agent_activities(self)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .agents.proxy import INTERNAL_ORCHESTRATIONS, SESSION_ENTITY
+from .agents.turn import ROUTED_CALLS, call_of
 from .errors import InstanceNotFoundError
 from .explanation import Explanation, Pending, Reason
 from .ids import EntityId
@@ -317,13 +318,19 @@ def _no_worker(hub: str, item: Pending, facts: InstanceFacts) -> str:
         )
     if item.kind == "step":
         what, fix = f"orchestration {item.name!r}", f"an app that registers {item.name!r}, on the orchestrator queue"
+    elif item.kind == "activity" and (call := call_of(item.name))[0] in ROUTED_CALLS and call[1] != "agents":
+        what = f"activity {item.name!r} (the model and tool calls of agents on queue {call[1]!r})"
+        fix = f"an app that hosts the agent, on queue {call[1]!r} (`--queues {call[1]}`)"
     elif item.kind == "activity":
         what, fix = (
             f"activity {item.name!r}",
             f"an app that registers {item.name!r}, on the queue that activity runs on",
         )
     else:
-        what, fix = f"agent {item.name!r}", f"an app that hosts agent {item.name!r}, on the agents queue"
+        what = f"agent {item.name!r}"
+        fix = (
+            f"an app that hosts agent {item.name!r}, on its queue (the agents queue unless Agent(queue=...) names one)"
+        )
     return (
         f"no live worker of task hub {hub!r} serves {what}, which the instance has waited for{since} ({who}); "
         f"start `durable-agents worker MODULE:app` with {fix}"

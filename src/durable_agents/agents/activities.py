@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import nullcontext
+from dataclasses import replace
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from .approvals import APPROVAL_TIMED_OUT, REQUEST_APPROVALS
 from .callbacks import AgentCallbackContext, CallbackFanout
 from .mcp_runtime import connections
 from .tools import tool_output
-from .turn import COMMIT_TURN, MCP_CALL, MODEL_CALL, STREAM_ERROR, TOOL_CALL
+from .turn import COMMIT_TURN, MCP_CALL, MODEL_CALL, ROUTED_CALLS, STREAM_ERROR, TOOL_CALL, routed_call
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -208,3 +209,14 @@ def offered_mcp_tools(agent: Agent) -> dict[str, tuple[str, dict[str, Any]]]:
 def _for_model(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chat messages as the API takes them: our bookkeeping fields (usage) stay behind."""
     return [{key: value for key, value in m.items() if key != "usage"} for m in messages]
+
+
+def add_agent_queue(app: DurableApp, queue_role: str) -> None:
+    """Register the agent calls that run on a queue once more for `queue_role` (`Agent(queue=...)`), as
+    `NAME:QUEUE` on that queue: publishing, drainers, the sweeper, `-Q` and the worker records then route
+    them as any activity with a queue of its own."""
+    for name in ROUTED_CALLS:
+        routed = routed_call(name, queue_role)
+        app.registry.activities.setdefault(
+            routed, replace(app.registry.activities[name], name=routed, queue_role=queue_role)
+        )

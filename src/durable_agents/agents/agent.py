@@ -62,9 +62,12 @@ class Agent:
         history: KeepLast | Summarize | None = None,
         session_ttl: timedelta | None = None,
         approval: ApprovalPolicy | None = None,
+        queue: str | None = None,
     ) -> None:
         """`tools` are functions, tools made by `app.durable_tool` or `app.orchestration_tool`, and
-        `MCPServer`s (whose tools the workers list); `approval` says which calls wait for a person."""
+        `MCPServer`s (whose tools the workers list); `approval` says which calls wait for a person.
+        `queue` is a short queue name of the task hub (`durable_agents.<hub>.NAME`) for the agent's model,
+        tool and MCP calls, served by workers started with `-Q NAME`; by default the `agents` queue."""
         if not _NAME.match(name):
             raise ValueError(
                 f"agent name {name!r} is invalid: use 1-128 letters, digits, '_', '.' or '-', starting with "
@@ -98,6 +101,10 @@ class Agent:
         self.approval = approval
         self.history = history
         self.session_ttl = session_ttl
+        from ..celery_config import check_queue_name  # here: the agent's module loads no Celery
+
+        #: The queue role of the agent's calls: "agents", or the queue it names.
+        self.queue_role = check_queue_name(queue) if queue is not None else "agents"
 
     def __repr__(self) -> str:
         return f"<Agent {self.name!r} model={self.chat_client.model!r} tools={[*self.tools, *self.mcp_servers]}>"

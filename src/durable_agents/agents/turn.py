@@ -29,21 +29,43 @@ TOOL_CALL = "durable_agents.agent_tool_call"
 MCP_CALL = "durable_agents.agent_mcp_call"
 COMMIT_TURN = "durable_agents.agent_commit_turn"
 STREAM_ERROR = "durable_agents.agent_stream_error"
+#: The calls that go to the agent's queue (`Agent(queue=...)`); those run in the step need no queue.
+ROUTED_CALLS = (MODEL_CALL, TOOL_CALL, MCP_CALL, STREAM_ERROR)
 
 
-def agent_session(context: OrchestrationContext) -> Any:
-    """One turn per execution; waiting turn requests are carried over by continue_as_new, in order."""
-    request = yield context.wait_for_external_event("turn")
-    correlation_id = request["correlation_id"]
-    try:
-        response = yield context.call_sub_orchestrator(
-            AGENT_TURN, input=request, instance_id=ids.agent_turn_instance_id(correlation_id)
-        )
-    except TaskFailedError as error:
-        response = {"error": error.details.to_json(), "correlation_id": correlation_id}
-    if request.get("reply_to"):
-        context.send_event(request["reply_to"], response_event(correlation_id), response)
-    context.continue_as_new(context.get_input())
+def routed_call(name: str, queue_role: str | None) -> str:
+    """The activity that runs agent call `name` on `queue_role`: `name` itself on the agents queue, else
+    `name:QUEUE`, registered for that queue. The queue is in the activity's name, so the work item's row
+    says where it goes, to the step that publishes it and to the sweeper that sends it again alike."""
+    return name if queue_role in (None, "agents") else f"{name}:{queue_role}"
+
+
+def call_of(activity: str) -> tuple[str, str]:
+    """The agent call and queue role of a routed activity name (`routed_call`'s inverse)."""
+    name, _, role = activity.partition(":")
+    return name, role or "agents"
+
+
+def make_agent_session(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
+    def agent_session(context: OrchestrationContext) -> Any:
+        """One turn per execution; waiting turn requests are carried over by continue_as_new, in order."""
+        request = yield context.wait_for_external_event("turn")
+        correlation_id = request["correlation_id"]
+        # The turn's calls go to the agent's queue as it is when the turn starts; kept in the turn's input,
+        # so that a turn in flight across a deploy that moves the agent replays the calls it recorded.
+        agent = app.agents.get(request["agent"])
+        turn = {**request, "queue": agent.queue_role if agent is not None else None}
+        try:
+            response = yield context.call_sub_orchestrator(
+                AGENT_TURN, input=turn, instance_id=ids.agent_turn_instance_id(correlation_id)
+            )
+        except TaskFailedError as error:
+            response = {"error": error.details.to_json(), "correlation_id": correlation_id}
+        if request.get("reply_to"):
+            context.send_event(request["reply_to"], response_event(correlation_id), response)
+        context.continue_as_new(context.get_input())
+
+    return agent_session
 
 
 def _settled(value: str) -> Task[str]:
@@ -59,6 +81,7 @@ def _tool_task(
     call: dict[str, Any],
     mcp_server: str | None,
     decision: dict[str, Any] | None,
+    queue_role: str | None,
 ) -> Task[str]:
     """A task for one tool call whose value is what the model reads back; a failure becomes an error text.
 
@@ -80,7 +103,7 @@ def _tool_task(
         except ValueError as error:
             return _settled(f"error: invalid arguments for tool {name!r}: {error}")
         inner = context.call_activity(
-            MCP_CALL,
+            routed_call(MCP_CALL, queue_role),
             input={
                 "agent": agent.name,
                 "server": mcp_server,
@@ -96,7 +119,9 @@ def _tool_task(
         except ValueError as error:
             return _settled(f"error: {error}")
         if spec.kind == "inline":
-            inner = context.call_activity(TOOL_CALL, input={"agent": agent.name, "tool": name, "arguments": arguments})
+            inner = context.call_activity(
+                routed_call(TOOL_CALL, queue_role), input={"agent": agent.name, "tool": name, "arguments": arguments}
+            )
         elif spec.kind == "activity":
             inner = context.call_activity(spec.target, input=arguments)
         else:
@@ -117,7 +142,9 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
         except Exception as error:
             # Readers of the response stream learn of the failure too, then the turn fails as it would.
             failure = FailureDetails.from_exception(error).to_json()
-            yield context.call_activity(STREAM_ERROR, input={**_identity(request), "error": failure})
+            yield context.call_activity(
+                routed_call(STREAM_ERROR, request.get("queue")), input={**_identity(request), "error": failure}
+            )
             raise
 
     def run_turn(context: OrchestrationContext, request: dict[str, Any]) -> Any:
@@ -128,7 +155,7 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
         corrected = False
         while True:
             reply = yield context.call_activity(
-                MODEL_CALL,
+                routed_call(MODEL_CALL, request.get("queue")),
                 input={
                     **_identity(request),
                     "messages": turn,
@@ -159,6 +186,7 @@ def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
                         call,
                         mcp_tools.get(call["function"]["name"]),
                         decisions.get(call["id"]),
+                        request.get("queue"),
                     )
                     for call in calls
                 ]

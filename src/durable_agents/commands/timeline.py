@@ -11,7 +11,7 @@ from rich.text import Text
 
 from .. import ids
 from ..agents.proxy import response_event
-from ..agents.turn import COMMIT_TURN, MODEL_CALL, TOOL_CALL
+from ..agents.turn import COMMIT_TURN, MODEL_CALL, TOOL_CALL, call_of
 from .common import summary
 
 # How agent turns show in an orchestration's history: an event sent to "@agent:NAME:SESSION" and
@@ -210,6 +210,7 @@ def _input_view(name: str, value: Any) -> Any:
     """The part of an agent step's input a person wants to see (the whole request is in --json)."""
     if not isinstance(value, dict):
         return value
+    name, _ = call_of(name)  # an agent's call on a queue of its own reads as the call itself
     if name == MODEL_CALL and value.get("messages"):
         return value["messages"][-1].get("content") or value["messages"][-1]
     if name == COMMIT_TURN and "text" in value:
@@ -220,6 +221,7 @@ def _input_view(name: str, value: Any) -> Any:
 
 
 def _result_view(name: str, value: Any) -> Any:
+    name, _ = call_of(name)
     if name == MODEL_CALL and isinstance(value, dict) and isinstance(value.get("message"), dict):
         message = value["message"]
         calls = [call.get("function") or {} for call in message.get("tool_calls") or []]

@@ -31,7 +31,7 @@ def worker_record(app: DurableApp, queues: Collection[str], node_name: str, conc
     activities = sorted(
         name for name, spec in app.registry.activities.items() if settings.queue(spec.queue_role) in queues
     )
-    agents = sorted(app.agents) if settings.queue("agents") in queues else []
+    agents = sorted(name for name, agent in app.agents.items() if settings.queue(agent.queue_role) in queues)
     return WorkerRecord(
         worker_id=ids.new_worker_id(),
         node_name=node_name,

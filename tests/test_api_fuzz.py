@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
@@ -64,15 +64,26 @@ def _bounded(case: Any) -> None:
         case.body = {**case.body, "wait": False}
 
 
-@schema.parametrize()
-@settings(
-    max_examples=20,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-def test_no_request_makes_the_api_fail(case: Any) -> None:
-    _bounded(case)
-    response = case.call(headers={"Authorization": f"Bearer {KEY}"})
-    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
-    assert response.status_code < 500, response.text
+#: Every operation of the schema, parametrized here rather than by `schema.parametrize()`, whose
+#: collection under pytest-xdist became one test of one operation: each operation is its own test.
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[operation.label for operation in OPERATIONS])
+def test_no_request_makes_the_api_fail(operation: Any) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=20,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def no_server_error(case: Any) -> None:
+        _bounded(case)
+        response = case.call(headers={"Authorization": f"Bearer {KEY}"})
+        case.validate_response(
+            response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+        )
+        assert response.status_code < 500, response.text
+
+    no_server_error()

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from ..store.approvals import ToolApproval
 from .context import ApiContext
 from .problems import ApiError
-from .schemas import PRINTABLE, JsonValue, Limit, Offset, Strict, _storable, errors
+from .schemas import PRINTABLE, JsonValue, Limit, Offset, Strict, errors, storable
 
 ApprovalId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The approval request's id.")
@@ -19,7 +19,7 @@ ApprovalId = Annotated[
 Reason = Annotated[
     str | None,
     Field(default=None, max_length=10_000, description="Why; on a rejection the model reads it as the tool's result."),
-    AfterValidator(_storable),
+    AfterValidator(storable),
 ]
 
 
@@ -50,7 +50,7 @@ class ApprovalPage(BaseModel):
 
 class ApproveRequest(Strict):
     arguments: Annotated[
-        dict[str, JsonValue] | None, Field(description="Run the tool with these instead"), AfterValidator(_storable)
+        dict[str, JsonValue] | None, Field(description="Run the tool with these instead"), AfterValidator(storable)
     ] = None
     reason: Reason = None
 

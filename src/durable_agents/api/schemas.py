@@ -17,7 +17,7 @@ from ..tags import checked_tags
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
-def _storable(value: Any) -> Any:
+def storable(value: Any) -> Any:
     """Refuse what the database cannot store as JSON: NUL characters, NaN and infinities."""
     pending = [value]
     while pending:
@@ -36,7 +36,7 @@ def _storable(value: Any) -> Any:
 
 
 #: Any JSON value the database can store.
-JsonValue = Annotated[Any, AfterValidator(_storable)]
+JsonValue = Annotated[Any, AfterValidator(storable)]
 Tags = Annotated[dict[str, str] | None, AfterValidator(checked_tags)]
 
 InstanceId = Annotated[str, Path(min_length=1, max_length=256, pattern=PRINTABLE, description="The instance id.")]

@@ -165,3 +165,17 @@ def summary(value: Any, width: int = 80) -> str:
     if width and len(text) > width:
         return text[: max(width - 1, 1)] + "…"
     return text
+
+
+def parse_statuses(values: list[str] | None) -> list[OrchestrationStatus] | None:
+    """The statuses named by `--status` options (any case, `-` for `_`); an unknown one fails in one line."""
+    if not values:
+        return None
+    known = {s.value: s for s in OrchestrationStatus}
+    wanted = []
+    for value in values:
+        status = known.get(value.upper().replace("-", "_"))
+        if status is None:
+            fail(f"unknown status {value!r}; use one of {', '.join(known)}")
+        wanted.append(status)
+    return wanted

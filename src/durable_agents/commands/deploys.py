@@ -22,9 +22,10 @@ from .common import (
     load_durable_app,
     make_client,
     note,
+    parse_statuses,
     resolve_id,
 )
-from .instances import InstanceId, _statuses
+from .instances import InstanceId
 
 UNFINISHED = [OrchestrationStatus.PENDING, OrchestrationStatus.RUNNING, OrchestrationStatus.SUSPENDED]
 
@@ -84,7 +85,7 @@ def _recorded(
     if ids:
         chosen = [resolve_id(client, given) for given in ids]
     else:
-        statuses = _statuses(status) or UNFINISHED
+        statuses = parse_statuses(status) or UNFINISHED
         states = client.query_instances(
             statuses=statuses,
             name=name,

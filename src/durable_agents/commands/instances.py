@@ -26,6 +26,7 @@ from .common import (
     make_client,
     note,
     parse_json,
+    parse_statuses,
     resolve_id,
     styled_status,
     summary,
@@ -188,7 +189,7 @@ def list_instances(
 
     Example: durable-agents list --status running --status suspended --name review --tag team=docs
     """
-    wanted = _statuses(statuses)
+    wanted = parse_statuses(statuses)
     labels = _tags(tags)
     client = make_client(taskhub, app)
     if everything or name or prefix or labels:
@@ -382,24 +383,11 @@ def purge(
         count = client.purge_orchestration(instance_id)
     else:
         before = _cutoff(older_than) if older_than else None
-        count = client.purge_orchestrations(created_before=before, statuses=_statuses(statuses))
+        count = client.purge_orchestrations(created_before=before, statuses=parse_statuses(statuses))
     if as_json:
         emit_json({"purged": count, "instance_id": instance_id})
     else:
         console.print(f"purged {count} instance{'s' if count != 1 else ''}")
-
-
-def _statuses(values: list[str] | None) -> list[OrchestrationStatus] | None:
-    if not values:
-        return None
-    known = {s.value: s for s in OrchestrationStatus}
-    wanted = []
-    for value in values:
-        status = known.get(value.upper().replace("-", "_"))
-        if status is None:
-            fail(f"unknown status {value!r}; use one of {', '.join(known)}")
-        wanted.append(status)
-    return wanted
 
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

@@ -21,7 +21,7 @@ from ..orchestrator.history import (
     HistoryEvent,
 )
 from ..registry import Registry
-from ..store import decisions, entities
+from ..store import decisions, entities, entity_locks
 from ..store.decisions import Wakes
 from ..store.locked import LockedInstance
 
@@ -61,8 +61,11 @@ def send_to_entities(
         elif isinstance(event, EntityLockRequested):
             wakes += _request_lock(session, instance, event, registry)
         elif isinstance(event, EntityUnlockSent):
-            for name in event.entities:
-                entity = EntityId.of(name)
+            held = [EntityId.of(name) for name in event.entities]
+            released = entity_locks.unlock_now(session, hub, held, event.lock_id, sender)
+            for entity in held:
+                if entity in released:
+                    continue
                 key = ids.entity_message_key(sender, execution, event.task_id, entity)
                 unlock = EntityUnlock(lock_id=event.lock_id)
                 entities.post(session, hub, entity, unlock, dedupe_key=key, ensured=ensured)
@@ -88,3 +91,23 @@ def _request_lock(session: Session, instance: LockedInstance, event: EntityLockR
     key = ids.entity_message_key(instance.instance_id, instance.execution_id, event.task_id, first)
     entities.post(session, instance.taskhub, first, request, dedupe_key=key)
     return [first.instance_id]
+
+
+def grant_idle_locks(
+    session: Session, instance: LockedInstance, events: Sequence[HistoryEvent], registry: Registry
+) -> set[int]:
+    """Take the locks these new actions ask for whose entities are all idle, here and now (see
+    `store/entity_locks`); the task ids of those granted, which no message then carries."""
+    granted: set[int] = set()
+    for event in events:
+        if not isinstance(event, EntityLockRequested):
+            continue
+        targets = [EntityId.of(name) for name in event.entities]
+        try:
+            for target in targets:
+                registry.entity(target.name)
+        except NotRegisteredError:
+            continue  # the message path fails the task with the names that exist
+        if entity_locks.lock_now(session, instance.taskhub, targets, event.lock_id, instance.instance_id):
+            granted.add(event.task_id)
+    return granted

@@ -1,4 +1,7 @@
-"""In-step activities: user code that runs inside the step's own transaction, its writes committed with it."""
+"""In-step activities: user code that runs inside the step's own transaction, its writes committed with it.
+
+Locks on idle entities are granted here too, in the same rounds: the code goes on inside its critical
+section in the step that asked (`steps/entity_sends.grant_idle_locks`)."""
 
 from __future__ import annotations
 
@@ -12,12 +15,21 @@ from sqlalchemy.orm import Session
 from .. import ids
 from ..errors import FailureDetails
 from ..orchestrator.executor import ReplayExecutor, StepResult
-from ..orchestrator.history import FailureInfo, HistoryEvent, TaskCompleted, TaskFailed, TaskScheduled, event_to_json
+from ..orchestrator.history import (
+    EntityLockRequested,
+    FailureInfo,
+    HistoryEvent,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    event_to_json,
+)
 from ..registry import ActivityContext, Registry, invoke
 from ..serialization import encode
 from ..store.locked import LockedInstance
 from ..telemetry.metrics import labelled, metrics
 from ..telemetry.tracing import failed, span
+from .entity_sends import grant_idle_locks
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +63,21 @@ def run_in_step_activities(
     actions: list[HistoryEvent] = []
     custom_status_changed = result.custom_status_changed
     for _ in range(IN_STEP_ROUNDS):
+        if result.outcome != "running":
+            break
         here = [event for event in result.new_events if _is_in_step(event, registry)]
-        if not here or result.outcome != "running":
+        granted = grant_idle_locks(session, instance, result.new_events, registry)
+        if not here and not granted:
             break
         outcomes = [_observed(session, instance, event, registry, max_payload_bytes) for event in here]
+        outcomes += [TaskCompleted(task_id=task_id) for task_id in granted]
         recorded += [event_to_json(event) for event in [*result.new_events, *outcomes]]
-        actions += [event for event in result.new_events if not _is_in_step(event, registry)]
+        actions += [
+            event
+            for event in result.new_events
+            if not _is_in_step(event, registry)
+            and not (isinstance(event, EntityLockRequested) and event.task_id in granted)
+        ]
         result = executor.execute(outcomes)
         custom_status_changed = custom_status_changed or result.custom_status_changed
     recorded += [event_to_json(event) for event in result.new_events]

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, delete, exists, func, literal_column, select, union_all, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnClause, Select
 
 from .. import ids
 from ..ids import EntityId
@@ -36,7 +36,7 @@ from .entities import ENTITY_INSTANCE_NAME, RECENT_OPERATIONS
 
 _NEW_ENTITY_COLUMNS = ("taskhub", "instance_id", "name", "key", "queued", "operation_count", "locked_by",
                        "lock_holder", "created_at", "updated_at")  # fmt: skip
-_ZERO = literal_column("0")
+_ZERO: ColumnClause[int] = literal_column("0")
 _entities, _instances, _box, _operations = entities_table.c, instances_table.c, inbox_table.c, entity_operations_table.c
 
 

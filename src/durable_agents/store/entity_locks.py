@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import String, bindparam, delete, exists, func, literal_column, select, union_all, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnClause, Select
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnClause
 
 from .. import ids
 from ..ids import EntityId

@@ -22,6 +22,7 @@ from durable_agents import (
     SessionNotFoundError,
 )
 from durable_agents.agents.limits import ModelSlots
+from durable_agents.agents.proxy import SESSION_ORCHESTRATION, turn_request
 from durable_agents.ids import agent_session_instance_id
 from durable_agents.models import Timer
 from durable_agents.store.db import transaction
@@ -344,21 +345,27 @@ def test_sessions_read_list_reset_delete_and_expire(agents: DurableAgentClient) 
     )
 
 
-def test_a_session_whose_entity_was_terminated_takes_the_next_turn(
+def test_a_session_started_before_turns_were_instances_runs_the_turns_it_holds(
     agents: DurableAgentClient, agents_client: DurableClient
 ) -> None:
     joker = agents.get_agent("Joker")
     session = joker.create_session()
     assert joker.run_sync("One", session=session).text == "Reply to: One (turn 1)"
-    entity = agent_session_instance_id("Joker", session.key)
-    assert agents_client.terminate_orchestration(entity)
-    agents_client.wait_for_orchestration_completion(entity, timeout=30)
+    # A session as the former client made it: its orchestration, holding a turn request in its inbox.
+    legacy = agent_session_instance_id("Joker", session.key)
+    agents_client.schedule_new_orchestration(
+        SESSION_ORCHESTRATION, input={"agent": "Joker", "session": session.key}, instance_id=legacy
+    )
+    request = turn_request(
+        agent="Joker", session_key=session.key, messages="Two", correlation_id="legacy-two", response_format=None,
+        reply_to=None,
+    )  # fmt: skip
+    agents_client.raise_orchestration_event(legacy, "turn", data=request)
 
-    # The one-statement submit finds a finished entity and leaves it to the path that replaces it.
-    assert joker.run_sync("Two", session=session).text == "Reply to: Two (turn 2)"
-    assert agents_client.get_orchestration_state(entity).runtime_status == OrchestrationStatus.RUNNING
+    assert joker.wait("legacy-two", timeout=60).text == "Reply to: Two (turn 2)"
+    assert joker.run_sync("Three", session=session).text == "Reply to: Three (turn 3)"
     assert [m["content"] for m in agents.get_session("Joker", session).messages] == [
-        "One", "Reply to: One (turn 1)", "Two", "Reply to: Two (turn 2)",
+        "One", "Reply to: One (turn 1)", "Two", "Reply to: Two (turn 2)", "Three", "Reply to: Three (turn 3)",
     ]  # fmt: skip
 
 

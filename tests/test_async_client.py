@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from durable_agents import AsyncDurableClient, DurableAgentClient, DurableClient, OrchestrationStatus
+from durable_agents.agents.proxy import AGENT_TURN
 from durable_agents.async_waits import IO_THREADS, in_io_thread
-from durable_agents.ids import agent_session_instance_id
 
 from conftest import WorkerProcess
 
@@ -25,10 +25,10 @@ def test_many_turns_in_flight_from_one_async_client_hold_few_threads(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     joker = agents.get_agent("Joker")
-    prefix = agent_session_instance_id("Joker", tag)
 
     def asked() -> int:
-        return len(agents_client.query_instances(instance_id_prefix=prefix, limit=TURNS + 1))
+        """Turns started and not yet run (the worker is stopped): none of this hub's earlier turns waits."""
+        return len(agents_client.query_instances(name=AGENT_TURN, statuses=["PENDING"], limit=TURNS + 1))
 
     async def main() -> tuple[list[str], int, int]:
         baseline = threading.active_count()

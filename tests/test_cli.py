@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import durable_agents
 from durable_agents import DurableClient, OrchestrationStatus
-from durable_agents.agents.proxy import AGENT_TURN, SESSION_ENTITY
+from durable_agents.agents.proxy import AGENT_TURN, SESSION_ORCHESTRATION, session_entity
 from durable_agents.cli import app as cli_app
 
 from conftest import Services, WorkerProcess, new_taskhub, python_path, run_cli, wait_until
@@ -341,12 +341,13 @@ def test_agents_run_continues_a_session(agents_cli: Any, fresh_model: Any) -> No
     assert session in {s["session"] for s in listed}
     # The instances behind a session and its turns stay out of `list` unless asked for.
     everything = {s["instance_id"] for s in ok_json(agents_cli("list", "--all", "--limit", "500", "--json"))}
-    assert f"@agent:Joker:{session}" in everything
+    entity = session_entity("Joker", session).instance_id
+    assert entity in everything
     assert f"@turn:{first['correlation_id']}" in everything
     visible = ok_json(agents_cli("list", "--limit", "500", "--json"))
     # (A tool orchestration a turn started is the user's own and stays visible, whatever its id.)
-    assert not any(s["name"] in {SESSION_ENTITY, AGENT_TURN} for s in visible)
-    assert not {f"@agent:Joker:{session}", f"@turn:{first['correlation_id']}"} & {s["instance_id"] for s in visible}
+    assert not any(s["name"] in {SESSION_ORCHESTRATION, AGENT_TURN} for s in visible)
+    assert not {entity, f"@turn:{first['correlation_id']}"} & {s["instance_id"] for s in visible}
     turn = cli_history_rows(agents_cli("history", f"@turn:{first['correlation_id']}").stdout)
     assert any("durable_agents.agent_model_call" in row and "Tell me a joke about clouds" in row for row in turn)
 

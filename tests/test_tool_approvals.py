@@ -17,8 +17,9 @@ from durable_agents import (
     DurableClient,
     Settings,
 )
+from durable_agents.agents.proxy import session_entity
 from durable_agents.api import create_app
-from durable_agents.ids import tool_approval_id
+from durable_agents.ids import agent_turn_instance_id, tool_approval_id
 from durable_agents.testing import TestModelServer
 
 from conftest import Services, WorkerProcess, client_for, new_taskhub, run_cli, start_agents_worker, wait_until
@@ -191,3 +192,34 @@ def test_the_api_the_cli_and_the_dashboard_list_and_decide(
     assert results['{"path": "by-api"}'] == "deleted by-api-edited"
     assert results['{"path": "by-dashboard"}'].endswith("Reason: not from the dashboard")
     assert results['{"path": "by-cli"}'].endswith("Reason: the CLI says no")
+
+
+def test_a_sessions_turns_take_turns_and_a_terminated_turn_lets_the_next_one_run(
+    services: Services, effects_dir: Path, model_server: TestModelServer
+) -> None:
+    control = model_server.control
+    control.add_rule(
+        match={"last_user_contains": "Tidy up", "last_message_role": "user"},
+        reply={"tool_calls": [{"name": "delete_file", "arguments": {"path": "old.log"}}]},
+    )
+    hub = new_taskhub("taketurns")
+    worker = start_agents_worker(services, effects_dir, model_server, hub).start()
+    try:
+        client = client_for(services, hub)
+        janitor = DurableAgentClient(client).get_agent("Janitor")
+        holding = janitor.run_sync("Tidy up my files", session="desk", wait_for_response=False)
+        wait_until(lambda: client.list_pending_approvals())  # the turn holds the session while it waits
+        later = janitor.run_sync("What is left?", session="desk", wait_for_response=False)
+
+        # The later turn asked for the session, and the session's entity holds its request back.
+        session = session_entity("Janitor", "desk")
+        wait_until(lambda: client.get_entity(session).waiting == 1)
+        assert client.get_entity(session).locked_by == agent_turn_instance_id(holding)
+        assert [e["type"] for e in client.get_history(agent_turn_instance_id(later))][-1] == "EntityLockRequested"
+        assert not any("What is left?" in json.dumps(r) for r in control.requests())
+
+        client.terminate_orchestration(agent_turn_instance_id(holding))
+        assert "What is left?" in janitor.wait(later, timeout=60).text
+        assert client.get_entity(session).locked_by is None
+    finally:
+        worker.stop()

@@ -15,9 +15,9 @@ from .agents.activities import add_agent_queue, register_agent_activities
 from .agents.agent import Agent
 from .agents.approvals import ApprovalPolicy, as_policy
 from .agents.limits import LocalModelSlots, ModelSlots
-from .agents.proxy import AGENT_TURN, SESSION_ENTITY, OrchestrationAgent
+from .agents.proxy import AGENT_TURN, SESSION_ENTITY, SESSION_ORCHESTRATION, OrchestrationAgent
 from .agents.tools import ToolSpec, arguments_model, describe
-from .agents.turn import make_agent_session, make_agent_turn
+from .agents.turn import make_agent_session, make_agent_turn, refuse_operations
 from .celery_config import (
     check_priority,
     check_queue_name,
@@ -94,7 +94,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         self.version_router = VersionRouter(self)
         self.registry = Registry()
         # `context.get_agent(name)` in orchestration code: the agents layer plugs into the pure engine here.
-        self.registry.agent_factory = OrchestrationAgent
+        self.registry.agent_factory = self._orchestration_agent
         self.executor_cache = ExecutorCache(self.settings.replay_cache_size)
         self.run_sweeper = sweeper
         #: The queues this process's worker consumes (None outside a worker).
@@ -275,9 +275,10 @@ class DurableApp(Celery):  # type: ignore[misc]
                 connection_options=redis_ssl_options(self.settings, self.settings.redis_url),
             ),
         )
-        self.registry.add_orchestration(make_agent_session(self), SESSION_ENTITY)
+        self.registry.add_orchestration(make_agent_session(self), SESSION_ORCHESTRATION)
         self.registry.add_orchestration(make_agent_turn(self), AGENT_TURN)
-        self.registry.unversioned |= {SESSION_ENTITY, AGENT_TURN}
+        self.registry.add_entity(refuse_operations, SESSION_ENTITY)
+        self.registry.unversioned |= {SESSION_ORCHESTRATION, AGENT_TURN}
         register_agent_activities(self)
 
     def agent(self, name: str) -> Agent:
@@ -289,7 +290,11 @@ class DurableApp(Celery):  # type: ignore[misc]
     def get_agent(self, context: OrchestrationContext, name: str) -> OrchestrationAgent:
         """The agent `name` inside an orchestration: `yield agent.run(...)` is a durable turn."""
         self.agent(name)
-        return OrchestrationAgent(context, name)
+        return self._orchestration_agent(context, name)
+
+    def _orchestration_agent(self, context: OrchestrationContext, name: str) -> OrchestrationAgent:
+        agent = self.agents.get(name)
+        return OrchestrationAgent(context, name, agent.queue_role if agent is not None else None)
 
     def durable_tool(
         self, fn: F | None = None, *, name: str | None = None, requires_approval: bool | ApprovalPolicy = False

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .agents.proxy import INTERNAL_ORCHESTRATIONS, SESSION_ENTITY
+from .agents.proxy import INTERNAL_ORCHESTRATIONS, SESSION_ORCHESTRATION
 from .agents.turn import ROUTED_CALLS, call_of
 from .errors import InstanceNotFoundError
 from .explanation import Explanation, Pending, Reason
@@ -372,7 +372,7 @@ def _agent_calls(facts: InstanceFacts) -> dict[str, tuple[str, str]]:
     """The agent turns this instance asked for: correlation id -> (agent, session instance)."""
     calls = {}
     for event, _ in facts.history:
-        if isinstance(event, EventSent) and event.start_name == SESSION_ENTITY and isinstance(event.data, dict):
+        if isinstance(event, EventSent) and event.start_name == SESSION_ORCHESTRATION and isinstance(event.data, dict):
             agent, correlation_id = event.data.get("agent"), event.data.get("correlation_id")
             if isinstance(agent, str) and isinstance(correlation_id, str):
                 calls[correlation_id] = (agent, event.instance_id)

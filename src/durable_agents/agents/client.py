@@ -9,6 +9,7 @@ from .. import ids
 from ..async_waits import in_io_thread, wait_for_state
 from ..connections import redis_client, redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
+from ..serialization import encode
 from ..state import OrchestrationState, OrchestrationStatus
 from ..store import instances, sessions, turns
 from ..store.db import single_statement, transaction
@@ -19,7 +20,7 @@ from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
 from ..tasks.dispatch import wake
 from ..telemetry.tracing import current_traceparent
 from . import observe
-from .proxy import DEFAULT_SESSION, SESSION_ENTITY, turn_request
+from .proxy import AGENT_TURN, DEFAULT_SESSION, session_entity, turn_input, turn_request
 from .response import AgentResponse, AgentSession
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ class AgentProxy:
     def _submit(
         self, message: Any, session: AgentSession | str | None, response_format: Any, correlation_id: str
     ) -> str:
-        """Write the turn request to its session entity (starting the entity if need be) and wake it."""
+        """Start the turn (an instance of its own, which takes its session's lock when it runs) and wake it."""
         client = self._owner.client
         session_key = str(session) if session is not None else DEFAULT_SESSION
         request = turn_request(
@@ -179,27 +180,31 @@ class AgentProxy:
             response_format=response_format,
             reply_to=None,
         )
-        entity = ids.agent_session_instance_id(self.name, session_key)
-        submit: dict[str, Any] = {
+        session_entity(self.name, session_key)  # a clear error now for a key no entity id could carry
+        hosted = client.app.agents.get(self.name)
+        settings = client.settings
+        turn = ids.agent_turn_instance_id(correlation_id)
+        start: dict[str, Any] = {
             "taskhub": client.taskhub,
-            "instance_id": entity,
-            "name": SESSION_ENTITY,
-            "input": {"agent": self.name, "session": session_key},
-            "event_name": "turn",
-            "data": request,
+            "instance_id": turn,
+            "name": AGENT_TURN,
+            "input": encode(
+                turn_input(request, hosted.queue_role if hosted is not None else None),
+                what=f"request of agent {self.name!r}",
+                limit=settings.max_payload_bytes,
+            ),
         }
         # The span covers handing the turn over (the client holds no span open while it waits); the
-        # turn's own spans, in the workers, join the session's trace.
+        # turn's own spans, in the workers, join its trace.
         with observe.invoke_agent(self.name, session_key) as current:
             current.set_attribute("durable.correlation_id", correlation_id)
-            # A new session's trace starts here; a running session's turns stay in the trace it began.
-            submit["trace_parent"] = current_traceparent()
-            with single_statement(client.settings.database_url) as db:
-                posted = instances.post_event_starting(db, **submit)
-            if not posted:
-                with transaction(client.settings.database_url) as db:
-                    instances.ensure_started_with_event(db, **submit)
-            wake(client.app, entity)
+            start["trace_parent"] = current_traceparent()
+            with single_statement(settings.database_url) as db:
+                started = instances.start_new(db, **start)
+            if not started:
+                with transaction(settings.database_url) as db:
+                    instances.create(db, **start, start_at=None, reuse_id=False)
+            wake(client.app, turn)
         return correlation_id
 
     def wait(self, correlation_id: str, *, response_format: Any = None, timeout: float = 300.0) -> AgentResponse:

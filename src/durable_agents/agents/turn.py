@@ -1,9 +1,15 @@
-"""Agent turns on the orchestration engine: a session entity that serialises turns, and the turn itself.
+"""Agent turns on the orchestration engine: each turn an instance of its own, holding its session's lock.
 
-The session entity is a long-lived orchestration per (agent, session) that takes one "turn" event
-at a time, runs it as a sub-orchestration, answers the caller, and continues as new. The turn
-calls the model and the tools as activities, so every call is a checkpoint: a crash resumes
-after the last finished call, and nothing that finished runs twice.
+A caller starts the turn (`@turn:CORRELATION`) itself; the turn locks its session's entity
+(`proxy.session_entity`) for as long as it runs, so a session's turns run one at a time, in the
+order they asked, and a session between turns is only a row. An idle session's lock is taken in
+the turn's first step (`store/entity_locks`). The turn calls the model and the tools as
+activities, so every call is a checkpoint: a crash resumes after the last finished call, and
+nothing that finished runs twice.
+
+Sessions from before turns were instances of their own are a long-lived orchestration that takes
+one "turn" event at a time and runs it as a child (`make_agent_session`); it stays registered so
+that such a session runs the turns it holds, each of them then under the session's lock too.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from ..errors import FailureDetails, StructuredOutputError, TaskFailedError, Too
 from ..orchestrator.context import OrchestrationContext
 from ..orchestrator.tasks import MappedTask, Task
 from .approvals import decide_calls, rejection_text
-from .proxy import AGENT_TURN, response_event
+from .proxy import AGENT_TURN, response_event, session_entity
 from .tools import tool_output
 
 if TYPE_CHECKING:
@@ -46,15 +52,22 @@ def call_of(activity: str) -> tuple[str, str]:
     return name, role or "agents"
 
 
+def refuse_operations(state: Any, operation: str, input: Any) -> Any:
+    """A session's entity: its lock orders the session's turns; it has no operations."""
+    raise ValueError(f"an agent session's entity has no operations (got {operation!r}); it only orders the turns")
+
+
 def make_agent_session(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
     def agent_session(context: OrchestrationContext) -> Any:
-        """One turn per execution; waiting turn requests are carried over by continue_as_new, in order."""
+        """One turn per execution; waiting turn requests are carried over by continue_as_new, in order.
+        (Sessions from before turns were started by their callers; see the module's docstring.)"""
         request = yield context.wait_for_external_event("turn")
         correlation_id = request["correlation_id"]
         # The turn's calls go to the agent's queue as it is when the turn starts; kept in the turn's input,
         # so that a turn in flight across a deploy that moves the agent replays the calls it recorded.
         agent = app.agents.get(request["agent"])
-        turn = {**request, "queue": agent.queue_role if agent is not None else None}
+        # Under the session's lock, as turns started by their callers run: the two kinds then take turns.
+        turn = {**request, "queue": agent.queue_role if agent is not None else None, "session_lock": True}
         try:
             response = yield context.call_sub_orchestrator(
                 AGENT_TURN, input=turn, instance_id=ids.agent_turn_instance_id(correlation_id)
@@ -137,6 +150,17 @@ def _tool_task(
 def make_agent_turn(app: DurableApp) -> Callable[[OrchestrationContext], Any]:
     def agent_turn(context: OrchestrationContext) -> Any:
         request = context.get_input()
+        if "queue" not in request:
+            # Started by a caller that does not host the agent: its calls go where this worker's registry
+            # says. (A turn replayed after a deploy that moved the agent to another queue diverges.)
+            agent = app.agents.get(request["agent"])
+            request = {**request, "queue": agent.queue_role if agent is not None else None}
+        if not request.get("session_lock"):  # a turn from before sessions were entities
+            return (yield from guarded_turn(context, request))
+        with (yield context.lock_entities(session_entity(request["agent"], request["session"]))):
+            return (yield from guarded_turn(context, request))
+
+    def guarded_turn(context: OrchestrationContext, request: dict[str, Any]) -> Any:
         try:
             return (yield from run_turn(context, request))
         except Exception as error:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..agents.proxy import AGENT_TURN, SESSION_ENTITY
+from ..agents.proxy import AGENT_TURN, SESSION_ORCHESTRATION
 from ..errors import DurableAgentsError, InstanceNotFoundError, InvalidInstanceStateError
 from ..explanation import Explanation
 from ..state import OrchestrationState
@@ -25,7 +25,7 @@ def awaited_events(dash: Dashboard, state: OrchestrationState, why: Explanation 
     """The events the instance waits for now; None when this dashboard cannot tell (it lacks the code).
 
     The engine's own instances for agents take their events from the engine: none is offered."""
-    if why is None or state.name in (SESSION_ENTITY, AGENT_TURN):
+    if why is None or state.name in (SESSION_ORCHESTRATION, AGENT_TURN):
         return []
     if state.name not in dash.client.app.registry.orchestrations:
         return None

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import ids
-from ..agents.proxy import AGENT_TURN, INTERNAL_ORCHESTRATIONS, SESSION_ENTITY
+from ..agents.proxy import AGENT_TURN, INTERNAL_ORCHESTRATIONS, SESSION_ORCHESTRATION
 from ..errors import InstanceNotFoundError
 from ..state import OrchestrationState, OrchestrationStatus
 from ..tags import parse_tag
@@ -77,7 +77,7 @@ class Filters:
 def kind_of(state: OrchestrationState) -> str:
     if state.name == AGENT_TURN:
         return "agent turn"
-    if state.name == SESSION_ENTITY:
+    if state.name == SESSION_ORCHESTRATION:
         return "agent session"
     if state.parent_instance_id:
         return "sub-orchestration"
@@ -109,7 +109,9 @@ def routes(dash: Dashboard) -> APIRouter:
         )
         names = sorted({*dash.client.app.registry.orchestrations, *(r.name for r in rows)} - set(INTERNAL))
         entities = [
-            r.instance_id for r in rows[:PAGE_SIZE] if r.name == SESSION_ENTITY and not r.runtime_status.is_terminal
+            r.instance_id
+            for r in rows[:PAGE_SIZE]
+            if r.name == SESSION_ORCHESTRATION and not r.runtime_status.is_terminal
         ]
         return {
             "instances": rows[:PAGE_SIZE],
@@ -161,7 +163,7 @@ def routes(dash: Dashboard) -> APIRouter:
             "history_total": len(history),
             "history_lines": history_lines,
             "turn": state.input if state.name == AGENT_TURN and isinstance(state.input, dict) else None,
-            "entity": state.input if state.name == SESSION_ENTITY and isinstance(state.input, dict) else None,
+            "entity": state.input if state.name == SESSION_ORCHESTRATION and isinstance(state.input, dict) else None,
             "terminal": state.runtime_status.is_terminal,
             "why": why,
             "awaited": awaited_events(dash, state, why),

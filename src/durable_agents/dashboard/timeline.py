@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ValidationError
 
-from ..agents.proxy import SESSION_ENTITY, response_event
+from ..agents.proxy import SESSION_ORCHESTRATION, response_event
 from ..orchestrator import history as h
 
 SpanKind = Literal["activity", "suborchestration", "timer", "agent"]
@@ -161,7 +161,7 @@ def build_timeline(events: list[dict[str, Any]], *, now: datetime) -> Timeline:
             by_task[event.task_id] = _add(spans, span)
         elif isinstance(event, h.EventSent):
             data = event.data if isinstance(event.data, dict) else {}
-            if event.start_name == SESSION_ENTITY and event.name == "turn" and "correlation_id" in data:
+            if event.start_name == SESSION_ORCHESTRATION and event.name == "turn" and "correlation_id" in data:
                 correlation_id = str(data["correlation_id"])
                 span = Span("agent", str(data.get("agent", "agent")), at, task_id=event.task_id)
                 span.correlation_id = correlation_id

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, String, bindparam, delete, func, insert, literal, select, union_all
+from sqlalchemy import Row, Select, String, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from .. import ids
@@ -170,36 +170,12 @@ def ensure_started(
     return True
 
 
-def ensure_started_with_event(
-    session: Session,
-    *,
-    taskhub: str,
-    instance_id: str,
-    name: str,
-    input: Any,
-    event_name: str,
-    data: Any,
-    trace_parent: str | None = None,
-) -> None:
-    """`ensure_started`, then `raise_event` to the instance it leaves pending or running, and locked."""
-    ensure_started(session, taskhub=taskhub, instance_id=instance_id, name=name, input=input, trace_parent=trace_parent)
-    inbox.post(session, taskhub, instance_id, EventRaised(name=event_name, data=data))
-
-
-def post_event_starting(
-    session: Session,
-    *,
-    taskhub: str,
-    instance_id: str,
-    name: str,
-    input: Any,
-    event_name: str,
-    data: Any,
-    trace_parent: str | None = None,
+def start_new(
+    session: Session, *, taskhub: str, instance_id: str, name: str, input: Any, trace_parent: str | None = None
 ) -> bool:
-    """`ensure_started_with_event` in one statement, for the cases it meets most: no instance under the
-    id yet, or one pending or running. False where it did nothing: the id belongs to a finished
-    instance (which `ensure_started_with_event` replaces), or the database is not PostgreSQL."""
+    """`create` in one statement, for an id no instance has had (an agent turn's, from its fresh correlation
+    id): True if it started the instance; False where it did nothing (the id is taken, or the database is
+    not PostgreSQL), for the caller to take `create`'s path and its answer."""
     if not dialect.of(session).writes_in_one_statement:
         return False
     execution_id = ids.new_execution_id()
@@ -217,64 +193,33 @@ def post_event_starting(
         "trace_parent": trace_parent,
         "start_key": ids.start_key(execution_id),
         "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
-        "event": event_to_json(EventRaised(name=event_name, data=data)),
         "notify": inbox.notify_payload(taskhub, instance_id),
     }
-    posted, _notified = session.execute(_post_event_starting_statement(), params).one()
-    return bool(posted)
+    started, _notified = session.execute(_start_new_statement(), params).one()
+    return bool(started)
 
 
 @cache
-def _post_event_starting_statement() -> Select[int, int]:
-    """Built once, from bind parameters. Its parts share one snapshot: an instance inserted by a
-    concurrent caller is neither `started` (the insert conflicts) nor `live` (not seen), so the
-    statement does nothing and the caller takes the locking path."""
-    columns, box = instances_table.c, inbox_table.c
-
-    def param(name: str, column: Any) -> Any:
-        return bindparam(name, type_=column.type)
-
-    started = insert_new_instance("postgresql").returning(columns.instance_id).cte("started")
-    # Locked, as `ensure_started_with_event` locks it: a step finishing the instance meanwhile is
-    # waited for, and the status is read again after it.
-    live = (
-        select(columns.instance_id)
-        .where(
-            columns.taskhub == param("taskhub", columns.taskhub),
-            columns.instance_id == param("instance_id", columns.instance_id),
-            columns.status.not_in(TERMINAL),
-        )
-        .with_for_update()
-        .cte("live")
-    )
-    targets = union_all(select(started.c.instance_id), select(live.c.instance_id)).cte("targets")
-    inbox_columns = ["taskhub", "instance_id", "execution_id", "dedupe_key", "event"]
+def _start_new_statement() -> Select[int, int]:
+    """Built once, from bind parameters: the instance, its start event and the notification, or nothing."""
+    box = inbox_table.c
+    started = insert_new_instance("postgresql").returning(instances_table.c.instance_id).cte("started")
     start_event = insert(inbox_table).from_select(
-        inbox_columns,
+        ["taskhub", "instance_id", "execution_id", "dedupe_key", "event"],
         select(
-            param("taskhub", box.taskhub),
+            bindparam("taskhub", type_=box.taskhub.type),
             started.c.instance_id,
-            param("execution_id", box.execution_id),
-            param("start_key", box.dedupe_key),
-            param("start_event", box.event),
-        ),
-    )
-    event = insert(inbox_table).from_select(
-        inbox_columns,
-        select(
-            param("taskhub", box.taskhub),
-            targets.c.instance_id,
-            literal(None, box.execution_id.type),
-            literal(None, box.dedupe_key.type),
-            param("event", box.event),
+            bindparam("execution_id", type_=box.execution_id.type),
+            bindparam("start_key", type_=box.dedupe_key.type),
+            bindparam("start_event", type_=box.event.type),
         ),
     )
     # Selected, so that it runs: a CTE that only reads runs only if the statement reads it.
     notified = select(func.pg_notify(inbox.NOTIFY_CHANNEL, bindparam("notify", type_=String()))).select_from(started)
     return select(
-        select(func.count()).select_from(targets).scalar_subquery(),
+        select(func.count()).select_from(started).scalar_subquery(),
         select(func.count()).select_from(notified.subquery()).scalar_subquery(),
-    ).add_cte(start_event.cte("start_event"), event.cte("event"))
+    ).add_cte(start_event.cte("start_event"))
 
 
 def insert_new_instance(backend: str) -> Any:

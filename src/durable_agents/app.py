@@ -277,7 +277,7 @@ class DurableApp(Celery):  # type: ignore[misc]
         )
         self.registry.add_orchestration(make_agent_session(self), SESSION_ORCHESTRATION)
         self.registry.add_orchestration(make_agent_turn(self), AGENT_TURN)
-        self.registry.add_entity(refuse_operations, SESSION_ENTITY)
+        self.registry.add_entity(refuse_operations, SESSION_ENTITY, records_locks=False)
         self.registry.unversioned |= {SESSION_ORCHESTRATION, AGENT_TURN}
         register_agent_activities(self)
 

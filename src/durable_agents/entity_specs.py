@@ -23,11 +23,14 @@ class EntitySpec:
     is_class: bool
     #: A class's operations (its public methods); empty for a function, which takes any operation.
     operations: tuple[str, ...]
+    #: Whether its locks and releases join its recent operations (not for agent sessions, whose
+    #: turns say who held them: two writes fewer per turn).
+    records_locks: bool = True
 
     @classmethod
-    def of(cls, name: str, target: Callable[..., Any]) -> EntitySpec:
+    def of(cls, name: str, target: Callable[..., Any], *, records_locks: bool = True) -> EntitySpec:
         if not inspect.isclass(target):
-            return cls(name, target, False, ())
+            return cls(name, target, False, (), records_locks)
         operations = tuple(
             sorted(
                 attribute
@@ -46,7 +49,7 @@ class EntitySpec:
                 f"entity class {name!r} must be constructible without arguments (each operation gets a fresh "
                 "instance whose `state` is set); keep what it needs in `state` or in class attributes"
             ) from None
-        return cls(name, target, True, operations)
+        return cls(name, target, True, operations, records_locks)
 
     def check_operation(self, operation: str) -> None:
         """Refuse an operation the entity does not define, naming those it does."""

@@ -169,13 +169,13 @@ class Registry:
         )
         return name
 
-    def add_entity(self, target: Callable[..., Any], name: str | None = None) -> str:
+    def add_entity(self, target: Callable[..., Any], name: str | None = None, *, records_locks: bool = True) -> str:
         """Register a class (its public methods are the operations) or a function of (state, operation, input)."""
         name = name or target.__name__
         EntityId(name, "key")  # a clear error now for a name no entity id could carry
         if name in self.entities and self.entities[name].target is not target:
             raise ValueError(f"an entity named {name!r} is already registered")
-        self.entities[name] = EntitySpec.of(name, target)
+        self.entities[name] = EntitySpec.of(name, target, records_locks=records_locks)
         return name
 
     def entity(self, name: str) -> EntitySpec:

@@ -62,7 +62,8 @@ def send_to_entities(
             wakes += _request_lock(session, instance, event, registry)
         elif isinstance(event, EntityUnlockSent):
             held = [EntityId.of(name) for name in event.entities]
-            released = entity_locks.unlock_now(session, hub, held, event.lock_id, sender)
+            record = _records_locks(registry, held)
+            released = entity_locks.unlock_now(session, hub, held, event.lock_id, sender, record=record)
             for entity in held:
                 if entity in released:
                     continue
@@ -104,10 +105,17 @@ def grant_idle_locks(
             continue
         targets = [EntityId.of(name) for name in event.entities]
         try:
-            for target in targets:
-                registry.entity(target.name)
+            record = all(registry.entity(target.name).records_locks for target in targets)
         except NotRegisteredError:
             continue  # the message path fails the task with the names that exist
-        if entity_locks.lock_now(session, instance.taskhub, targets, event.lock_id, instance.instance_id):
+        holder = instance.instance_id
+        if entity_locks.lock_now(session, instance.taskhub, targets, event.lock_id, holder, record=record):
             granted.add(event.task_id)
     return granted
+
+
+def _records_locks(registry: Registry, entities: Sequence[EntityId]) -> bool:
+    try:
+        return all(registry.entity(entity.name).records_locks for entity in entities)
+    except NotRegisteredError:
+        return True

@@ -101,7 +101,7 @@ class _EntityRun:
             message = pending.popleft()
             if isinstance(message, EntityUnlock):
                 if message.lock_id == loaded.locked_by:  # else a late second release: nothing holds it
-                    self._record("unlock", "unlock", loaded.lock_holder)
+                    self._record_lock("unlock", loaded.lock_holder)
                     loaded.locked_by = loaded.lock_holder = None
                     pending.extendleft(reversed(held))
                     held = []
@@ -116,11 +116,11 @@ class _EntityRun:
     def _lock(self, request: EntityLockRequest) -> None:
         live = entities.live_execution(self.session, self.taskhub, request.holder_instance_id)
         if live != request.holder_execution_id:  # it ended (or continued as new) while its lock was on the way
-            self._record("lock", "lock", request.holder_instance_id, failure={"message": "its holder has ended"})
+            self._record_lock("lock", request.holder_instance_id, failure={"message": "its holder has ended"})
             return
         self.loaded.locked_by = request.lock_id
         self.loaded.lock_holder = request.holder_instance_id
-        self._record("lock", "lock", request.holder_instance_id)
+        self._record_lock("lock", request.holder_instance_id)
         following = request.position + 1
         if following < len(request.entities):
             target = EntityId.of(request.entities[following])
@@ -170,6 +170,10 @@ class _EntityRun:
         key = ids.task_key(execution_id, outcome.task_id)
         inbox.post(self.session, self.taskhub, instance_id, outcome, execution_id=execution_id, dedupe_key=key)
         self.wakes.append(instance_id)
+
+    def _record_lock(self, kind: str, holder: str | None, failure: dict[str, Any] | None = None) -> None:
+        if self.spec is None or self.spec.records_locks:
+            self._record(kind, kind, holder, failure=failure)
 
     def _record(
         self,

@@ -41,26 +41,29 @@ _ZERO: ColumnClause[int] = literal_column("0")
 _entities, _instances, _box, _operations = entities_table.c, instances_table.c, inbox_table.c, entity_operations_table.c
 
 
-def lock_now(session: Session, taskhub: str, entities: Sequence[EntityId], lock_id: str, holder: str) -> bool:
+def lock_now(
+    session: Session, taskhub: str, entities: Sequence[EntityId], lock_id: str, holder: str, *, record: bool = True
+) -> bool:
     """Lock every one of `entities` (sorted) for critical section `lock_id` of instance `holder`, if each is
-    idle; True if they are all locked now. False leaves them as they were, for the message path."""
+    idle; True if they are all locked now. False leaves them as they were, for the message path. `record`:
+    add the lock to each entity's recent operations."""
     if not dialect.of(session).writes_in_one_statement:
         return False
     taken: list[EntityId] = []
     for entity in entities:
         params = {**_params(taskhub, entity), "p_execution_id": ids.new_execution_id(), "p_lock_id": lock_id}
-        if not session.execute(_lock_statement(), {**params, "p_holder": holder}).scalar_one():
+        if not session.execute(_lock_statement(record), {**params, "p_holder": holder}).scalar_one():
             # Their row locks stay until the transaction ends; the lock itself goes back now.
             for locked in taken:
                 params = {**_params(taskhub, locked), "p_lock_id": lock_id, "p_holder": holder}
-                session.execute(_unlock_statement(), params)
+                session.execute(_unlock_statement(record), params)
             return False
         taken.append(entity)
     return True
 
 
 def unlock_now(
-    session: Session, taskhub: str, entities: Sequence[EntityId], lock_id: str, holder: str
+    session: Session, taskhub: str, entities: Sequence[EntityId], lock_id: str, holder: str, *, record: bool = True
 ) -> list[EntityId]:
     """Release `lock_id` (held by instance `holder`) on those of `entities` where nothing waits for it;
     returns the ones released (the others need the release message, whose step hands the lock on)."""
@@ -70,7 +73,7 @@ def unlock_now(
         entity
         for entity in entities
         if session.execute(
-            _unlock_statement(), {**_params(taskhub, entity), "p_lock_id": lock_id, "p_holder": holder}
+            _unlock_statement(record), {**_params(taskhub, entity), "p_lock_id": lock_id, "p_holder": holder}
         ).scalar_one()
     ]
 
@@ -134,7 +137,7 @@ def _recorded(changed: Any, kind: str) -> tuple[Any, Any]:
 
 
 @cache
-def _lock_statement() -> Select[tuple[int]]:
+def _lock_statement(record: bool) -> Select[tuple[int]]:
     """One round trip: a new entity is created locked, an idle one is locked, and either is recorded. Its
     parts share one snapshot, so an entity this statement creates is not also locked by its update."""
     now = func.clock_timestamp()
@@ -185,12 +188,12 @@ def _lock_statement() -> Select[tuple[int]]:
         .cte("taken")
     )
     locked = union_all(select(new_entity.c.instance_id), select(taken.c.instance_id)).cte("locked")
-    record, trim = _recorded(locked, "lock")
-    return select(select(func.count()).select_from(locked).scalar_subquery()).add_cte(record, trim)
+    statement = select(select(func.count()).select_from(locked).scalar_subquery())
+    return statement.add_cte(*_recorded(locked, "lock")) if record else statement
 
 
 @cache
-def _unlock_statement() -> Select[tuple[int]]:
+def _unlock_statement(record: bool) -> Select[tuple[int]]:
     target = _idle_target()
     released = (
         update(entities_table)
@@ -200,5 +203,5 @@ def _unlock_statement() -> Select[tuple[int]]:
         .returning(_entities.instance_id)
         .cte("released")
     )
-    record, trim = _recorded(released, "unlock")
-    return select(select(func.count()).select_from(released).scalar_subquery()).add_cte(record, trim)
+    statement = select(select(func.count()).select_from(released).scalar_subquery())
+    return statement.add_cte(*_recorded(released, "unlock")) if record else statement

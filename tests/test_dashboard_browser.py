@@ -21,8 +21,10 @@ import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from durable_agents import DurableAgentClient, DurableClient
+from durable_agents.agents.proxy import SESSION_ORCHESTRATION
 from durable_agents.api import create_app
 from durable_agents.config import Settings
+from durable_agents.ids import agent_session_instance_id
 from durable_agents.testing import TestModelServer
 
 from conftest import ARTIFACTS, Services, WorkerProcess, new_taskhub
@@ -294,6 +296,7 @@ def test_event_buttons_are_offered_for_the_events_an_instance_waits_for_only(
     client: DurableClient,
     dashboard: DashboardServer,
     agents: DurableAgentClient,
+    fresh_model: TestModelServer,
     agents_dashboard: DashboardServer,
     page: Page,
 ) -> None:
@@ -323,12 +326,17 @@ def test_event_buttons_are_offered_for_the_events_an_instance_waits_for_only(
     assert page.locator('button[data-action="approve"]').get_attribute("data-event") == "approval_received"
     client.terminate(waiting)
 
-    joker = agents.get_agent("Joker")
-    session = joker.create_session()
-    joker.run_sync("Hi", session=session)
-    page.goto(f"{agents_dashboard.url}/instances/@agent:Joker:{session.key}")
-    page.locator("#instance-live").wait_for()
-    assert page.locator(".event-card").count() == 0  # a session entity takes its events from the engine
+    # A turn waiting for a tool approval waits for an event, which only the Approvals page decides.
+    fresh_model.control.add_rule(
+        match={"last_user_contains": "Tidy up", "last_message_role": "user"},
+        reply={"tool_calls": [{"name": "delete_file", "arguments": {"path": "old.log"}}]},
+    )
+    janitor = agents.get_agent("Janitor")
+    turn = f"@turn:{janitor.run_sync('Tidy up', session=janitor.create_session(), wait_for_response=False)}"
+    page.goto(f"{agents_dashboard.url}/instances/{turn}")
+    page.locator('#why[data-reason="waiting_for_event"]').wait_for()
+    assert page.locator(".event-card").count() == 0
+    agents.client.terminate_orchestration(turn)
 
 
 def test_an_instance_no_live_worker_serves_shows_why_as_a_warning(services: Services, page: Page) -> None:
@@ -552,18 +560,25 @@ def test_the_list_leaves_out_agent_internals_unless_asked_and_shows_idle_session
     joker = agents.get_agent("Joker")
     session = joker.create_session()
     reply = joker.run_sync("Hello there", session=session)
+    # A session as it was before sessions were entities: an orchestration, idle between turns.
+    legacy = agent_session_instance_id("Joker", session.key)
+    agents.client.schedule_new_orchestration(
+        SESSION_ORCHESTRATION, input={"agent": "Joker", "session": session.key}, instance_id=legacy
+    )
+    agents.client.wait_for_orchestration_start(legacy)
     page.goto(agents_dashboard.url + "/")
     page.locator("#instances").wait_for()
     assert page.locator('tr[data-instance^="@"]').count() == 0  # the engine's own rows are not the user's
 
     page.check("input[name=internal]")
     page.wait_for_url("**/?internal=1")  # the toggle is part of the bookmarkable view
-    entity = page.locator(f'tr[data-instance="@agent:Joker:{session.key}"]')
-    entity.wait_for()
-    badge = entity.locator("td").first
+    idle = page.locator(f'tr[data-instance="{legacy}"]')
+    idle.wait_for()
+    badge = idle.locator("td").first
     assert badge.inner_text().strip() == "Idle" and badge.locator('[data-status="RUNNING"][data-idle="true"]').count()
     turn = page.locator(f'tr[data-instance="@turn:{reply.correlation_id}"]')
     assert turn.locator('[data-status="COMPLETED"]').count() == 1
+    agents.client.terminate_orchestration(legacy)
     shot(page, "list-with-agent-internals")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from durable_agents.agents.proxy import OrchestrationAgent
+from durable_agents.agents.proxy import TURN_AS_CHILD, OrchestrationAgent
 from durable_agents.errors import ConfigurationError, EventTimeoutError, FailedTask, FailureDetails, TaskFailedError
 from durable_agents.orchestrator import ReplayExecutor, RetryPolicy, StepResult
 from durable_agents.orchestrator.context import StartIfMissing
@@ -25,6 +25,7 @@ from durable_agents.orchestrator.history import (
     ExecutionCompleted,
     ExecutionStarted,
     FailureInfo,
+    PatchMarker,
     StepStarted,
     SubOrchestrationCompleted,
     SubOrchestrationCreated,
@@ -681,18 +682,36 @@ def test_get_agent_returns_what_the_agent_factory_builds() -> None:
     assert asked == [(executor.context, "SpamDetector")]
 
 
-def test_agent_turn_starts_the_session_it_is_sent_to_and_completes_with_the_reply(fresh: bool) -> None:
+def test_agent_turn_runs_as_a_child_holding_its_session_and_completes_with_the_reply(fresh: bool) -> None:
     instance = Instance(classifies, agent_factory=OrchestrationAgent)
     started = instance.start(fresh=fresh)
-    [sent] = started.new_events
-    assert isinstance(sent, EventSent)
-    session = sent.start_input["session"]
-    assert (sent.task_id, sent.instance_id, sent.name) == (1, f"@agent:SpamDetector:{session}", "turn")
-    assert (sent.start_name, sent.start_input) == (
-        "durable_agents.agent_session",
-        {"agent": "SpamDetector", "session": session},
+    [marker, child] = started.new_events
+    assert isinstance(marker, PatchMarker) and marker.change_id == TURN_AS_CHILD
+    assert isinstance(child, SubOrchestrationCreated) and child.name == "durable_agents.agent_turn"
+    correlation_id = child.input["correlation_id"]
+    assert child.instance_id == f"@turn:{correlation_id}"
+    assert (child.input["agent"], child.input["session_lock"], child.input["reply_to"]) == (
+        "SpamDetector",
+        True,
+        "inst-1",
     )
-    correlation_id = sent.data["correlation_id"]
-    reply = {"text": "not spam", "correlation_id": correlation_id, "agent": "SpamDetector", "session": session}
-    done = instance.step(EventRaised(name=f"agent_response:{correlation_id}", data=reply), fresh=fresh)
+    assert "queue" not in child.input  # this proxy was not told the agent's queue: the worker's registry says
+    reply = {"text": "not spam", "correlation_id": correlation_id, "agent": "SpamDetector", "session": "s"}
+    done = instance.step(SubOrchestrationCompleted(task_id=child.task_id, result=reply), fresh=fresh)
     assert (done.outcome, done.result) == ("completed", "not spam")
+
+
+def test_a_turn_recorded_before_turns_were_children_replays_through_the_session() -> None:
+    # The ids the code makes are the same on either branch: learn them from a run of the new one.
+    probe = Instance(classifies, agent_factory=OrchestrationAgent).start().new_events[1]
+    correlation_id, session = probe.input["correlation_id"], probe.input["session"]
+    instance = Instance(classifies, agent_factory=OrchestrationAgent)
+    sent = EventSent(
+        task_id=1, instance_id=f"@agent:SpamDetector:{session}", name="turn", data={"correlation_id": correlation_id},
+        start_name="durable_agents.agent_session", start_input={"agent": "SpamDetector", "session": session},
+    )  # fmt: skip
+    instance.history = [StepStarted(timestamp=T0), ExecutionStarted(name="orch", input=None, execution_id="e1"), sent]
+    reply = {"text": "not spam", "correlation_id": correlation_id, "agent": "SpamDetector", "session": session}
+    done = instance.step(EventRaised(name=f"agent_response:{correlation_id}", data=reply), fresh=True)
+    assert (done.outcome, done.result, done.new_events[-1].type) == ("completed", "not spam", "ExecutionCompleted")
+    assert not any(isinstance(event, PatchMarker) for event in instance.history)

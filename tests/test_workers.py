@@ -231,7 +231,7 @@ def test_an_agent_no_live_worker_hosts_is_explained(
     )
     [call] = why.pending
     assert (call.kind, call.name, call.served_by) == ("agent", "WriterAgent", ())
-    assert call.instance_id is not None and call.instance_id.startswith("@agent:WriterAgent:")
+    assert call.instance_id is not None and call.instance_id.startswith("@turn:")
     assert "agent 'WriterAgent'" in why.message and "agents queue" in why.message
     client.terminate(instance_id)
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .agents.proxy import INTERNAL_ORCHESTRATIONS, SESSION_ORCHESTRATION
+from .agents.proxy import AGENT_TURN, INTERNAL_ORCHESTRATIONS, SESSION_ORCHESTRATION
 from .agents.turn import ROUTED_CALLS, call_of
 from .errors import InstanceNotFoundError
 from .explanation import Explanation, Pending, Reason
@@ -119,7 +119,7 @@ def explain(
                 served_by=serving.activity(item.name),
             )
         )
-    pending.extend(_open_sub_orchestrations(facts))
+    pending.extend(_open_sub_orchestrations(facts, serving))
     pending.extend(_open_entity_requests(facts))
     waits = _event_waits(facts, registry, max_payload_bytes)
     timeout_timers = {wait.timeout_task_id for wait in waits or () if wait.timeout_task_id is not None}
@@ -250,7 +250,7 @@ def _waiting(
         agent = by_kind["agent"][0]
         return answer(
             Reason.WAITING_FOR_AGENT,
-            f"it waits for agent {agent.name!r} to answer (session instance {agent.instance_id!r}) since "
+            f"it waits for agent {agent.name!r} to answer (instance {agent.instance_id!r}) since "
             f"{_at(agent.since)}; live workers host the agent ({_names(agent.served_by)})",
             pending,
             **extra,
@@ -379,17 +379,27 @@ def _agent_calls(facts: InstanceFacts) -> dict[str, tuple[str, str]]:
     return calls
 
 
-def _open_sub_orchestrations(facts: InstanceFacts) -> list[Pending]:
+def _open_sub_orchestrations(facts: InstanceFacts, serving: _Serving) -> list[Pending]:
+    """Children not finished; an agent's turn (`agent.run` in the code) is a call to the agent."""
     created: dict[int, tuple[SubOrchestrationCreated, datetime]] = {}
     for event, at in facts.history:
         if isinstance(event, SubOrchestrationCreated):
             created[event.task_id] = (event, at)
         elif isinstance(event, (SubOrchestrationCompleted, SubOrchestrationFailed)):
             created.pop(event.task_id, None)
-    return [
-        Pending("sub_orchestration", event.name, since=at, task_id=task_id, instance_id=event.instance_id)
-        for task_id, (event, at) in sorted(created.items())
-    ]
+    pending = []
+    for task_id, (event, at) in sorted(created.items()):
+        agent = event.input.get("agent") if event.name == AGENT_TURN and isinstance(event.input, dict) else None
+        if isinstance(agent, str):
+            served = serving.agent(agent)
+            pending.append(
+                Pending("agent", agent, since=at, task_id=task_id, instance_id=event.instance_id, served_by=served)
+            )
+        else:
+            pending.append(
+                Pending("sub_orchestration", event.name, since=at, task_id=task_id, instance_id=event.instance_id)
+            )
+    return pending
 
 
 def _open_entity_requests(facts: InstanceFacts) -> list[Pending]:

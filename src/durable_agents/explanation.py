@@ -43,7 +43,7 @@ class Pending:
     task_id: int | None = None
     #: When a timer fires, or an event wait times out.
     fires_at: datetime | None = None
-    #: The sub-orchestration's instance, or the agent's session instance.
+    #: The sub-orchestration's instance, or the agent's turn (or session, for turns from before turns were instances).
     instance_id: str | None = None
     #: An activity's work item status (pending, running, lease_expired) or a sub-orchestration's runtime status.
     status: str | None = None

@@ -17,6 +17,7 @@ from ..store.listener import async_instance_changes
 from ..store.sessions import SessionInfo
 from ..streaming.local_stream import LOCAL_URL, local_streams
 from ..streaming.redis_stream import StreamChunk, read_stream, stream_key
+from ..tasks import names
 from ..tasks.dispatch import wake
 from ..telemetry.tracing import current_traceparent
 from . import observe
@@ -204,6 +205,7 @@ class AgentProxy:
             if not started:
                 with transaction(settings.database_url) as db:
                     instances.create(db, **start, start_at=None, reuse_id=False)
+            names.remember(turn, AGENT_TURN, agent=self.name)  # its message shows as `agent:NAME` in Celery's tools
             wake(client.app, turn)
         return correlation_id
 

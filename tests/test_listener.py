@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
 from sqlalchemy import text
 
 from durable_agents import OrchestrationStatus
+from durable_agents.async_waits import in_io_thread, wait_for_state
+from durable_agents.state import TERMINAL
 from durable_agents.store.db import transaction
-from durable_agents.store.listener import application_name
+from durable_agents.store.inbox import notify_payload, send_notification
+from durable_agents.store.listener import application_name, async_instance_changes
 
 from conftest import Services, wait_until
 
@@ -65,3 +69,52 @@ def test_waits_outlive_the_loss_of_the_listening_connection(client: Any, service
 
     approve(client, ids, threads, states)
     wait_until(lambda: listening_backends(services) not in ([], [lost]), message="a new listening connection")
+
+
+def test_an_async_wait_learns_the_status_a_change_left_and_reads_only_when_it_may_be_done(
+    client: Any, services: Services
+) -> None:
+    instance_id = client.schedule_new_orchestration("approval", input={"timeout_seconds": 120})
+    client.wait_for_orchestration_start(instance_id, timeout=30)
+    reads: list[str] = []
+    reading = client.get_orchestration_state
+
+    def counted(asked: str) -> Any:
+        reads.append(asked)
+        return reading(asked)
+
+    async def main() -> tuple[list[str | None], Any]:
+        told: list[str | None] = []
+        async with async_instance_changes(services.database_url, client.taskhub, instance_id) as changed:
+            with transaction(services.database_url) as session:  # a change that tells no status
+                send_notification(session, notify_payload(client.taskhub, instance_id))
+            told.append(await changed(30))
+            with transaction(services.database_url) as session:  # two that do, before the waiter wakes
+                send_notification(session, notify_payload(client.taskhub, instance_id, "RUNNING"))
+                send_notification(session, notify_payload(client.taskhub, instance_id, "SUSPENDED"))
+            told.append(await changed(30))
+            # Told "RUNNING", the wait reads nothing; only then is the instance let finish.
+            with transaction(services.database_url) as session:
+                send_notification(session, notify_payload(client.taskhub, instance_id, "RUNNING"))
+
+            async def let_finish_once_told_running(remaining: float) -> str | None:
+                status = await changed(remaining)
+                told.append(status)
+                if status == "RUNNING":
+                    await in_io_thread(client.raise_orchestration_event, instance_id, "approval_received", data=1)
+                return status
+
+            client.get_orchestration_state = counted  # the wait reads through the client
+            done = await wait_for_state(
+                client, instance_id, lambda s: s.runtime_status.is_terminal, 30, "finish",
+                changes=let_finish_once_told_running, done_status=lambda status: status in TERMINAL,
+            )  # fmt: skip
+        return told, done
+
+    try:
+        told, done = asyncio.run(main())
+    finally:
+        client.get_orchestration_state = reading
+    assert told == [None, "SUSPENDED", "RUNNING", "COMPLETED"]  # the newest status told since the last wake-up
+    assert done.runtime_status == OrchestrationStatus.COMPLETED
+    assert reads == [instance_id]  # read once, after the change that could be the end

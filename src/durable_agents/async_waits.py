@@ -60,18 +60,32 @@ async def wait_for_state(
     what: str,
     missing_ok: bool = False,
     *,
-    changes: Callable[[float], Awaitable[None]] | None = None,
+    changes: Callable[[float], Awaitable[str | None]] | None = None,
+    done_status: Callable[[str], bool] | None = None,
 ) -> OrchestrationState:
     """`DurableClient._wait` as a coroutine: the state once `done` holds for it, read after each change.
 
     `changes` is a wait from `async_instance_changes` entered before the instance could change: the
-    first read then waits for the first change, instead of reading a state known to be too early."""
+    first read then waits for the first change, instead of reading a state known to be too early.
+    `done_status`: whether `done` can hold in a status; a change whose notification tells a status it
+    cannot hold in is not read (a turn's start and first step, for a wait for its end)."""
     deadline = asyncio.get_running_loop().time() + timeout
     if changes is not None:
-        await changes(timeout)
-        return await _read_until(client, instance_id, done, deadline, timeout, what, missing_ok, changes)
+        await _relevant_change(changes, deadline, done_status)
+        return await _read_until(client, instance_id, done, deadline, timeout, what, missing_ok, changes, done_status)
     async with async_instance_changes(client.settings.database_url, client.taskhub, instance_id) as changed:
-        return await _read_until(client, instance_id, done, deadline, timeout, what, missing_ok, changed)
+        return await _read_until(client, instance_id, done, deadline, timeout, what, missing_ok, changed, done_status)
+
+
+async def _relevant_change(
+    changed: Callable[[float], Awaitable[str | None]], deadline: float, done_status: Callable[[str], bool] | None
+) -> None:
+    """Wait for a change after which a read may find what the wait wants (or until the deadline)."""
+    loop = asyncio.get_running_loop()
+    while (remaining := deadline - loop.time()) > 0:
+        status = await changed(remaining)
+        if status is None or done_status is None or done_status(status):
+            return
 
 
 async def _read_until(
@@ -82,7 +96,8 @@ async def _read_until(
     timeout: float,
     what: str,
     missing_ok: bool,
-    changed: Callable[[float], Awaitable[None]],
+    changed: Callable[[float], Awaitable[str | None]],
+    done_status: Callable[[str], bool] | None,
 ) -> OrchestrationState:
     loop = asyncio.get_running_loop()
     while True:
@@ -106,4 +121,4 @@ async def _read_until(
                 f"instance {instance_id!r} did not {what} within {timeout:g}s (it is {status}); "
                 "the instance is unaffected, wait again or check that a worker serves this task hub"
             )
-        await changed(remaining)
+        await _relevant_change(changed, deadline, done_status)

@@ -10,7 +10,7 @@ from ..async_waits import in_io_thread, wait_for_state
 from ..connections import redis_client, redis_ssl_options
 from ..errors import AgentNotRegisteredError, AgentRunError, FailureDetails
 from ..serialization import encode
-from ..state import OrchestrationState, OrchestrationStatus
+from ..state import TERMINAL, OrchestrationState, OrchestrationStatus
 from ..store import instances, sessions, turns
 from ..store.db import single_statement, transaction
 from ..store.listener import async_instance_changes
@@ -149,7 +149,14 @@ class AgentProxy:
         async with async_instance_changes(client.settings.database_url, client.taskhub, turn) as changes:
             await in_io_thread(self._submit, message, session, response_format, correlation_id)
             state = await wait_for_state(
-                client, turn, lambda s: s.runtime_status.is_terminal, timeout, "finish", True, changes=changes
+                client,
+                turn,
+                lambda s: s.runtime_status.is_terminal,
+                timeout,
+                "finish",
+                True,
+                changes=changes,
+                done_status=_ended,
             )
         return self._response(correlation_id, state, response_format)
 
@@ -227,6 +234,7 @@ class AgentProxy:
             timeout,
             "finish",
             missing_ok=True,
+            done_status=_ended,
         )
         return self._response(correlation_id, state, response_format)
 
@@ -235,3 +243,8 @@ class AgentProxy:
             details = state.failure_details or FailureDetails("TerminatedError", "the turn was terminated")
             raise AgentRunError(f"agent {self.name!r} could not answer (turn {correlation_id}): {details}", details)
         return AgentResponse.from_turn(state.output, response_format)
+
+
+def _ended(status: str) -> bool:
+    """Whether a turn in `status` has ended (a notification told it): only then is its state worth a read."""
+    return status in TERMINAL

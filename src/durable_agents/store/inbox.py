@@ -69,6 +69,12 @@ def send_notification(session: Session, payload: str) -> None:
         session.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
 
 
-def notify_payload(taskhub: str, instance_id: str) -> str:
-    """What `notify()` sends, and what a client waiting for the instance listens for."""
-    return f"{taskhub}\x1f{instance_id}"
+#: Separates a notification's instance from the status the instance had when it changed (if told).
+STATUS_SEPARATOR = "\x1e"
+
+
+def notify_payload(taskhub: str, instance_id: str, status: str | None = None) -> str:
+    """What `notify()` sends, and (without `status`) what a client waiting for the instance listens for.
+    With `status`, the status the change left it in: a waiter that needs another reads nothing."""
+    key = f"{taskhub}\x1f{instance_id}"
+    return f"{key}{STATUS_SEPARATOR}{status}" if status else key

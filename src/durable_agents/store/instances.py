@@ -193,7 +193,7 @@ def start_new(
         "trace_parent": trace_parent,
         "start_key": ids.start_key(execution_id),
         "start_event": event_to_json(ExecutionStarted(name=name, input=input, execution_id=execution_id)),
-        "notify": inbox.notify_payload(taskhub, instance_id),
+        "notify": inbox.notify_payload(taskhub, instance_id, "PENDING"),
     }
     started, _notified = session.execute(_start_new_statement(), params).one()
     return bool(started)

@@ -22,7 +22,7 @@ import psycopg
 
 from . import dialect
 from .db import get_engine
-from .inbox import NOTIFY_CHANNEL, notify_payload
+from .inbox import NOTIFY_CHANNEL, STATUS_SEPARATOR, notify_payload
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +33,46 @@ RECONNECT_DELAY = 1.0
 
 
 class Waker(Protocol):
-    """What the listener sets when a waiter's payload is notified: a threading.Event, or a LoopWaker."""
+    """What the listener wakes when a waiter's instance may have changed: with the status the change left
+    it in when the notification told it, else None (read to know)."""
 
-    def set(self) -> None: ...
+    def wake(self, status: str | None) -> None: ...
+
+
+class ThreadWaker(threading.Event):
+    """Wakes a waiting thread (which reads the state whatever the status)."""
+
+    def wake(self, status: str | None) -> None:
+        self.set()
 
 
 class LoopWaker:
-    """Sets an asyncio.Event of a running loop from the listener's thread: one wait of a coroutine."""
+    """Sets an asyncio.Event of a running loop from the listener's thread: one wait of a coroutine, which
+    learns the newest status it was told of since it last woke (None if any wake-up did not tell)."""
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.event = asyncio.Event()
+        self.status: str | None = None
+        self._untold = False
 
-    def set(self) -> None:
+    def wake(self, status: str | None) -> None:
         with suppress(RuntimeError):  # the loop has closed: its waiter is gone
-            self._loop.call_soon_threadsafe(self.event.set)
+            self._loop.call_soon_threadsafe(self._woken, status)
+
+    def _woken(self, status: str | None) -> None:
+        # Notifications arrive in commit order, so the last status told is the newest; one that told
+        # nothing (a reconnect, a change without a status) leaves only a read to know.
+        self._untold = self._untold or status is None
+        self.status = None if self._untold else status
+        self.event.set()
+
+    def take(self) -> str | None:
+        """The status to go by after a wake-up (None: read), and clear it for the next."""
+        status = self.status
+        self.event.clear()
+        self.status, self._untold = None, False
+        return status
 
 
 class Listener:
@@ -86,7 +111,7 @@ class Listener:
     def waiting_for(self, payload: str) -> Iterator[Callable[[float], None]]:
         """A function that returns when a notification with `payload` may have arrived (or after at most
         its argument, in seconds)."""
-        woken = threading.Event()
+        woken = ThreadWaker()
         self.add(payload, woken)
 
         def wait(remaining: float) -> None:
@@ -122,13 +147,15 @@ class Listener:
         return psycopg.connect(*args, **{**options, "autocommit": True, "application_name": application_name()})
 
     def _wake(self, payload: str | None) -> None:
+        status: str | None = None
         with self._lock:
             if payload is None:
                 wakers = [waker for waiting in self._waiters.values() for waker in waiting]
             else:
-                wakers = list(self._waiters.get(payload, ()))
+                key, _, status = payload.partition(STATUS_SEPARATOR)
+                wakers = list(self._waiters.get(key, ()))
         for waker in wakers:
-            waker.set()
+            waker.wake(status or None)
 
 
 def application_name() -> str:
@@ -173,14 +200,16 @@ def instance_changes(database_url: str, taskhub: str, instance_id: str) -> Itera
 @asynccontextmanager
 async def async_instance_changes(
     database_url: str, taskhub: str, instance_id: str
-) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+) -> AsyncIterator[Callable[[float], Awaitable[str | None]]]:
     """`instance_changes` for coroutines: the wait holds no thread (the process's one listener thread
-    wakes every waiting coroutine of every loop)."""
+    wakes every waiting coroutine of every loop). It returns the status the instance changed to when the
+    notification told it, else None (after a timeout too): then only a read can tell."""
     if not dialect.for_url(database_url).notifies:
         delays = iter((0.01, 0.02, 0.05, 0.1))
 
-        async def poll(remaining: float) -> None:
+        async def poll(remaining: float) -> str | None:
             await asyncio.sleep(min(remaining, next(delays, 0.2)))
+            return None
 
         yield poll
         return
@@ -189,10 +218,10 @@ async def async_instance_changes(
     waker = LoopWaker()
     shared.add(payload, waker)
 
-    async def wait(remaining: float) -> None:
+    async def wait(remaining: float) -> str | None:
         with suppress(TimeoutError):
             await asyncio.wait_for(waker.event.wait(), min(remaining, shared.poll_interval))
-        waker.event.clear()
+        return waker.take()
 
     try:
         yield wait

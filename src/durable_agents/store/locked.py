@@ -52,7 +52,7 @@ class LockedInstance:
     def save(self, writes: StepWrites) -> None:
         """Write what changed since the row was read, if anything did."""
         where = {"taskhub": self.taskhub, "instance_id": self.instance_id}
-        notify = inbox.notify_payload(self.taskhub, self.instance_id) if self._announce else None
+        notify = inbox.notify_payload(self.taskhub, self.instance_id, self.status) if self._announce else None
         writes.update(instances_table, where, dict(self._changes), notify=notify)
         self._changes.clear()
         object.__setattr__(self, "_announce", False)

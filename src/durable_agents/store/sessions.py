@@ -39,7 +39,7 @@ def _of_session(table: Any, taskhub: str, agent: str, session_key: str) -> Any:
     return (table.taskhub == taskhub) & (table.agent == agent) & (table.session_key == session_key)
 
 
-def _as_chat_message(row: AgentMessageRow) -> dict[str, Any]:
+def _as_chat_message(row: Any) -> dict[str, Any]:
     message: dict[str, Any] = {"role": row.role, "content": row.content}
     if row.tool_calls:
         message["tool_calls"] = row.tool_calls
@@ -52,11 +52,15 @@ def load_messages(
     session: Session, taskhub: str, agent: str, session_key: str, keep_last: int | None = None
 ) -> list[dict[str, Any]]:
     """The committed conversation as chat messages, oldest first (the last `keep_last` of them)."""
-    statement = select(AgentMessageRow).where(_of_session(AgentMessageRow, taskhub, agent, session_key))
+    # Core rows, not ORM objects: every model call reads the conversation, and only these four columns.
+    columns = agent_messages_table.c
+    statement = select(columns.role, columns.content, columns.tool_calls, columns.tool_call_id).where(
+        _of_session(columns, taskhub, agent, session_key)
+    )
     if keep_last is None:
-        rows = list(session.scalars(statement.order_by(AgentMessageRow.id)))
+        rows = list(session.execute(statement.order_by(columns.id)))
     else:
-        rows = list(session.scalars(statement.order_by(AgentMessageRow.id.desc()).limit(keep_last)))[::-1]
+        rows = list(session.execute(statement.order_by(columns.id.desc()).limit(keep_last)))[::-1]
         # A window must not start inside a tool exchange: the API refuses orphaned tool results.
         while rows and rows[0].role != "user":
             rows.pop(0)

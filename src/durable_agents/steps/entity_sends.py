@@ -104,17 +104,16 @@ def grant_idle_locks(
         if not isinstance(event, EntityLockRequested):
             continue
         targets = [EntityId.of(name) for name in event.entities]
-        try:
-            record = all(registry.entity(target.name).records_locks for target in targets)
-        except NotRegisteredError:
+        if not all(target.name in registry.entities for target in targets):
             continue  # the message path fails the task with the names that exist
-        holder = instance.instance_id
+        record, holder = _records_locks(registry, targets), instance.instance_id
         if entity_locks.lock_now(session, instance.taskhub, targets, event.lock_id, holder, record=record):
             granted.add(event.task_id)
     return granted
 
 
 def _records_locks(registry: Registry, entities: Sequence[EntityId]) -> bool:
+    """Whether a lock on `entities` joins their recent operations (not for agent sessions')."""
     try:
         return all(registry.entity(entity.name).records_locks for entity in entities)
     except NotRegisteredError:

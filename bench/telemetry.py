@@ -17,7 +17,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import socket
 import statistics
 import subprocess
@@ -40,14 +39,20 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
 MODES = ("off", "on")
 WORKLOADS = ("chain", "fan_out")
+#: Says it is ready once imported and set up, and runs when told: the bench reads the worker's CPU time
+#: in between, so a client's start-up (seconds, on a busy machine), during which the worker idles, is not in it.
 CLIENT = """
-import json, sys
+import json, sys, time
 import engine_app
 from bench import workloads
 from durable_agents import DurableClient
 client = DurableClient(engine_app.app)
 run = workloads.chain_durable if sys.argv[1] == "chain" else workloads.fan_out_durable
-print(json.dumps(run(client, **json.loads(sys.argv[2]))))
+print("ready", flush=True)
+sys.stdin.readline()
+cpu = time.process_time()
+figures = run(client, **json.loads(sys.argv[2]))
+print(json.dumps({**figures, "client_cpu_s": time.process_time() - cpu}))
 """
 Run = dict[str, float]
 
@@ -107,11 +112,6 @@ def group_cpu_seconds(group: int) -> float:
         if int(fields[2]) == group:
             total += sum(int(field) for field in fields[11:15])  # utime stime cutime cstime
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _free_port() -> int:
@@ -199,24 +199,29 @@ def _measure(
     sizes: dict[str, dict[str, int]],
     attempts: int = 3,
 ) -> Run:
-    """One run of `workload` in a client process, and the CPU its worker and client spent on it, until its
-    spans have arrived; a run that fails (a database out of connections, on a shared machine) is said and run
-    again."""
+    """One run of `workload` in a client process, and the CPU time its worker spent from the moment the client,
+    set up, starts the run until the run's spans have all arrived (and the client's own); a run that fails (a
+    database out of connections, on a shared machine) is said and run again."""
     for attempt in range(1, attempts + 1):
-        worker_cpu, client_cpu = group_cpu_seconds(worker.process.pid), _children_cpu_seconds()
-        done = subprocess.run(
-            [sys.executable, "-c", CLIENT, workload, json.dumps(sizes[workload])],
-            env=env, cwd=BENCH_DIR.parent, capture_output=True, text=True, timeout=900,
+        client = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, workload, json.dumps(sizes[workload])], env=env, cwd=BENCH_DIR.parent,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        assert client.stdin is not None and client.stdout is not None
+        ready = client.stdout.readline().strip() == "ready"  # "" if it failed on the way
+        worker_cpu = group_cpu_seconds(worker.process.pid)
+        if ready:
+            client.stdin.write("go\n")
+            client.stdin.flush()
+        out, err = client.communicate(timeout=900)
         receiver.wait_quiet(quiet)
-        if done.returncode == 0:
-            figures: Run = json.loads(done.stdout.strip().splitlines()[-1])
+        if client.returncode == 0 and ready:
+            figures: Run = json.loads(out.strip().splitlines()[-1])
             figures["worker_cpu_s"] = group_cpu_seconds(worker.process.pid) - worker_cpu
-            figures["client_cpu_s"] = _children_cpu_seconds() - client_cpu
             return figures
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {client.returncode}"
         console.print(f"[red]attempt {attempt} failed: {last}[/]")
-    raise RuntimeError(f"{attempts} attempts failed:\n{done.stderr[-3000:]}")
+    raise RuntimeError(f"{attempts} attempts failed:\n{err[-3000:]}")
 
 
 def _steps_counted(scraped: str) -> float:

@@ -1,16 +1,20 @@
 """`python -m bench.telemetry`: chain and fan-out with tracing and metrics on and off, side by side in one run.
 
 Two workers run at once on task hubs of their own: one with no OpenTelemetry SDK configured and no metrics
-port (the API's no-op tracer), one exporting every span over OTLP/HTTP to a receiver this process runs
-(which decodes and counts them) and serving `/metrics` from a prefork multiprocess directory. The
-workloads alternate between them, each run in a client process of the same mode; prints medians, the
-ratio on/off (target: within 10%), the spans received and the steps the metrics counted. Needs
-DATABASE_URL and REDIS_URL.
+port (the API's no-op tracer), one exporting every span over OTLP/HTTP to a receiver this process runs and
+serving `/metrics` from a prefork multiprocess directory. The receiver stands in for a collector on another
+machine: it keeps each request's body and answers at once, and decodes and counts the spans only after the
+runs. After a warm-up of each mode, the workloads alternate between the workers, each run in a client process
+of the same mode; every run ends when the "on" worker's spans have all arrived, so their export is charged to
+the run that made them, never to the next one. Prints, per workload, the medians of the throughput and their
+ratio on/off (target: within 10%), and the CPU time the worker's processes spent per step (or per activity),
+read from /proc (Linux), whose difference is what telemetry costs. Needs DATABASE_URL and REDIS_URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import socket
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,35 +33,46 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .harness import Worker, durable_worker
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
 MODES = ("off", "on")
+WORKLOADS = ("chain", "fan_out")
+#: Says it is ready once imported and set up, and runs when told: the bench reads the worker's CPU time
+#: in between, so a client's start-up (seconds, on a busy machine), during which the worker idles, is not in it.
 CLIENT = """
-import json
+import json, sys, time
 import engine_app
 from bench import workloads
 from durable_agents import DurableClient
 client = DurableClient(engine_app.app)
-print(json.dumps({"chain": workloads.chain_durable(client), "fan_out": workloads.fan_out_durable(client)}))
+run = workloads.chain_durable if sys.argv[1] == "chain" else workloads.fan_out_durable
+print("ready", flush=True)
+sys.stdin.readline()
+cpu = time.process_time()
+figures = run(client, **json.loads(sys.argv[2]))
+print(json.dumps({**figures, "client_cpu_s": time.process_time() - cpu}))
 """
+Run = dict[str, float]
 
 
-class SpanCounter:
-    """An OTLP/HTTP trace receiver that decodes what it gets and counts the spans."""
+class SpanReceiver:
+    """An OTLP/HTTP trace receiver that keeps what it is sent and counts the spans when asked.
+
+    Decoding a request costs about as much as encoding it did; a collector does that on its own machine,
+    so here it waits until the runs are over instead of competing with the workers for the two cores."""
 
     def __init__(self) -> None:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-        self.spans = 0
-        lock = threading.Lock()
-        counter = self
+        self.bodies: list[bytes] = []
+        bodies = self.bodies
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a collector: the exporter reuses its connection
+
             def do_POST(self) -> None:
-                request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"])))
-                received = sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
-                with lock:
-                    counter.spans += received
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                bodies.append(gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -68,6 +84,35 @@ class SpanCounter:
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def wait_quiet(self, seconds: float) -> None:
+        """Return once nothing has arrived for `seconds`: longer than a batch processor waits between exports,
+        so every span ended so far has been received."""
+        seen, since = len(self.bodies), time.monotonic()
+        while time.monotonic() - since < seconds:
+            time.sleep(0.05)
+            if len(self.bodies) != seen:
+                seen, since = len(self.bodies), time.monotonic()
+
+    def spans(self) -> int:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        requests = (ExportTraceServiceRequest.FromString(body) for body in self.bodies)
+        return sum(len(scope.spans) for r in requests for rs in r.resource_spans for scope in rs.scope_spans)
+
+
+def group_cpu_seconds(group: int) -> float:
+    """CPU time (user and system) the processes of process group `group` have used so far, those that ended
+    and were waited for included (Linux)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:
+            total += sum(int(field) for field in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -78,18 +123,27 @@ def _free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.telemetry", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per mode (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="runs per mode first, not counted")
     parser.add_argument("--pool", default="prefork")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--instances", type=int, default=50, help="chain: instances started at once")
+    parser.add_argument("--steps", type=int, default=10, help="chain: activities one after another per instance")
+    parser.add_argument("--width", type=int, default=200, help="fan-out: activities at once")
+    parser.add_argument(
+        "--export-delay-ms",
+        type=int,
+        default=500,
+        help="the 'on' worker's OTEL_BSP_SCHEDULE_DELAY: short, so that spans are exported during the run that "
+        "made them, as they are under a steady load (the default 5000 would export most after a short run)",
+    )
     options = parser.parse_args()
     sys.path.insert(0, str(BENCH_DIR))
     import engine_app
 
     from durable_agents.store.schema import upgrade
 
-    from .harness import durable_worker
-
     upgrade(engine_app.app.settings.database_url)
-    receiver = SpanCounter()
+    receiver = SpanReceiver()
     metrics_port = _free_port()
     base = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH_DIR.parent / "src"), str(BENCH_DIR)])}
     for name in ("OTEL_TRACES_EXPORTER", "PROMETHEUS_MULTIPROC_DIR", "DURABLE_AGENTS_METRICS_PORT"):
@@ -102,42 +156,72 @@ def main() -> None:
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint,
             "OTEL_SERVICE_NAME": "bench",
+            "OTEL_BSP_SCHEDULE_DELAY": str(options.export_delay_ms),
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-"),
             "DURABLE_AGENTS_METRICS_PORT": str(metrics_port),
         },
     }
+    sizes = {
+        "chain": {"instances": options.instances, "steps": options.steps},
+        "fan_out": {"width": options.width},
+    }
+    quiet = max(1.0, 3 * options.export_delay_ms / 1000)
     console = Console()
-    workers = [
-        durable_worker(envs[mode], options.pool, options.concurrency, name=f"telemetry-{mode}") for mode in MODES
-    ]
-    figures: dict[str, list[dict[str, dict[str, float]]]] = {mode: [] for mode in MODES}
+    workers = {
+        mode: durable_worker(envs[mode], options.pool, options.concurrency, name=f"telemetry-{mode}") for mode in MODES
+    }
+    figures: dict[str, dict[str, list[Run]]] = {mode: {w: [] for w in WORKLOADS} for mode in MODES}
     try:
-        for run in range(options.runs):
+        for run in range(options.warmup + options.runs):
+            counted = run >= options.warmup
             for mode in MODES if run % 2 == 0 else reversed(MODES):  # alternate, so drift favours neither
-                console.print(f"run {run + 1}: telemetry {mode}")
-                figures[mode].append(_run_client(console, envs[mode]))
+                for workload in WORKLOADS:
+                    console.print(f"{'run' if counted else 'warm-up'} {run + 1}: {workload}, telemetry {mode}")
+                    measured = _measure(console, envs[mode], workers[mode], receiver, quiet, workload, sizes)
+                    if counted:
+                        figures[mode][workload].append(measured)
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
             scraped = response.read().decode()
     finally:
-        for worker in workers:
+        for worker in workers.values():
             worker.stop()
         receiver.server.shutdown()
-    report(console, figures, receiver.spans, scraped, options)
+    report(console, figures, receiver.spans(), scraped, options)
 
 
-def _run_client(console: Console, env: dict[str, str], attempts: int = 3) -> dict[str, dict[str, float]]:
-    """One run of both workloads in a client process; a run that fails (a database out of connections, on a
-    shared machine) is said and run again."""
+def _measure(
+    console: Console,
+    env: dict[str, str],
+    worker: Worker,
+    receiver: SpanReceiver,
+    quiet: float,
+    workload: str,
+    sizes: dict[str, dict[str, int]],
+    attempts: int = 3,
+) -> Run:
+    """One run of `workload` in a client process, and the CPU time its worker spent from the moment the client,
+    set up, starts the run until the run's spans have all arrived (and the client's own); a run that fails (a
+    database out of connections, on a shared machine) is said and run again."""
     for attempt in range(1, attempts + 1):
-        done = subprocess.run(
-            [sys.executable, "-c", CLIENT], env=env, cwd=BENCH_DIR.parent, capture_output=True, text=True, timeout=900
-        )
-        if done.returncode == 0:
-            figures: dict[str, dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
+        client = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, workload, json.dumps(sizes[workload])], env=env, cwd=BENCH_DIR.parent,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert client.stdin is not None and client.stdout is not None
+        ready = client.stdout.readline().strip() == "ready"  # "" if it failed on the way
+        worker_cpu = group_cpu_seconds(worker.process.pid)
+        if ready:
+            client.stdin.write("go\n")
+            client.stdin.flush()
+        out, err = client.communicate(timeout=900)
+        receiver.wait_quiet(quiet)
+        if client.returncode == 0 and ready:
+            figures: Run = json.loads(out.strip().splitlines()[-1])
+            figures["worker_cpu_s"] = group_cpu_seconds(worker.process.pid) - worker_cpu
             return figures
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        last = err.strip().splitlines()[-1] if err.strip() else f"exit status {client.returncode}"
         console.print(f"[red]attempt {attempt} failed: {last}[/]")
-    raise RuntimeError(f"{attempts} attempts failed:\n{done.stderr[-3000:]}")
+    raise RuntimeError(f"{attempts} attempts failed:\n{err[-3000:]}")
 
 
 def _steps_counted(scraped: str) -> float:
@@ -151,30 +235,44 @@ def _steps_counted(scraped: str) -> float:
     )
 
 
-def report(
-    console: Console, figures: dict[str, list[dict[str, dict[str, float]]]], spans: int, scraped: str, options: Any
-) -> None:
-    table = Table(
-        "workload", "figure", "telemetry off: median", "telemetry on: median", "on/off", "paired on/off", "target"
-    )
+def _paired(figures: dict[str, dict[str, list[Run]]], workload: str, figure: str) -> float:
+    """The median of each run's on/off ratio: a pair ran back to back, so their ratio cancels the machine's
+    drift between runs."""
+    pairs = zip(figures["on"][workload], figures["off"][workload], strict=True)
+    return statistics.median(on[figure] / off[figure] for on, off in pairs)
+
+
+def report(console: Console, figures: dict[str, dict[str, list[Run]]], spans: int, scraped: str, options: Any) -> None:
     summary: dict[str, Any] = {"options": vars(options), "spans_received": spans, "workloads": {}}
-    for workload, figure, target in (("chain", "steps_per_s", ">= 0.9"), ("fan_out", "seconds", "<= 1.1")):
-        off = statistics.median(run[workload][figure] for run in figures["off"])
-        on = statistics.median(run[workload][figure] for run in figures["on"])
-        # Each run's on/off pair ran back to back: their ratio cancels the machine's drift between runs.
-        paired = statistics.median(
-            on_run[workload][figure] / off_run[workload][figure]
-            for on_run, off_run in zip(figures["on"], figures["off"], strict=True)
-        )
+    speed = Table("workload", "figure", "off: median", "on: median", "on/off", "paired on/off", "target")
+    cpu = Table("workload", "worker CPU per", "off: median", "on: median", "on/off", "paired on/off", "added")
+    units = {"chain": options.instances * options.steps, "fan_out": options.width}
+    for workload, figure, target, unit in (
+        ("chain", "steps_per_s", ">= 0.9", "step (and its activity)"),
+        ("fan_out", "seconds", "<= 1.1", "activity"),
+    ):
+        runs = {mode: figures[mode][workload] for mode in MODES}
+        off, on = (statistics.median(run[figure] for run in runs[mode]) for mode in MODES)
+        paired = _paired(figures, workload, figure)
+        speed.add_row(workload, figure, f"{off:.3g}", f"{on:.3g}", f"{on / off:.2f}", f"{paired:.2f}", target)
+        per_unit = {mode: [run["worker_cpu_s"] / units[workload] for run in runs[mode]] for mode in MODES}
+        cpu_off, cpu_on = (statistics.median(per_unit[mode]) for mode in MODES)
+        added = statistics.median(on - off for on, off in zip(per_unit["on"], per_unit["off"], strict=True))
+        cpu.add_row(
+            workload, unit, f"{cpu_off * 1e3:.2f} ms", f"{cpu_on * 1e3:.2f} ms", f"{cpu_on / cpu_off:.2f}",
+            f"{_paired(figures, workload, 'worker_cpu_s'):.2f}", f"{added * 1e6:.0f} µs",
+        )  # fmt: skip
         summary["workloads"][workload] = {
             "figure": figure,
-            "off": [run[workload][figure] for run in figures["off"]],
-            "on": [run[workload][figure] for run in figures["on"]],
+            "off": [run[figure] for run in runs["off"]],
+            "on": [run[figure] for run in runs["on"]],
             "ratio": on / off,
             "paired_ratio": paired,
+            "worker_cpu_per_unit_s": per_unit,
+            "client_cpu_s": {mode: [run["client_cpu_s"] for run in runs[mode]] for mode in MODES},
         }
-        table.add_row(workload, figure, f"{off:.3g}", f"{on:.3g}", f"{on / off:.2f}", f"{paired:.2f}", target)
-    console.print(table)
+    console.print(speed)
+    console.print(cpu)
     steps = _steps_counted(scraped)
     console.print(f"spans received over OTLP: {spans}; steps counted by the worker's /metrics: {steps:.0f}")
     summary["steps_counted"] = steps

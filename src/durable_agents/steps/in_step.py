@@ -97,7 +97,7 @@ def _observed(
     session: Session, instance: LockedInstance, event: TaskScheduled, registry: Registry, max_payload_bytes: int
 ) -> TaskCompleted | TaskFailed:
     """`_run_in_step` in a span under the step's, counted with the other activities."""
-    attributes = {"durable.activity": event.name, "durable.task_id": event.task_id, "durable.in_step": True}
+    attributes = {"durable.task_id": event.task_id, "durable.in_step": True}
     clock = time.perf_counter()
     with span(f"activity {event.name}", attributes) as current:
         outcome = _run_in_step(session, instance, event, registry, max_payload_bytes)

@@ -28,8 +28,7 @@ class StepTrace:
 
     def __enter__(self) -> StepTrace:
         instance = self._instance
-        attributes = {
-            "durable.orchestration": instance.name,
+        attributes = {  # the orchestration's name is the span's
             "durable.instance_id": instance.instance_id,
             "durable.execution_id": instance.execution_id,
             "durable.history_length": instance.history_length,

@@ -43,8 +43,8 @@ def perform(
 ) -> TaskCompleted | TaskFailed:
     """Run an activity whose lease `owner` holds, renewing the lease meanwhile; its outcome, not yet recorded.
     Its span hangs under `traceparent`, the step that scheduled it."""
+    # The activity's name is the span's; each attribute more costs every span about 4 µs to make and encode.
     attributes = {
-        "durable.activity": item.name,
         "durable.instance_id": item.instance_id,
         "durable.task_id": item.task_id,
         "durable.attempt": item.attempts,

@@ -43,6 +43,8 @@ def configure_tracing(service_name: str | None = None) -> bool:
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+            from .resource import HashedOnce
         except ImportError:
             raise ConfigurationError(
                 "OTEL_TRACES_EXPORTER is set but the OpenTelemetry SDK is not installed; "
@@ -52,7 +54,8 @@ def configure_tracing(service_name: str | None = None) -> bool:
             _configured = True  # the program set up tracing itself: ours would be refused anyway
             return True
         name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "durable-agents"
-        provider = TracerProvider(resource=Resource.create({"service.name": name}))
+        created = Resource.create({"service.name": name})
+        provider = TracerProvider(resource=HashedOnce(created.attributes, created.schema_url))
         for exporter in wanted:
             # Batched: a span costs the traced code a queue append; export runs on the processor's thread.
             provider.add_span_processor(BatchSpanProcessor(_exporter(exporter)))

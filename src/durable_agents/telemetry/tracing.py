@@ -3,13 +3,15 @@ measurable then. One trace per instance: its `traceparent` is stored with it and
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from functools import lru_cache
+from types import TracebackType
 from typing import Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
@@ -25,9 +27,10 @@ __all__ = [
 #: The W3C Trace Context header, in Celery message headers and in `da_instances.trace_parent`.
 TRACEPARENT = "traceparent"
 
-_tracer = trace.get_tracer("durable_agents")
 _propagator = TraceContextTextMapPropagator()
-_tracing = False
+#: The installed provider's own tracer, once there is one: asked through the API's proxy tracer instead,
+#: every span would pay for one more layer of context managers.
+_tracer: Tracer | None = None
 
 
 def current_traceparent(span: Span | None = None) -> str | None:
@@ -37,34 +40,78 @@ def current_traceparent(span: Span | None = None) -> str | None:
     context = (span or trace.get_current_span()).get_span_context()
     if not context.is_valid:
         return None
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier, trace.set_span_in_context(span) if span is not None else None)
-    return carrier.get(TRACEPARENT)
+    # The propagator's format, without its carrier and its second lookup of the current span.
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def context_of(traceparent: str | None) -> Context | None:
     """The context a stored or received traceparent stands for; None (no parent) for None."""
     if not traceparent or not tracing_on():
         return None
+    return _extracted(traceparent)
+
+
+@lru_cache(maxsize=1024)
+def _extracted(traceparent: str) -> Context:
+    # Kept: every step of an instance parses its root's traceparent, every activity of a fan-out the step's.
+    # A Context cannot be changed (it refuses assignment), so one may be shared.
     return _propagator.extract({TRACEPARENT: traceparent})
 
 
-@contextmanager
+class _Scope:
+    """A started span made current until the block ends; an exception escaping the block marks it failed
+    (as the API's `start_as_current_span` would, with a class instead of three nested generators)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, current: Span) -> None:
+        self._span = current
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        self._token = context_api.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        current = self._span
+        context_api.detach(self._token)  # type: ignore[arg-type]
+        # Only an Exception is a failure; GeneratorExit and the like are not (as in the API's `use_span`).
+        if isinstance(error, Exception) and current.is_recording():
+            current.record_exception(error)
+            current.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        current.end()
+
+
+class _Nothing:
+    """The block's span while nothing records: not even the API's no-op span and its context switch."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return INVALID_SPAN
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_NOTHING = _Nothing()
+
+
 def span(
     name: str,
     attributes: Mapping[str, Any],
     *,
     parent: Context | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
-) -> Iterator[Span]:
-    """A current span under `parent` (the current context when None); an exception marks it failed."""
+) -> _Scope | _Nothing:
+    """A current span under `parent` (the current context when None), for a `with` block; an exception
+    escaping the block marks it failed."""
     if not tracing_on():
-        yield INVALID_SPAN  # not even the API's no-op span and its context switch
-        return
-    with _tracer.start_as_current_span(
-        name, context=parent, kind=kind, attributes=attributes, record_exception=True, set_status_on_exception=True
-    ) as current:
-        yield current
+        return _NOTHING
+    assert _tracer is not None
+    return _Scope(_tracer.start_span(name, context=parent, kind=kind, attributes=attributes))
 
 
 def failed(current: Span, description: str) -> None:
@@ -75,7 +122,10 @@ def failed(current: Span, description: str) -> None:
 def tracing_on() -> bool:
     """Whether a tracer provider is installed (the API's default forwards to none: every span is a no-op).
     Once installed, a provider stays: the API refuses to replace it."""
-    global _tracing
-    if not _tracing:
-        _tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-    return _tracing
+    global _tracer
+    if _tracer is None:
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider):
+            return False
+        _tracer = provider.get_tracer("durable_agents")
+    return True

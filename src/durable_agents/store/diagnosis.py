@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ..models import HistoryRow, InboxRow, Instance, Timer, WorkItem
@@ -56,6 +56,10 @@ class InstanceFacts:
 
 def gather(session: Session, taskhub: str, instance_id: str) -> InstanceFacts:
     """Read everything a diagnosis needs in one transaction; raises InstanceNotFoundError if unknown."""
+    if dialect.of(session).writes_in_one_statement:
+        # One snapshot for every read (PostgreSQL's default gives each statement its own): otherwise a step
+        # committing between two reads shows its history beside the status and inbox from before it.
+        session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
     instance: Instance = require(session, taskhub, instance_id)
     now = dialect.of(session).current_time(session)
     inbox_since, inbox_count = session.execute(

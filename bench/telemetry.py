@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=50, help="chain: instances started at once")
     parser.add_argument("--steps", type=int, default=10, help="chain: activities one after another per instance")
     parser.add_argument("--width", type=int, default=200, help="fan-out: activities at once")
+    parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     parser.add_argument(
         "--export-delay-ms",
         type=int,
@@ -199,7 +200,7 @@ def main() -> None:
             counted = run >= options.warmup
             # Alternate, so drift (or who starts first) favours neither.
             modes = list(MODES if run % 2 == 0 else reversed(MODES))
-            for workload in WORKLOADS:
+            for workload in options.workloads:
                 clients = [modes] if options.together else [[mode] for mode in modes]
                 for together in clients:
                     what = "together" if len(together) > 1 else f"telemetry {together[0]}"
@@ -306,6 +307,8 @@ def report(console: Console, figures: dict[str, dict[str, list[Run]]], spans: in
     speed = Table("workload", "per second", "off: median", "on: median", "on/off", "paired on/off", "target")
     cpu = Table("workload", "worker CPU per", "off: median", "on: median", "on/off", "paired on/off", "added")
     for workload, unit, rate in (("chain", "step (and its activity)", "steps"), ("fan_out", "activity", "activities")):
+        if workload not in options.workloads:
+            continue
         runs = {mode: figures[mode][workload] for mode in MODES}
         off, on = (statistics.median(run["per_s"] for run in runs[mode]) for mode in MODES)
         paired = _paired(figures, workload, "per_s")

@@ -53,6 +53,17 @@ with tracing.span("not an error", {}, parent=parent) as current:
     tracing.failed(current, "ActivityError: as its outcome")
 out["bad_parent"] = trace.get_current_span(tracing.context_of(ZERO_TRACE)).get_span_context().is_valid
 
+
+def fields(context):
+    c = trace.get_current_span(context).get_span_context()
+    return [c.trace_id, c.span_id, c.trace_flags, c.is_remote, c.is_valid]
+
+
+# Read as the propagator reads them: ours (parsed here), unsampled, a later version, upper case, malformed.
+others = [VALID, VALID[:-2] + "00", "01-" + "a" * 32 + "-" + "b" * 16 + "-01-later", VALID.upper(), "00-12-34-01"]
+out["parsed_like_propagator"] = [fields(tracing.context_of(v)) == fields(propagator.extract({"traceparent": v}))
+                                 for v in others]
+
 spans = {s.name: s for s in exporter.get_finished_spans()}
 out["spans"] = {
     name: {
@@ -111,6 +122,7 @@ def test_spans_traceparents_and_failures_as_the_opentelemetry_api_makes_them() -
     assert out["same_as_propagator"] and out["explicit_span"]
     assert out["outside"] is None and out["parsed_once"] and out["restored"]
     assert out["bad_parent"] is False  # an all-zero trace id is no parent, as the propagator says
+    assert out["parsed_like_propagator"] == [True] * 5
     spans = out["spans"]
     root, child, grandchild = spans["root"], spans["child"], spans["grandchild"]
     assert root["parent"] is None and root["attributes"] == {"durable.instance_id": "i-1"}

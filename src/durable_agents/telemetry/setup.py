@@ -71,7 +71,7 @@ def _exporter(name: str) -> SpanExporter:
 
         return ConsoleSpanExporter()
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from .otlp_export import HandEncodedOTLPSpanExporter
     except ImportError:
         raise ConfigurationError('OTEL_TRACES_EXPORTER=otlp needs the OTLP exporter: pip install ".[otel]"') from None
-    return OTLPSpanExporter()  # endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables
+    return HandEncodedOTLPSpanExporter()  # endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables

@@ -60,6 +60,9 @@ def _spans() -> list[ReadableSpan]:
             root.add_event("bare")
             root.add_event("over the limit")  # dropped: max_events=2
             root.set_status(Status(StatusCode.OK))
+            # Equal in Python, each written its own way (the encoder keeps what it wrote for a value).
+            root.set_attribute("same", {"one": True, "two": 1}[service])
+            root.set_attribute("same float", {"one": 1, "two": 1.0}[service])
             with versioned.start_as_current_span(
                 "child", kind=SpanKind.CONSUMER, links=[Link(remote, {"why": "caused by"}), Link(remote)]
             ) as child:

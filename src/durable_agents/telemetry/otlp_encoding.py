@@ -37,6 +37,10 @@ _UNSET_STATUS = b"\x7a\x00"
 #: Strings seen before, encoded with their field's tag and their length: a process has few span names and
 #: attribute keys, each used many times.
 _seen: dict[tuple[int, str], bytes] = {}
+#: Attributes seen before, as written in their field: an instance's id is on each of its steps' spans, a
+#: first attempt on most activities' spans.
+_seen_pairs: dict[tuple[int, str, type, Any], bytes] = {}
+_SCALARS = frozenset((str, int, bool, float))
 _SEEN_KEPT = 4096
 
 
@@ -127,15 +131,24 @@ def _scope(scope: InstrumentationScope | None) -> bytes:
 def _attributes(field: int, attributes: Mapping[str, Any]) -> bytes:
     """Each attribute as a KeyValue in `field` (repeated); one whose value OTLP cannot carry is left out and
     logged, as the official encoder does."""
-    tag = _SMALL[field << 3 | 2]
     parts: list[bytes] = []
     for key, value in attributes.items():
-        try:
-            encoded = _key_value(key, value)
-        except TypeError as error:
-            log.error("Failed to encode key %s: %s", key, error)
-            continue
-        parts += (tag, _varint(len(encoded)), encoded)
+        kind = value.__class__
+        # The class is part of the key: True == 1 and 1.0 == 1, but each is written its own way.
+        seen = (field, key, kind, value) if kind in _SCALARS else None
+        encoded = None if seen is None else _seen_pairs.get(seen)
+        if encoded is None:
+            try:
+                pair = _key_value(key, value)
+            except TypeError as error:
+                log.error("Failed to encode key %s: %s", key, error)
+                continue
+            encoded = b"".join((_SMALL[field << 3 | 2], _varint(len(pair)), pair))
+            if seen is not None:
+                if len(_seen_pairs) >= _SEEN_KEPT:
+                    _seen_pairs.clear()
+                _seen_pairs[seen] = encoded
+        parts.append(encoded)
     return b"".join(parts)
 
 

@@ -44,6 +44,8 @@ class ReceivedSpan:
     span_id: str
     parent_id: str
     attributes: dict[str, Any]
+    #: The status's code: 0 unset, 1 ok, 2 error.
+    status: int = 0
 
 
 class Receiver:
@@ -89,8 +91,9 @@ class Receiver:
 def _received(service: str, span: Any) -> ReceivedSpan:
     attributes = {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span.attributes}
     return ReceivedSpan(
-        span.name, service, span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(), attributes
-    )
+        span.name, service, span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(), attributes,
+        span.status.code,
+    )  # fmt: skip
 
 
 def _free_port() -> int:
@@ -146,9 +149,15 @@ def traced_run(
         "from durable_agents import DurableAgentClient, DurableClient\n"
         "client = DurableClient(agents_app.app, taskhub=sys.argv[1], database_url=sys.argv[2], redis_url=sys.argv[3])\n"
         "reply = DurableAgentClient(client).get_agent('ToolUser').run_sync('Fly me to Oslo', session='otel')\n"
-        "trace.get_tracer_provider().shutdown()\n"
         "from durable_agents.ids import agent_turn_instance_id\n"
-        "history = client.get_history(agent_turn_instance_id(reply.correlation_id))\n"
+        "turn = agent_turn_instance_id(reply.correlation_id)\n"
+        "try:\n"
+        "    client.raise_orchestration_event(turn, 'nudge')  # refused: the turn has ended\n"
+        "except Exception:\n"
+        "    pass\n"
+        "assert client.terminate_orchestration(turn) is False\n"
+        "trace.get_tracer_provider().shutdown()\n"
+        "history = client.get_history(turn)\n"
         "print(reply.correlation_id, sum(1 for event in history if event['type'] == 'StepStarted'))\n"
     )
     # The client and both workers start at once: the turn is durable and waits in PostgreSQL for them.
@@ -233,6 +242,14 @@ def test_one_trace_runs_from_the_client_through_both_workers(traced_run: Run) ->
     assert parent(parent(tools["weather"])) is parent(parent(tools["book_flight"]))
     assert parent(parent(tools["weather"])) in turn_steps
     assert {tools["weather"].service, tools["book_flight"].service} == {"worker-b"}
+
+
+def test_client_calls_that_leave_work_for_an_instance_have_spans(traced_run: Run) -> None:
+    client_spans = {s.name: s for s in traced_run.receiver.spans if s.service == "client"}
+    nudge, terminate = client_spans["raise_event nudge"], client_spans["terminate_orchestration"]
+    assert nudge.attributes["durable.instance_id"] == terminate.attributes["durable.instance_id"] == traced_run.turn_id
+    assert terminate.attributes["durable.taskhub"] == traced_run.hub
+    assert nudge.status == 2 and terminate.status == 0  # the event was refused; terminating did nothing
 
 
 def test_replayed_steps_make_no_spans(traced_run: Run) -> None:

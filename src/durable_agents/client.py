@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
+
+from opentelemetry.trace import Span
 
 from .app import DurableApp
 from .approvals_client import ToolApprovals
@@ -33,6 +36,7 @@ from .tags import checked_tags
 from .tasks.dispatch import wake
 from .tasks.start import start_instance
 from .telemetry.setup import configure_tracing
+from .telemetry.tracing import SpanKind, span
 
 #: How long a wait pauses before it reads the state again after the database did not answer.
 WAIT_RETRY_SECONDS = 0.5
@@ -211,31 +215,36 @@ class DurableClient(ToolApprovals, ScheduleMethods):
 
     # -- signalling and managing ---------------------------------------------------------------
 
+    def _traced(self, operation: str, instance_id: str) -> AbstractContextManager[Span]:
+        """The span of a call that leaves work for an instance, in the caller's trace (as `start`'s)."""
+        attributes = {"durable.instance_id": instance_id, "durable.taskhub": self.taskhub}
+        return span(operation, attributes, kind=SpanKind.PRODUCER)
+
     def raise_orchestration_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         """Deliver an event; if the instance is not waiting for it yet, it is buffered until it does."""
         if not event_name:
             raise ValueError("event_name must not be empty")
         encoded = encode(data, what=f"data of event {event_name!r}", limit=self.settings.max_payload_bytes)
-        with transaction(self._url) as session:
+        with self._traced(f"raise_event {event_name}", instance_id), transaction(self._url) as session:
             instances.raise_event(session, self.taskhub, instance_id, event_name, encoded)
         wake(self.app, instance_id)
 
     def terminate_orchestration(self, instance_id: str, *, output: Any = None) -> bool:
         """Stop the instance and its running sub-orchestrations; False if it had already finished."""
         encoded = encode(output, what="termination output", limit=self.settings.max_payload_bytes)
-        with transaction(self._url) as session:
+        with self._traced("terminate_orchestration", instance_id), transaction(self._url) as session:
             accepted = instances.terminate(session, self.taskhub, instance_id, encoded)
         if accepted:
             wake(self.app, instance_id)
         return accepted
 
     def suspend_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
-        with transaction(self._url) as session:
+        with self._traced("suspend_orchestration", instance_id), transaction(self._url) as session:
             instances.suspend(session, self.taskhub, instance_id, reason)
         wake(self.app, instance_id)
 
     def resume_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
-        with transaction(self._url) as session:
+        with self._traced("resume_orchestration", instance_id), transaction(self._url) as session:
             instances.resume(session, self.taskhub, instance_id, reason)
         wake(self.app, instance_id)
 
@@ -243,7 +252,7 @@ class DurableClient(ToolApprovals, ScheduleMethods):
         """Take a FAILED instance back to before its failure, once the fix is deployed: its failed activities
         and sub-orchestrations run again (failed children are rewound too), what succeeded is kept and not
         run again, and it goes on from there. The history records the rewind and `reason`."""
-        with transaction(self._url) as session:
+        with self._traced("rewind_orchestration", instance_id), transaction(self._url) as session:
             rewinds.rewind(session, self.taskhub, instance_id, reason)
         wake(self.app, instance_id)
 
@@ -266,7 +275,7 @@ class DurableClient(ToolApprovals, ScheduleMethods):
 
     def purge_orchestration(self, instance_id: str, *, recursive: bool = True) -> int:
         """Delete a finished instance (and its sub-orchestrations); returns how many were deleted."""
-        with transaction(self._url) as session:
+        with self._traced("purge_orchestration", instance_id), transaction(self._url) as session:
             return instances.purge(session, self.taskhub, instance_id, recursive=recursive)
 
     def purge_orchestrations(
@@ -295,7 +304,7 @@ class DurableClient(ToolApprovals, ScheduleMethods):
         message = EntityOperation(
             operation=operation, input=encode(input, what=what, limit=self.settings.max_payload_bytes)
         )
-        with transaction(self._url) as session:
+        with self._traced(f"signal_entity {entity.name}", entity.instance_id), transaction(self._url) as session:
             entities.post(session, self.taskhub, entity, message)
         wake(self.app, entity.instance_id)
 

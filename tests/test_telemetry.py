@@ -289,6 +289,10 @@ def test_metrics_of_a_prefork_worker_and_of_the_api(traced_run: Run) -> None:
     assert worker[("durable_agents_model_tokens_total", tokens)] > 0
     assert worker[("durable_agents_activity_seconds_count", (("activity", MODEL_CALL),))] == 2
     assert worker[("durable_agents_instances", (("status", "COMPLETED"),))] >= 1
+    # Every queue of the hub has its depth, the one an agent names (GpuWriter: queue="gpu") too.
+    depths = {labels[0][1] for name, labels in worker if name == "durable_agents_queue_depth"}
+    roles = {f"durable_agents.{traced_run.hub}.{role}" for role in ("orchestrator", "activities", "agents")}
+    assert depths == {*roles, f"durable_agents.{traced_run.hub}.gpu"}
 
     # The API beside the worker, sharing its metrics directory: the same counters, and the task hub's levels.
     served = wait_until(lambda: _scrape_when_up(f"http://127.0.0.1:{traced_run.api_port}/metrics"),
@@ -296,7 +300,7 @@ def test_metrics_of_a_prefork_worker_and_of_the_api(traced_run: Run) -> None:
     assert served[("durable_agents_activities_total", completed)] == 2
     assert served[("durable_agents_instances", (("status", "COMPLETED"),))] >= 1
     queues = {labels[0][1] for name, labels in served if name == "durable_agents_queue_depth"}
-    assert queues == {f"durable_agents.{traced_run.hub}.{role}" for role in ("orchestrator", "activities", "agents")}
+    assert queues == roles  # an API without the app knows the three roles' queues only
 
 
 def test_an_exporter_it_does_not_know_is_refused_in_one_line(services: Services) -> None:
@@ -304,3 +308,24 @@ def test_an_exporter_it_does_not_know_is_refused_in_one_line(services: Services)
     refused = run_cli("worker", "workflows:app", env=env)
     assert refused.returncode == 1
     assert refused.stderr.strip() == "error: OTEL_TRACES_EXPORTER names zipkin; use otlp or console (or none)"
+
+
+MULTIPROC_OWNER = r"""
+import os, sys
+from durable_agents.telemetry.exposition import prepare_multiprocess
+directory = prepare_multiprocess()
+if os.fork() == 0:
+    sys.exit(0)  # a child that runs exit handlers: the directory is not its to remove
+os.wait()
+print(directory, os.path.isdir(directory), flush=True)
+"""
+
+
+def test_a_metrics_directory_the_worker_made_is_removed_when_it_exits_not_when_a_child_does() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run([sys.executable, "-c", MULTIPROC_OWNER], env={**env, "PYTHONPATH": python_path()},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    directory, kept_after_child = done.stdout.split()
+    assert kept_after_child == "True"
+    assert not Path(directory).exists()

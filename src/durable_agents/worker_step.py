@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from celery import bootsteps
 from sqlalchemy.orm import configure_mappers
 
-from .celery_config import check_celery_config, resolve_queues
+from .celery_config import check_celery_config, hub_queue_names, resolve_queues
 from .embedded import separate_worker_refused
 from .errors import ConfigurationError
 from .startup import wait_for_services
@@ -37,7 +37,7 @@ class DurableWorkerStep(bootsteps.StartStopStep):  # type: ignore[misc]
         self.sweeper: SweeperThread | None = None
         self.presence: PresenceThread | None = None
         self.handback = Handback(worker.app)
-        self.telemetry = WorkerTelemetry(worker.app.settings)
+        self.telemetry = WorkerTelemetry(worker.app.settings, lambda: hub_queue_names(worker.app))
         # Configured here, in the parent, so that no forked child has to configure them: a child forked
         # while another thread held SQLAlchemy's configure lock would wait for it forever.
         configure_mappers()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
@@ -27,8 +27,11 @@ class Levels(Collector):
     """Read at each scrape, so that every process serving `/metrics` reports the same levels; a service
     that does not answer leaves its family out of that scrape, never the scrape itself."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, queues: Callable[[], Sequence[str]] | None = None) -> None:
         self._settings = settings
+        #: The short names of the queues whose depth is reported (asked at each scrape: what the app's
+        #: registry names by then); the three roles' without an app.
+        self._queues = queues or (lambda: ROLES)
 
     def collect(self) -> Iterator[Metric]:
         settings = self._settings
@@ -45,7 +48,7 @@ class Levels(Collector):
         if settings.embedded:
             return  # the in-memory broker's queues live in the worker's process
         try:
-            depths = _queue_depths(settings)
+            depths = _queue_depths(settings, self._queues())
         except Exception as error:
             log.warning("metrics: cannot read queue depths (%s)", error)
             return
@@ -55,11 +58,11 @@ class Levels(Collector):
         yield family
 
 
-def _queue_depths(settings: Settings) -> dict[str, int]:
+def _queue_depths(settings: Settings, queues: Sequence[str]) -> dict[str, int]:
     """Kombu's Redis transport keeps a queue as a list under its name (and one per priority step)."""
     client = redis_client(settings, settings.effective_broker_url, socket_timeout=2)
     try:
-        names = [settings.queue(role) for role in ROLES]
+        names = [settings.queue(queue) for queue in queues]
         pipe = client.pipeline(transaction=False)
         for name in names:
             pipe.llen(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..telemetry.exposition import prepare_multiprocess, serve
@@ -19,8 +20,9 @@ class WorkerTelemetry:
     """Prepared before the pool forks (its children inherit the tracer and the metrics directory), served
     once the worker starts, closed when it stops."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, queues: Callable[[], Sequence[str]] | None = None) -> None:
         self._settings = settings
+        self._queues = queues
         self._server: Any = None
         configure_tracing()
         if settings.metrics_port is not None:
@@ -30,7 +32,7 @@ class WorkerTelemetry:
         port = self._settings.metrics_port
         if port is None:
             return
-        self._server, _thread = serve(port, [Levels(self._settings)])
+        self._server, _thread = serve(port, [Levels(self._settings, self._queues)])
         log.info("metrics at http://0.0.0.0:%d/metrics", port)
 
     def stop(self) -> None:

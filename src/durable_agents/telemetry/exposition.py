@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -27,6 +29,8 @@ def prepare_multiprocess() -> str:
     if not directory:
         directory = tempfile.mkdtemp(prefix="durable-agents-metrics-")
         os.environ[MULTIPROC_ENV] = directory
+        # Removed when this process exits, after its pool: a child still writing keeps an open file.
+        atexit.register(_remove_if_mine, directory, os.getpid())
     elif not os.path.isdir(directory):
         raise ConfigurationError(f"{MULTIPROC_ENV}={directory} is not a directory; create it or unset it")
     if _made.cache_info().currsize:
@@ -34,6 +38,11 @@ def prepare_multiprocess() -> str:
             f"metrics were counted before {MULTIPROC_ENV} was chosen; set it before the worker starts"
         )
     return directory
+
+
+def _remove_if_mine(directory: str, creator: int) -> None:
+    if os.getpid() == creator:  # not in a forked child that happens to run exit handlers
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class _Scrape(Collector):

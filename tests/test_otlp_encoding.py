@@ -3,7 +3,6 @@ exporter built on it sends that over HTTP (or hands a batch to the official path
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,6 +18,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from durable_agents.telemetry.otlp_encoding import encode_spans
 from durable_agents.telemetry.otlp_export import HandEncodedOTLPSpanExporter
+from otlp_receiver import OtlpReceiver
 
 VALUES = {
     "text": "café ☕",
@@ -101,33 +101,11 @@ def test_a_value_otlp_cannot_carry_is_left_out_and_the_rest_kept_as_the_official
     assert [kv.key for kv in ours.resource_spans[0].scope_spans[0].spans[0].attributes] == ["kept", "also"]
 
 
-class _Receiver:
-    """An OTLP/HTTP endpoint that keeps each request's body."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        bodies = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    running = _Receiver()
+def receiver() -> Iterator[OtlpReceiver]:
+    running = OtlpReceiver()
     yield running
-    running.server.shutdown()
+    running.stop()
 
 
 def _export(exporter: HandEncodedOTLPSpanExporter, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -137,7 +115,7 @@ def _export(exporter: HandEncodedOTLPSpanExporter, spans: Sequence[ReadableSpan]
         exporter.shutdown()
 
 
-def test_the_exporter_sends_the_hand_encoding(receiver: _Receiver) -> None:
+def test_the_exporter_sends_the_hand_encoding(receiver: OtlpReceiver) -> None:
     spans = _spans()
     exporter = HandEncodedOTLPSpanExporter(endpoint=receiver.endpoint)
     assert exporter.hand_encoded  # this version of the official exporter lets us reach its send
@@ -146,7 +124,7 @@ def test_the_exporter_sends_the_hand_encoding(receiver: _Receiver) -> None:
 
 
 def test_with_the_exporters_own_metrics_on_batches_take_the_official_path(
-    receiver: _Receiver, monkeypatch: pytest.MonkeyPatch
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     spans = _spans()

@@ -3,23 +3,21 @@ this module runs), no duplicate spans when steps replay, and `/metrics` of a pre
 
 from __future__ import annotations
 
-import gzip
 import os
 import socket
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
+
+from otlp_receiver import OtlpReceiver
 
 from conftest import (
     TESTS_DIR,
@@ -48,44 +46,18 @@ class ReceivedSpan:
     status: int = 0
 
 
-class Receiver:
-    """An OTLP/HTTP trace receiver: what every process's exporter sends, decoded."""
+class Receiver(OtlpReceiver):
+    """What every process's exporter sends, decoded."""
 
-    def __init__(self) -> None:
-        self.spans: list[ReceivedSpan] = []
-        spans = self.spans
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                request = ExportTraceServiceRequest.FromString(body)
-                for resource in request.resource_spans:
-                    service = next(
-                        a.value.string_value for a in resource.resource.attributes if a.key == "service.name"
-                    )
-                    for scope in resource.scope_spans:
-                        spans.extend(_received(service, span) for span in scope.spans)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def env(self, service: str) -> dict[str, str]:
-        return {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": self.endpoint,
-            "OTEL_SERVICE_NAME": service,
-            "OTEL_BSP_SCHEDULE_DELAY": "50",
-        }
+    @property
+    def spans(self) -> list[ReceivedSpan]:
+        spans = []
+        for request in self.requests():
+            for resource in request.resource_spans:
+                service = next(a.value.string_value for a in resource.resource.attributes if a.key == "service.name")
+                for scope in resource.scope_spans:
+                    spans.extend(_received(service, span) for span in scope.spans)
+        return spans
 
 
 def _received(service: str, span: Any) -> ReceivedSpan:
@@ -193,7 +165,7 @@ def traced_run(
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(WorkerProcess.stop, (orchestrator, runner)))
         api.wait(timeout=10)
-        receiver.server.shutdown()
+        receiver.stop()
 
 
 def _spans_of_turn(run: Run) -> list[ReceivedSpan]:

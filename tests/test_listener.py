@@ -13,7 +13,7 @@ from durable_agents.async_waits import in_io_thread, wait_for_state
 from durable_agents.state import TERMINAL
 from durable_agents.store.db import transaction
 from durable_agents.store.inbox import notify_payload, send_notification
-from durable_agents.store.listener import application_name, async_instance_changes
+from durable_agents.store.listener import application_name, async_instance_changes, instance_changes
 
 from conftest import Services, wait_until
 
@@ -89,9 +89,14 @@ def test_an_async_wait_learns_the_status_a_change_left_and_reads_only_when_it_ma
             with transaction(services.database_url) as session:  # a change that tells no status
                 send_notification(session, notify_payload(client.taskhub, instance_id))
             told.append(await changed(30))
-            with transaction(services.database_url) as session:  # two that do, before the waiter wakes
-                send_notification(session, notify_payload(client.taskhub, instance_id, "RUNNING"))
-                send_notification(session, notify_payload(client.taskhub, instance_id, "SUSPENDED"))
+            # Two that do, before the waiter wakes: the listener's thread hands both to the loop before it
+            # reaches a third notification, for another instance, that this (blocked) loop waits for.
+            with instance_changes(services.database_url, client.taskhub, "sentinel") as sentinel:
+                with transaction(services.database_url) as session:
+                    send_notification(session, notify_payload(client.taskhub, instance_id, "RUNNING"))
+                    send_notification(session, notify_payload(client.taskhub, instance_id, "SUSPENDED"))
+                    send_notification(session, notify_payload(client.taskhub, "sentinel"))
+                sentinel(30)
             told.append(await changed(30))
             # Told "RUNNING", the wait reads nothing; only then is the instance let finish.
             with transaction(services.database_url) as session:

@@ -17,7 +17,6 @@ from typing import Any
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext
 
 __all__ = ["encode_spans"]
 
@@ -28,10 +27,10 @@ _fixed32: Callable[[int], bytes] = struct.Struct("<I").pack
 _double: Callable[[float], bytes] = struct.Struct("<d").pack
 #: The varints of 0..127, one byte each: every length of a short string and every small count.
 _SMALL = [bytes((value,)) for value in range(128)]
-#: Span.flags (field 16): says whether the parent was remote (SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK), and if so.
-_HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
-#: Span.flags (field 16, fixed32) as written, by whether the parent was remote.
-_FLAGS = {False: b"\x85\x01" + _fixed32(_HAS_IS_REMOTE), True: b"\x85\x01" + _fixed32(_HAS_IS_REMOTE | _IS_REMOTE)}
+#: The flags of a span (field 16) or a link (field 6), a fixed32, by whether its parent (or the linked
+#: context) is remote: SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK (0x100), and SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+#: (0x200) if it is.
+_REMOTE_FLAGS = {False: _fixed32(0x100), True: _fixed32(0x100 | 0x200)}
 #: A span's status (field 15) when unset: an empty Status, present as the official encoder has it.
 _UNSET_STATUS = b"\x7a\x00"
 #: Strings seen before, encoded with their field's tag and their length: a process has few span names and
@@ -97,7 +96,7 @@ def _span(span: ReadableSpan) -> bytes:
             link_parts.append(_attributes(4, link.attributes))
         if link.dropped_attributes:
             link_parts += (b"\x28", _varint(link.dropped_attributes))
-        link_parts += (b"\x35", _fixed32(_flags(linked)))
+        link_parts += (b"\x35", _REMOTE_FLAGS[linked.is_remote])
         parts.append(_message(13, b"".join(link_parts)))
     if span.dropped_links:
         parts += (b"\x70", _varint(span.dropped_links))
@@ -109,12 +108,8 @@ def _span(span: ReadableSpan) -> bytes:
         parts.append(_message(15, b"".join(status_parts)))
     else:
         parts.append(_UNSET_STATUS)
-    parts.append(_FLAGS[parent is not None and parent.is_remote])
+    parts += (b"\x85\x01", _REMOTE_FLAGS[parent is not None and parent.is_remote])
     return b"".join(parts)
-
-
-def _flags(parent: SpanContext | None) -> int:
-    return _HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE
 
 
 def _scope(scope: InstrumentationScope | None) -> bytes:
@@ -143,7 +138,7 @@ def _attributes(field: int, attributes: Mapping[str, Any]) -> bytes:
             except TypeError as error:
                 log.error("Failed to encode key %s: %s", key, error)
                 continue
-            encoded = b"".join((_SMALL[field << 3 | 2], _varint(len(pair)), pair))
+            encoded = _message(field, pair)
             if seen is not None:
                 if len(_seen_pairs) >= _SEEN_KEPT:
                     _seen_pairs.clear()

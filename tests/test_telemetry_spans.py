@@ -85,8 +85,9 @@ FORKED = r"""
 import json, os
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
+from durable_agents.telemetry import tracing
 from durable_agents.telemetry.setup import configure_tracing
-assert configure_tracing()
+assert configure_tracing() and tracing.tracing_on()
 resource = trace.get_tracer_provider().resource
 read, write = os.pipe()
 # As in a prefork pool's child: the SDK merges the process's own resource (a service.instance.id of its own)
@@ -94,12 +95,13 @@ read, write = os.pipe()
 if os.fork() == 0:
     child = trace.get_tracer_provider().resource
     plain = Resource(child.attributes, child.schema_url)  # hashed the SDK's way, each time
-    same = [hash(child) == hash(plain) == hash(child), child == plain, child != resource]
+    same = [hash(child) == hash(plain) == hash(child), child == plain, child != resource,
+            tracing._tracer.start_span("in the child").resource is child]
     os.write(write, json.dumps([type(child).__name__, same]).encode())
     os._exit(0)
 os.wait()
 print(json.dumps({"parent": [type(resource).__name__, dict(resource.attributes)["service.name"]],
-                  "child": json.loads(os.read(read, 1000))}))
+                  "child": json.loads(os.read(read, 1000)), "tracer": type(tracing._tracer).__name__}))
 """
 
 
@@ -138,4 +140,11 @@ def test_spans_traceparents_and_failures_as_the_opentelemetry_api_makes_them() -
 def test_the_providers_resource_is_hashed_once_and_stays_so_in_a_forked_child() -> None:
     out = _run(FORKED, OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="forked")
     assert out["parent"] == ["HashedOnce", "forked"]
-    assert out["child"] == ["HashedOnce", [True, True, True]]
+    assert out["child"] == ["HashedOnce", [True, True, True, True]]
+    assert out["tracer"] == "EngineTracer"  # the engine's spans skip the SDK's Span on its own provider
+
+
+def test_the_sdks_own_span_metrics_keep_the_sdks_tracer() -> None:
+    # They are counted in the SDK's tracer, which the engine's would go around.
+    out = _run(FORKED, OTEL_TRACES_EXPORTER="console", OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED="true")
+    assert out["tracer"] == "Tracer"

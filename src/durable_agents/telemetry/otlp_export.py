@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from .otlp_encoding import encode_spans
+from .sdk_options import sdk_counts_itself
 
 __all__ = ["HandEncodedOTLPSpanExporter"]
 
@@ -27,9 +27,8 @@ class HandEncodedOTLPSpanExporter(OTLPSpanExporter):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         client = getattr(self, "_client", None)
-        internal_metrics = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true"
         send = getattr(client, "export", None)
-        self._send: Callable[[bytes], Any] | None = send if callable(send) and not internal_metrics else None
+        self._send: Callable[[bytes], Any] | None = send if callable(send) and not sdk_counts_itself() else None
 
     @property
     def hand_encoded(self) -> bool:

@@ -8,8 +8,11 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError
+from . import tracing
+from .sdk_options import sdk_counts_itself
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,10 @@ def configure_tracing(service_name: str | None = None) -> bool:
         try:
             from opentelemetry import trace
             from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace import SpanLimits, SynchronousMultiSpanProcessor, TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+            from .engine_spans import EngineTracer
             from .resource import HashedOnce
         except ImportError:
             raise ConfigurationError(
@@ -55,14 +59,28 @@ def configure_tracing(service_name: str | None = None) -> bool:
             return True
         name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "durable-agents"
         created = Resource.create({"service.name": name})
-        provider = TracerProvider(resource=HashedOnce(created.attributes, created.schema_url))
+        # Held here as well as by the provider: the engine's own spans go to these processors directly,
+        # including any the program adds to the provider later.
+        processors, limits = SynchronousMultiSpanProcessor(), SpanLimits()  # type: ignore[no-untyped-call]
+        resource = HashedOnce(created.attributes, created.schema_url)
+        provider = TracerProvider(resource=resource, active_span_processor=processors, span_limits=limits)
         for exporter in wanted:
             # Batched: a span costs the traced code a queue append; export runs on the processor's thread.
             provider.add_span_processor(BatchSpanProcessor(_exporter(exporter)))
         trace.set_tracer_provider(provider)
+        if _engine_spans_apply(provider):
+            tracing.install(EngineTracer(provider, processors, limits, tracing.TRACER_NAME))
         _configured = True
         log.info("tracing on: exporting spans to %s", ", ".join(wanted))
         return True
+
+
+def _engine_spans_apply(provider: TracerProvider) -> bool:
+    """Whether the engine's spans may skip the SDK's `Span`: not when the SDK is off (its tracer then records
+    nothing) or counts its own spans (`OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`, counted in its tracer)."""
+    from opentelemetry.sdk.trace import Tracer
+
+    return isinstance(provider.get_tracer(tracing.TRACER_NAME), Tracer) and not sdk_counts_itself()
 
 
 def _exporter(name: str) -> SpanExporter:

@@ -27,14 +27,18 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 __all__ = [
     "TRACEPARENT",
+    "TRACER_NAME",
     "SpanKind",
     "context_of",
     "current_traceparent",
     "failed",
+    "install",
     "span",
     "tracing_on",
 ]
 
+#: The instrumentation scope of every span the engine opens.
+TRACER_NAME = "durable_agents"
 #: The W3C Trace Context header, in Celery message headers and in `da_instances.trace_parent`.
 TRACEPARENT = "traceparent"
 
@@ -157,5 +161,11 @@ def tracing_on() -> bool:
         provider = trace.get_tracer_provider()
         if isinstance(provider, trace.ProxyTracerProvider):
             return False
-        _tracer = provider.get_tracer("durable_agents")
+        _tracer = provider.get_tracer(TRACER_NAME)
     return True
+
+
+def install(tracer: Tracer) -> None:
+    """Open the engine's spans with `tracer` (`configure_tracing`'s own, on the provider it installed)."""
+    global _tracer
+    _tracer = tracer

@@ -216,3 +216,13 @@ def test_what_the_engines_tracer_does_not_cover_goes_to_the_sdks() -> None:
     assert isinstance(tracer.start_span("timed", start_time=1), Span)
     assert isinstance(tracer.start_span("quiet", record_exception=False), Span)
     assert isinstance(tracer.start_span("plain"), EngineSpan)
+
+
+def test_an_api_whose_span_asks_for_more_keeps_the_sdks_tracer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from durable_agents.telemetry import setup
+
+    made = Setup(LIMITS)
+    assert setup._engine_spans_apply(made.provider)
+    # As a later API would, with an abstract method EngineSpan does not have: it could not be made.
+    monkeypatch.setattr(EngineSpan, "__abstractmethods__", frozenset({"a_later_method"}))
+    assert not setup._engine_spans_apply(made.provider)

@@ -1,11 +1,11 @@
 """The engine's spans, handed to the SDK's span processors without the SDK span's bookkeeping.
 
-A chain step opens two spans (its step's, its activity's); the SDK's `Tracer.start_span` and `Span.end` cost
-about 17 µs of a hot loop's CPU for one, three times that in a worker, which is most of what tracing adds to a
+A chain step opens two spans (its step's, its activity's). The SDK's `Tracer.start_span` and `Span.end` cost
+about 17 µs of a hot loop's CPU for one, two to three times that in a worker: most of what tracing added to a
 step. An `EngineSpan` is the same span for every processor and exporter (a `ReadableSpan`, the same sampler
-decision, ids, limits and events) built in a fifth of the time: attributes that need no cleaning (a string,
-int, float or bool under a string key) go into a plain dict; anything else, and any limit reached, takes the
-SDK's own `BoundedAttributes`. Imported only where the SDK is installed."""
+decision, ids, limits and events) made and ended in half the time: attributes that need no cleaning (a
+string, int, float or bool under a string key) go into a plain dict; anything else, and any limit reached,
+takes the SDK's own `BoundedAttributes`. Imported only where the SDK is installed."""
 
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 _PLAIN = (str, int, float, bool)
 #: W3C Trace Context level 2's flag, in the API versions that have it (the SDK then sets it as done here).
 _RANDOM_TRACE_ID = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
-_UNSET = Status(StatusCode.UNSET)
 
 
 class EngineTracer(trace_api.Tracer):
@@ -112,9 +111,11 @@ class EngineTracer(trace_api.Tracer):
             yield current
 
 
-class EngineSpan(trace_api.Span, ReadableSpan):
+class EngineSpan(ReadableSpan, trace_api.Span):
     """A recording span that is its own finished, readable form: ended, it goes to the processors as it is
-    (the SDK copies its span into a `ReadableSpan` first). Changed only until it ends, as the SDK's."""
+    (the SDK copies its span into a `ReadableSpan` first). Changed only until it ends, as the SDK's; without
+    the SDK span's lock, as the thread running a step or an activity opens and ends its span (an attribute
+    another thread sets is one dict item, set atomically)."""
 
     def __init__(
         self,
@@ -128,22 +129,13 @@ class EngineSpan(trace_api.Span, ReadableSpan):
         bounds: _Bounds,
         processor: SpanProcessor,
     ) -> None:
-        # ReadableSpan's fields, set here rather than through its __init__ (a call and thirteen arguments).
-        self._name = name
-        self._context = context
-        self._parent = parent
-        self._kind = kind
-        self._resource = resource
-        self._instrumentation_scope = scope
-        self._instrumentation_info = None
-        self._status = _UNSET
-        self._events: Sequence[Event] = ()
-        self._links: Sequence[Link] = ()
-        self._end_time: int | None = None
+        # Through ReadableSpan's own constructor, so that a field a later SDK adds there is set too.
+        super().__init__(
+            name, context, parent, resource, bounds.plain(attributes), kind=kind, instrumentation_scope=scope,
+            start_time=time_ns(),
+        )  # fmt: skip
         self._bounds = bounds
         self._processor = processor
-        self._attributes: dict[str, Any] | BoundedAttributes = bounds.plain(attributes)
-        self._start_time = time_ns()
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(name="{self._name}", context={self._context})'

@@ -77,10 +77,14 @@ def configure_tracing(service_name: str | None = None) -> bool:
 
 def _engine_spans_apply(provider: TracerProvider) -> bool:
     """Whether the engine's spans may skip the SDK's `Span`: not when the SDK is off (its tracer then records
-    nothing) or counts its own spans (`OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`, counted in its tracer)."""
+    nothing) or counts its own spans (`OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`, counted in its tracer), nor
+    with an OpenTelemetry API whose `Span` asks for a method `EngineSpan` lacks (a later version)."""
     from opentelemetry.sdk.trace import Tracer
 
-    return isinstance(provider.get_tracer(tracing.TRACER_NAME), Tracer) and not sdk_counts_itself()
+    from .engine_spans import EngineSpan
+
+    complete = not getattr(EngineSpan, "__abstractmethods__", None)
+    return complete and isinstance(provider.get_tracer(tracing.TRACER_NAME), Tracer) and not sdk_counts_itself()
 
 
 def _exporter(name: str) -> SpanExporter:

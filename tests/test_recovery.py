@@ -103,8 +103,10 @@ def test_losing_every_broker_message_loses_no_work(services: Services, start_wor
     # Two slots hold at most four messages (two running, two prefetched): the rest wait in the broker.
     worker = start_worker(hub, concurrency=2)
     client = make_client(services, hub)
-    instance_ids = [client.schedule_new_orchestration("chain", input=i * 100) for i in range(20)]
-    wait_until(lambda: any(len(client.get_history(i)) > 3 for i in instance_ids), message="instances to make progress")
+    # Forty chains of ten: far more work than the worker can finish between the first progress and the pause,
+    # on a loaded machine too (with twenty, a busy one saw twelve finish in between).
+    instance_ids = [client.schedule_new_orchestration("chain", input=i * 100) for i in range(40)]
+    wait_until(lambda: len(client.get_history(instance_ids[0])) > 3, message="instances to make progress")
     worker.pause()  # freeze mid-flight so the broker holds messages we are about to destroy
     broker = redis.Redis.from_url(services.redis_url)
     queued = sum(broker.llen(client.settings.queue(role)) for role in ("orchestrator", "activities"))

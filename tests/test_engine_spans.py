@@ -100,6 +100,8 @@ def _everything(tracer: trace.Tracer) -> None:
         raise KeyError("missing")
     with tracer.start_span("plain", context=_under(REMOTE), attributes={"k": "v", "j": 1}) as plain:
         plain.set_attribute("k", "again")  # moves last
+        plain.set_attribute("cut", "z" * 40)  # cut to 32, the span's other attributes plain as they were
+    tracer.start_span("cut at the start", attributes={"long": "q" * 40, "short": "q"}).end()
     tracer.start_span("bounded from the start", attributes={"t": (1, 2), "": 3}).end()
     timed = tracer.start_span("ended when said")
     timed.end(timed.start_time + 42)  # type: ignore[attr-defined]
@@ -159,7 +161,8 @@ def test_every_span_call_gives_the_sdks_message_and_processor_calls(caplog: pyte
     assert engine.watching.started == sdk.watching.started
     finished = {s.name: s for s in engine.memory.get_finished_spans()}
     assert list(finished) == [
-        "child", "root renamed", "fails", "with span", "plain", "bounded from the start", "ended when said"
+        "child", "root renamed", "fails", "with span", "plain", "cut at the start", "bounded from the start",
+        "ended when said",
     ]  # fmt: skip
     assert all(isinstance(s, EngineSpan) for s in finished.values())
     root, timed = finished["root renamed"], finished["ended when said"]

@@ -151,13 +151,10 @@ class EngineSpan(ReadableSpan, trace_api.Span):
             return
         attributes = self._attributes
         bounds = self._bounds
-        if (  # a value the SDK would keep as it is, under a key it would accept, with room for it
+        if (
             type(attributes) is dict
-            and type(key) is str
-            and key
-            and type(value) in _PLAIN
-            and (key in attributes or len(attributes) < bounds.most)
-            and (type(value) is not str or len(value) <= bounds.longest)
+            and bounds.keeps(key, value)
+            and (key in attributes or len(attributes) < bounds.most)  # with room for it
         ):
             if key in attributes:
                 del attributes[key]  # a key set again moves last, as in BoundedAttributes (which drops the first)
@@ -268,19 +265,22 @@ class _Bounds:
         self.most = _at_most(limits.max_span_attributes)
         self.longest = _at_most(limits.max_span_attribute_length)
 
+    def keeps(self, key: object, value: object) -> bool:
+        """Whether the SDK would keep `value` under `key` exactly as given (a key it accepts, a value it does
+        not clean or cut)."""
+        return (
+            type(key) is str
+            and key != ""
+            and type(value) in _PLAIN
+            and (type(value) is not str or len(value) <= self.longest)
+        )
+
     def plain(self, attributes: types.Attributes) -> dict[str, Any] | BoundedAttributes:
         """`attributes` in a plain dict when the SDK would keep each as it is; else in its BoundedAttributes."""
         if not attributes:
             return {}
-        if len(attributes) <= self.most:
-            longest = self.longest
-            for key, value in attributes.items():
-                if not (type(key) is str and key and type(value) in _PLAIN) or (
-                    type(value) is str and len(value) > longest
-                ):
-                    break
-            else:
-                return dict(attributes)
+        if len(attributes) <= self.most and all(self.keeps(key, value) for key, value in attributes.items()):
+            return dict(attributes)
         return self.bounded(attributes)
 
     def bounded(self, attributes: types.Attributes) -> BoundedAttributes:
